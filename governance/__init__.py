@@ -1,0 +1,8 @@
+"""modelgov: governed model deployments.
+
+A staged model repository is validated, published to an immutable registry, deployed from the
+registered bytes to a serving target, and recorded in Apache Atlas with lineage. This package is
+the library; it never imports Prefect so it can be reused and tested on its own (``flows/`` composes it).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,86 @@
+"""Typed errors: every failure names the step and the thing that failed, so operators can act on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GovernanceError(Exception):
+    """Base of every error modelgov raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a staged repo: where (file, line or key) and what."""
+
+    file: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class StagingError(GovernanceError):
+    """The staged repo could not be fetched or unpacked."""
+
+
+class ValidationError(GovernanceError):
+    """The staged repo is not deployable; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(GovernanceError):
+    """A URI, config file or environment setting is unusable."""
+
+
+class RegistryError(GovernanceError):
+    """The model registry refused or failed an operation."""
+
+
+class ImmutableVersionError(RegistryError):
+    """A version already exists in the registry with different bytes."""
+
+
+class IntegrityError(RegistryError):
+    """Bytes read back (or streamed) do not match the recorded sha256."""
+
+
+class TargetError(GovernanceError):
+    """The serving target is unreachable, refused the model, or failed its smoke test."""
+
+
+class AtlasError(GovernanceError):
+    """Atlas answered with an error; carries Atlas's own errorCode when it sent one."""
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: str | None = None,
+                 error_message: str | None = None):
+        self.status = status
+        self.error_code = error_code
+        self.error_message = error_message
+        super().__init__(message)
+
+
+class AtlasAuthError(AtlasError):
+    """Bad or missing credentials (401) or not authorised (403)."""
+
+
+class AtlasNotFound(AtlasError):
+    """Atlas reports a missing type, entity or referenced entity."""
+
+
+class AtlasConflict(AtlasError):
+    """Atlas reports that the thing already exists (409)."""
+
+
+class StepFailed(GovernanceError):
+    """A pipeline step failed; says which step, wrapping the underlying error."""
+
+    def __init__(self, step: str, cause: BaseException):
+        self.step = step
+        self.cause = cause
+        super().__init__(f"{step} failed: {cause}")

@@ -1,0 +1,107 @@
+"""ModelMetadata: the model owner's ``metadata.txt`` turned into a typed, validated value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from governance.errors import Problem
+from governance.staging.properties import Property, PropertiesSyntaxError, parse_properties
+
+REQUIRED_KEYS = ("model.name", "model.version", "model.type", "model.owner", "model.owner.lob", "model.description")
+KNOWN_OPTIONAL_KEYS = ("model.microservice.endpoint", "model.framework", "model.training.data")
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+VERSION_PATTERN = re.compile(r"^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){0,2}$")
+DATASET_URI_PATTERN = re.compile(r"^(hdfs|s3|s3a|file|https?|gs|abfss?)://\S+$")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What the model owner declares about the model. Every later step reads it from here."""
+
+    name: str
+    version: str
+    type: str
+    owner: str
+    owner_lob: str
+    description: str
+    endpoint: str | None = None
+    framework: str | None = None
+    training_data: tuple[str, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def version_number(self) -> int:
+        """The version as one comparable integer (major*10^6 + minor*10^3 + patch).
+
+        MLServer orders versions as integers and Atlas's ``ml_model_build.version`` is an int, so the
+        dotted version the owner writes ("1.2") is mapped onto an order-preserving integer (1002000).
+        """
+        parts = [int(p) for p in self.version.split(".")] + [0, 0]
+        return parts[0] * 1_000_000 + parts[1] * 1_000 + parts[2]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "version": self.version, "type": self.type, "owner": self.owner,
+            "owner_lob": self.owner_lob, "description": self.description, "endpoint": self.endpoint,
+            "framework": self.framework, "training_data": list(self.training_data), "extra": dict(self.extra),
+        }
+
+
+def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list[Problem]]:
+    """Parse and check metadata text; return the value (when valid) and every problem found."""
+    problems: list[Problem] = []
+    try:
+        entries = parse_properties(text)
+    except PropertiesSyntaxError as exc:
+        return None, [Problem(filename, str(exc), exc.line)]
+
+    props: dict[str, Property] = {}
+    for entry in entries:
+        if entry.key in props:
+            problems.append(Problem(filename, f"{entry.key} is set twice (first on line {props[entry.key].line})",
+                                    entry.line))
+        props[entry.key] = entry
+
+    for key in REQUIRED_KEYS:
+        if key not in props:
+            problems.append(Problem(filename, f"{key} is missing"))
+        elif not props[key].value.strip():
+            problems.append(Problem(filename, f"{key} is empty", props[key].line))
+
+    def value(key: str) -> str:
+        return props[key].value.strip() if key in props else ""
+
+    name = value("model.name")
+    if name and not NAME_PATTERN.match(name):
+        problems.append(Problem(filename, f"model.name {name!r} must be lowercase letters, digits, '.', '_' or '-' "
+                                          "(at most 64, starting and ending with a letter or digit)",
+                                props["model.name"].line))
+    version = value("model.version")
+    if version and not VERSION_PATTERN.match(version):
+        problems.append(Problem(filename, f"model.version {version!r} must be numeric like 3, 1.2 or 1.2.0 "
+                                          "(each part 0-999)", props["model.version"].line))
+    training: tuple[str, ...] = ()
+    if "model.training.data" in props:
+        uris = [u.strip() for u in props["model.training.data"].value.split(",") if u.strip()]
+        for uri in uris:
+            if not DATASET_URI_PATTERN.match(uri):
+                problems.append(Problem(filename, f"model.training.data entry {uri!r} is not a dataset URI "
+                                                  "(hdfs://, s3://, file://, https://, ...)",
+                                        props["model.training.data"].line))
+        training = tuple(uris)
+    for key, entry in props.items():
+        if not key.startswith("model."):
+            problems.append(Problem(filename, f"unknown key {key!r} (metadata keys start with 'model.')", entry.line))
+
+    if problems:
+        return None, problems
+    extra = {k: p.value for k, p in props.items()
+             if k not in REQUIRED_KEYS and k not in KNOWN_OPTIONAL_KEYS}
+    return ModelMetadata(
+        name=name, version=version, type=value("model.type"), owner=value("model.owner"),
+        owner_lob=value("model.owner.lob"), description=value("model.description"),
+        endpoint=value("model.microservice.endpoint") or None, framework=value("model.framework") or None,
+        training_data=training, extra=extra,
+    ), []

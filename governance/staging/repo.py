@@ -1,0 +1,38 @@
+"""StagedRepo: a validated staged model repository as one frozen value handed to every later step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from governance.checksums import ArtifactFile
+from governance.staging.metadata import ModelMetadata
+
+EXAMPLE_REQUEST = "examples/request.json"
+EXAMPLE_RESPONSE = "examples/response.json"
+
+
+@dataclass(frozen=True)
+class StagedRepo:
+    """Everything known about the staged repo after validation; files carry their sha256 from intake."""
+
+    root: Path
+    source: str
+    commit: str | None
+    metadata: ModelMetadata
+    metadata_file: str
+    executable: str
+    files: tuple[ArtifactFile, ...]
+    example_request: Any | None = None
+    example_response: Any | None = None
+
+    def file(self, path: str) -> ArtifactFile:
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise KeyError(path)
+
+    @property
+    def executable_file(self) -> ArtifactFile:
+        return self.file(self.executable)

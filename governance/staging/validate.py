@@ -1,0 +1,111 @@
+"""Validate a fetched staged repo: every problem is reported at once, naming its file and line or key."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from governance.checksums import ArtifactFile, hash_file
+from governance.errors import Problem, ValidationError
+from governance.staging.metadata import parse_metadata
+from governance.staging.repo import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, StagedRepo
+
+METADATA_FILES = ("metadata.txt", "modelMetadata.txt")  # the second is the original framework's name
+IGNORED_DIRS = {".git"}
+
+
+def _walk_files(root: Path, problems: list[Problem]) -> list[str]:
+    """Relative POSIX paths of every regular file; links and special files are problems."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        here = Path(dirpath)
+        for name in list(dirnames):
+            if (here / name).is_symlink():
+                problems.append(Problem((here / name).relative_to(root).as_posix(),
+                                        "is a symbolic link; staged repos must hold plain files"))
+                dirnames.remove(name)
+        for name in sorted(filenames):
+            full = here / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                problems.append(Problem(rel, "is a symbolic link; staged repos must hold plain files"))
+            elif not full.is_file():
+                problems.append(Problem(rel, "is not a regular file"))
+            else:
+                found.append(rel)
+    return found
+
+
+def _load_json(root: Path, rel: str, problems: list[Problem]):
+    try:
+        return json.loads((root / rel).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        problems.append(Problem(rel, "is not UTF-8 text"))
+    except json.JSONDecodeError as exc:
+        problems.append(Problem(rel, f"is not valid JSON: {exc.msg}", exc.lineno))
+    return None
+
+
+def validate_repo(root: Path, *, source: str | None = None, commit: str | None = None) -> StagedRepo:
+    """Check a staged repo folder and return it as a StagedRepo, or raise ValidationError listing every problem."""
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise ValidationError([Problem(str(root), "is not a folder")])
+
+    files = _walk_files(root, problems)
+    present = [name for name in METADATA_FILES if name in files]
+    metadata = None
+    metadata_file = present[0] if present else METADATA_FILES[0]
+    if not present:
+        problems.append(Problem("metadata.txt", "is missing (the legacy name modelMetadata.txt is also accepted)"))
+    else:
+        if len(present) > 1:
+            problems.append(Problem(present[1], f"both {present[0]} and {present[1]} exist; keep only metadata.txt"))
+        try:
+            text = (root / metadata_file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(metadata_file, f"is not UTF-8 text (byte {exc.start})"))
+        else:
+            metadata, meta_problems = parse_metadata(text, metadata_file)
+            problems.extend(meta_problems)
+
+    if "README.md" not in files:
+        problems.append(Problem("README.md", "is missing; describe the model and project for its users"))
+    elif not (root / "README.md").read_text(encoding="utf-8", errors="replace").strip():
+        problems.append(Problem("README.md", "is empty"))
+
+    executables = [f for f in files if f.startswith("executable/") and not Path(f).name.startswith(".")]
+    if not (root / "executable").is_dir():
+        problems.append(Problem("executable/", "is missing; put the serialized model there"))
+    elif len(executables) != 1:
+        listing = ", ".join(executables) if executables else "none"
+        problems.append(Problem("executable/", f"must hold exactly one serialized model file, found {len(executables)}"
+                                               f" ({listing})"))
+    else:
+        if (root / executables[0]).stat().st_size == 0:
+            problems.append(Problem(executables[0], "is empty"))
+
+    example_request = example_response = None
+    if EXAMPLE_REQUEST in files:
+        example_request = _load_json(root, EXAMPLE_REQUEST, problems)
+    if EXAMPLE_RESPONSE in files:
+        example_response = _load_json(root, EXAMPLE_RESPONSE, problems)
+        if EXAMPLE_REQUEST not in files:
+            problems.append(Problem(EXAMPLE_RESPONSE, f"has no matching {EXAMPLE_REQUEST}"))
+
+    if problems:
+        raise ValidationError(problems)
+
+    assert metadata is not None
+    artifacts = []
+    for rel in files:
+        sha, size = hash_file(root / rel)
+        artifacts.append(ArtifactFile(rel, sha, size))
+    return StagedRepo(
+        root=root, source=source or str(root), commit=commit, metadata=metadata, metadata_file=metadata_file,
+        executable=executables[0], files=tuple(artifacts), example_request=example_request,
+        example_response=example_response,
+    )
