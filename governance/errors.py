@@ -80,7 +80,8 @@ class AtlasConflict(AtlasError):
 class StepFailed(GovernanceError):
     """A pipeline step failed; says which step, wrapping the underlying error."""
 
-    def __init__(self, step: str, cause: BaseException):
+    def __init__(self, step: str, cause: BaseException, summary: dict | None = None):
         self.step = step
         self.cause = cause
+        self.summary = summary  # what was recorded about the failed run, when anything was
         super().__init__(f"{step} failed: {cause}")

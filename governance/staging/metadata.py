@@ -7,13 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from governance.errors import Problem
-from governance.staging.properties import Property, PropertiesSyntaxError, parse_properties
+from governance.staging.properties import PropertiesSyntaxError, Property, parse_properties
 
 REQUIRED_KEYS = ("model.name", "model.version", "model.type", "model.owner", "model.owner.lob", "model.description")
 KNOWN_OPTIONAL_KEYS = ("model.microservice.endpoint", "model.framework", "model.training.data")
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 VERSION_PATTERN = re.compile(r"^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){0,2}$")
 DATASET_URI_PATTERN = re.compile(r"^(hdfs|s3|s3a|file|https?|gs|abfss?)://\S+$")
+
+
+def is_repo_relative(entry: str) -> bool:
+    """A training-data entry naming a file shipped in the staged repo itself (e.g. ``data/train.csv``)."""
+    parts = entry.split("/")
+    return "://" not in entry and not entry.startswith("/") and ".." not in parts and all(parts)
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,10 @@ def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list
     if "model.training.data" in props:
         uris = [u.strip() for u in props["model.training.data"].value.split(",") if u.strip()]
         for uri in uris:
-            if not DATASET_URI_PATTERN.match(uri):
-                problems.append(Problem(filename, f"model.training.data entry {uri!r} is not a dataset URI "
-                                                  "(hdfs://, s3://, file://, https://, ...)",
-                                        props["model.training.data"].line))
+            if not (DATASET_URI_PATTERN.match(uri) or is_repo_relative(uri)):
+                problems.append(Problem(filename, f"model.training.data entry {uri!r} is neither a dataset URI "
+                                                  "(hdfs://, s3://, file://, https://, ...) nor a path inside "
+                                                  "the staged repo (data/...)", props["model.training.data"].line))
         training = tuple(uris)
     for key, entry in props.items():
         if not key.startswith("model."):

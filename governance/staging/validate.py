@@ -8,7 +8,7 @@ from pathlib import Path
 
 from governance.checksums import ArtifactFile, hash_file
 from governance.errors import Problem, ValidationError
-from governance.staging.metadata import parse_metadata
+from governance.staging.metadata import is_repo_relative, parse_metadata
 from governance.staging.repo import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, StagedRepo
 
 METADATA_FILES = ("metadata.txt", "modelMetadata.txt")  # the second is the original framework's name
@@ -71,6 +71,10 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
         else:
             metadata, meta_problems = parse_metadata(text, metadata_file)
             problems.extend(meta_problems)
+            for entry in metadata.training_data if metadata else ():
+                if is_repo_relative(entry) and entry not in files:
+                    problems.append(Problem(metadata_file, f"model.training.data entry {entry!r} is not a file "
+                                                           "in the staged repo"))
 
     if "README.md" not in files:
         problems.append(Problem("README.md", "is missing; describe the model and project for its users"))

@@ -65,6 +65,13 @@ class ServingTarget(ABC):
     def __init__(self, uri: str):
         self.uri = uri
 
+    @property
+    def host_detail(self) -> str:
+        """Where the target is (host:port, or cluster/namespace), known before deploying."""
+        from urllib.parse import urlparse
+
+        return urlparse(self.uri).netloc
+
     @abstractmethod
     def deploy(self, release: Release) -> DeploymentResult:
         """Install the release, wait until it is ready, run the smoke test; raise TargetError on any failure."""

@@ -1,0 +1,64 @@
+# modelgov: `make demo` runs the whole pipeline on embedded defaults; `make test` runs the test suite.
+# Both create what they need (.venv, the serving venv, the example model) when it is missing.
+
+PYTHON ?= python3
+VENV := .venv
+SERVING_VENV := .venv-mlserver
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVING_STAMP := $(SERVING_VENV)/.installed
+EXAMPLE_MODEL := staging_template/example/executable/model.joblib
+MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 'uvloop<0.22'
+
+export PREFECT_HOME ?= $(CURDIR)/.modelgov/prefect
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
+
+.PHONY: demo test test-fast lint bench example serving-env venv ceph clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+# MLServer gets its own environment: its pins conflict with Prefect's (in one env pip falls back to MLServer 1.2.1).
+serving-env: $(SERVING_STAMP)
+$(SERVING_STAMP):
+	$(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/pip install --quiet --upgrade pip
+	$(SERVING_VENV)/bin/pip install --quiet $(MLSERVER_PINS)
+	touch $@
+
+# The example model is trained with the serving env's scikit-learn, so the pickle matches what serves it.
+example: $(EXAMPLE_MODEL)
+$(EXAMPLE_MODEL): staging_template/example/code/train.py $(SERVING_STAMP)
+	$(SERVING_VENV)/bin/python staging_template/example/code/train.py
+
+# Ceph radosgw: the real S3 server the S3 registry tests run against (Debian packages; needs root).
+ceph:
+	@command -v radosgw >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd uuid-runtime >/dev/null; }
+
+demo: venv example
+	$(PY) -m flows.demo
+
+test: venv example ceph
+	$(PY) -m pytest -q
+
+test-fast: venv example
+	$(PY) -m pytest -q -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv ceph
+	$(PY) bench/registry_bench.py
+
+clean:
+	rm -rf .modelgov staging_template/example/executable/model.joblib staging_template/example/data staging_template/example/examples

@@ -1,0 +1,92 @@
+"""Prefect flow: govern one model deployment. Each task is a few lines calling ``governance``.
+
+fetch -> validate -> preflight -> publish -> record intent -> deploy -> aggregate -> record outcome.
+Retries live on the tasks that talk to idempotent services (registry publish is a no-op for identical bytes,
+Atlas bulk is an upsert); the deploy itself is not retried blindly. Compensation is an explicit saga (a
+failed deploy is recorded as failed), not Prefect transactions, whose rollback fires on the first failed
+attempt of a retried task.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from governance import pipeline
+from governance.errors import AtlasError, RegistryError, StepFailed
+from governance.registries import Registry, RegistryVersion
+from governance.staging.intake import fetch_and_validate
+from governance.staging.repo import StagedRepo
+from governance.targets import Release, ServingTarget
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry only errors that may pass: service errors, not refusals (immutability, integrity, 4xx)."""
+    try:
+        state.result()
+    except AtlasError as exc:
+        return exc.status is None or exc.status >= 500
+    except RegistryError as exc:
+        return type(exc) is RegistryError
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(name="fetch-and-validate", cache_policy=NO_CACHE)
+def fetch_validate_task(source: str):
+    return fetch_and_validate(source)
+
+
+@task(name="publish", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def publish_task(staged: StagedRepo, registry: Registry, progress: bool) -> RegistryVersion:
+    return registry.publish(staged, progress=progress)
+
+
+@task(name="deploy", cache_policy=NO_CACHE)
+def deploy_task(release: Release, target: ServingTarget):
+    return target.deploy(release)
+
+
+@task(name="record-in-atlas", retries=3, retry_delay_seconds=[1, 3, 9], retry_condition_fn=_transient,
+      cache_policy=NO_CACHE)
+def record_task(atlas, record, namespace: str):
+    return pipeline.finish(atlas, record, namespace)
+
+
+@flow(name="deploy-model", log_prints=False, validate_parameters=True)
+def deploy_model(source: str, target: str, registry: str, atlas_url: str | None = None,
+                 environment: str | None = None, namespace: str = "modelgov", progress: bool = False) -> dict:
+    """Govern one deployment of the staged repo at ``source``; returns the summary dict."""
+    log = get_run_logger()
+    request = pipeline.DeployRequest(source=source, target=target, registry=registry, atlas_url=atlas_url,
+                                     environment=environment, namespace=namespace, progress=progress)
+    try:
+        staged, fetched = fetch_validate_task(source)
+    except Exception as exc:
+        raise StepFailed("validate", exc) from exc
+    try:
+        log.info("validated %s %s from %s", staged.metadata.name, staged.metadata.version, source)
+        res = pipeline.run_step("preflight", pipeline.preflight, request)
+        registered = pipeline.run_step("publish", publish_task, staged, res.registry, progress)
+        log.info("registered %s (%s)", registered.location, "new" if registered.created else "already present")
+        record = pipeline.start_record(staged, registered, res.target, request, str(flow_run.id or "") or None)
+        pipeline.run_step("record", record_task, res.atlas, record, namespace)
+        release = pipeline.release_for(staged, registered, res.registry)
+        try:
+            result = deploy_task(release, res.target)
+        except Exception as exc:
+            failed = record.failed(f"{exc.__class__.__name__}: {exc}")
+            atlas_record, _ = pipeline.run_step("record", record_task, res.atlas, failed, namespace)
+            raise StepFailed("deploy", exc, pipeline.summary(failed, atlas_record, [])) from exc
+        final = record.succeeded(result)
+        atlas_record, superseded = pipeline.run_step("record", record_task, res.atlas, final, namespace)
+        log.info("deployed %s v%s at %s; Atlas deployment %s", staged.metadata.name, staged.metadata.version,
+                 result.endpoint_url, atlas_record.deployment.guid)
+        return pipeline.summary(final, atlas_record, superseded)
+    finally:
+        fetched.cleanup()
+
+
+__all__ = ["deploy_model"]

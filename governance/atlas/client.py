@@ -1,0 +1,226 @@
+"""A thin Apache Atlas v2 client: one method per endpoint we use, one pooled session, typed errors.
+
+Credentials come from the environment (``ATLAS_USERNAME``/``ATLAS_PASSWORD`` or ``ATLAS_TOKEN``) or a
+Prefect block handed in by the flow, never from argv, and are never logged. Atlas answers a bad password
+with a servlet-container HTML page (not JSON) and no ``WWW-Authenticate`` challenge, so a 401 is mapped to
+"bad credentials" whatever its body. Retries: connection errors and 5xx only (entity/bulk is an upsert).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from governance.errors import AtlasAuthError, AtlasConflict, AtlasError, AtlasNotFound, ConfigError
+from governance.http import build_session
+
+DEFAULT_URL = "http://localhost:21000"
+PAGE_SIZE = 100  # Atlas's default search limit; we page past it
+
+
+@dataclass(frozen=True)
+class MutationResult:
+    """Atlas's EntityMutationResponse, reduced to what callers need."""
+
+    guid_assignments: dict[str, str]
+    created: list[dict] = field(default_factory=list)
+    updated: list[dict] = field(default_factory=list)
+    deleted: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, body: dict) -> MutationResult:
+        mutated = body.get("mutatedEntities") or {}
+        return cls(guid_assignments=dict(body.get("guidAssignments") or {}),
+                   created=list(mutated.get("CREATE", [])),
+                   updated=list(mutated.get("UPDATE", [])) + list(mutated.get("PARTIAL_UPDATE", [])),
+                   deleted=list(mutated.get("DELETE", [])))
+
+
+@dataclass(frozen=True)
+class AtlasSettings:
+    """Where Atlas is and how to authenticate. ``repr`` hides secrets."""
+
+    url: str = DEFAULT_URL
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    kerberos: bool = False
+    verify: bool | str = True
+    timeout: tuple[float, float] = (5.0, 60.0)
+    retries: int = 3
+
+    @classmethod
+    def from_env(cls, url: str | None = None) -> AtlasSettings:
+        """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, ATLAS_CA_BUNDLE."""
+        env = os.environ
+        ca = env.get("ATLAS_CA_BUNDLE")
+        verify: bool | str = ca if ca else env.get("ATLAS_TLS_VERIFY", "true").lower() != "false"
+        return cls(url=(url or env.get("ATLAS_URL") or DEFAULT_URL).rstrip("/"),
+                   username=env.get("ATLAS_USERNAME"), password=env.get("ATLAS_PASSWORD"),
+                   token=env.get("ATLAS_TOKEN"), kerberos=env.get("ATLAS_AUTH", "").lower() == "kerberos",
+                   verify=verify)
+
+
+class AtlasClient:
+    """Atlas v2 REST API. Every call has a timeout; failures raise AtlasError subclasses with Atlas's errorCode."""
+
+    def __init__(self, settings: AtlasSettings):
+        self.settings = settings
+        self.base = settings.url.rstrip("/") + "/api/atlas"
+        self.session = build_session(retries=settings.retries, timeout=settings.timeout)
+        self.session.verify = settings.verify
+        self.session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
+        if settings.token:
+            self.session.headers["Authorization"] = f"Bearer {settings.token}"
+        elif settings.kerberos:
+            try:
+                from requests_kerberos import OPTIONAL, HTTPKerberosAuth
+            except ImportError as exc:
+                raise ConfigError("ATLAS_AUTH=kerberos needs the kerberos extra: pip install "
+                                  "'model-governance[kerberos]'") from exc
+            self.session.auth = HTTPKerberosAuth(mutual_authentication=OPTIONAL)
+        elif settings.username is not None:
+            self.session.auth = (settings.username, settings.password or "")
+
+    @classmethod
+    def from_env(cls, url: str | None = None) -> AtlasClient:
+        return cls(AtlasSettings.from_env(url))
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- transport -----------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs) -> Any:
+        url = f"{self.base}{path}"
+        try:
+            resp = self.session.request(method, url, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise AtlasError(f"Atlas at {self.settings.url}: TLS verification failed ({exc.__class__.__name__}); "
+                             "set ATLAS_CA_BUNDLE to your CA file") from exc
+        except requests.RequestException as exc:
+            raise AtlasError(f"Atlas at {self.settings.url} is not reachable: {exc.__class__.__name__}") from exc
+        if resp.status_code in expect:
+            if resp.status_code == 204 or not resp.content:
+                return None
+            try:
+                return resp.json()
+            except ValueError as exc:
+                raise AtlasError(f"Atlas {method} {path}: answered {resp.status_code} with a non-JSON body",
+                                 status=resp.status_code) from exc
+        raise self._error(method, path, resp)
+
+    def _error(self, method: str, path: str, resp: requests.Response) -> AtlasError:
+        code = message = None
+        try:
+            body = resp.json()
+            if isinstance(body, dict):
+                code = body.get("errorCode")
+                message = body.get("errorMessage") or body.get("error")
+        except ValueError:
+            body = None
+        status = resp.status_code
+        if status == 401:
+            return AtlasAuthError(f"Atlas at {self.settings.url} rejected the credentials (HTTP 401): check "
+                                  "ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN", status=401, error_code=code)
+        detail = f"{code}: {message}" if code else (message or resp.text.strip()[:200])
+        text = f"Atlas {method} {path} failed with HTTP {status}: {detail}"
+        kwargs = {"status": status, "error_code": code, "error_message": message}
+        if status == 403:
+            return AtlasAuthError(text, **kwargs)
+        if status == 404:
+            return AtlasNotFound(text, **kwargs)
+        if status == 409:
+            return AtlasConflict(text, **kwargs)
+        return AtlasError(text, **kwargs)
+
+    # -- admin ---------------------------------------------------------------------------------------------
+    def status(self) -> str:
+        return str(self._request("GET", "/admin/status").get("Status"))
+
+    def version(self) -> dict:
+        return self._request("GET", "/admin/version")
+
+    # -- types ---------------------------------------------------------------------------------------------
+    def get_typedef(self, name: str) -> dict | None:
+        try:
+            return self._request("GET", f"/v2/types/typedef/name/{quote(name, safe='')}")
+        except AtlasNotFound:
+            return None
+
+    def create_typedefs(self, typedefs: dict) -> dict:
+        return self._request("POST", "/v2/types/typedefs", json=typedefs)
+
+    def update_typedefs(self, typedefs: dict) -> dict:
+        return self._request("PUT", "/v2/types/typedefs", json=typedefs)
+
+    # -- entities ------------------------------------------------------------------------------------------
+    def upsert_entities(self, entities: list[dict], referred: dict[str, dict] | None = None) -> MutationResult:
+        body = {"entities": entities}
+        if referred:
+            body["referredEntities"] = referred
+        return MutationResult.from_json(self._request("POST", "/v2/entity/bulk", json=body) or {})
+
+    def get_entity(self, guid: str) -> dict:
+        return self._request("GET", f"/v2/entity/guid/{quote(guid, safe='')}")
+
+    def get_entity_by_unique(self, type_name: str, qualified_name: str) -> dict | None:
+        try:
+            return self._request("GET", f"/v2/entity/uniqueAttribute/type/{quote(type_name, safe='')}",
+                                 params={"attr:qualifiedName": qualified_name})
+        except AtlasNotFound:
+            return None
+
+    def partial_update_by_unique(self, type_name: str, qualified_name: str, attributes: dict) -> MutationResult:
+        body = {"entity": {"typeName": type_name, "attributes": attributes}}
+        result = self._request("PUT", f"/v2/entity/uniqueAttribute/type/{quote(type_name, safe='')}",
+                               params={"attr:qualifiedName": qualified_name}, json=body)
+        return MutationResult.from_json(result or {})
+
+    def delete_entity(self, guid: str) -> MutationResult:
+        return MutationResult.from_json(self._request("DELETE", f"/v2/entity/guid/{quote(guid, safe='')}") or {})
+
+    def add_classifications(self, guid: str, classifications: list[dict]) -> None:
+        self._request("POST", f"/v2/entity/guid/{quote(guid, safe='')}/classifications", json=classifications,
+                      expect=(200, 204))
+
+    def get_classifications(self, guid: str) -> list[dict]:
+        body = self._request("GET", f"/v2/entity/guid/{quote(guid, safe='')}/classifications")
+        return list(body.get("list") or [])
+
+    def audit(self, guid: str, count: int = 100) -> list[dict]:
+        return self._request("GET", f"/v2/entity/{quote(guid, safe='')}/audit", params={"count": count})
+
+    # -- search and lineage ------------------------------------------------------------------------------
+    def search_basic(self, parameters: dict, *, max_results: int | None = None) -> Iterator[dict]:
+        """Yield entity headers, paging past Atlas's 100-result default until the results run out."""
+        offset = 0
+        yielded = 0
+        while True:
+            body = dict(parameters, limit=PAGE_SIZE, offset=offset)
+            page = self._request("POST", "/v2/search/basic", json=body) or {}
+            entities = page.get("entities") or []  # the key is absent when nothing matched
+            for entity in entities:
+                yield entity
+                yielded += 1
+                if max_results is not None and yielded >= max_results:
+                    return
+            if len(entities) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
+
+    def search_dsl(self, query: str, limit: int = PAGE_SIZE, offset: int = 0) -> dict:
+        return self._request("GET", "/v2/search/dsl", params={"query": query, "limit": limit, "offset": offset})
+
+    def lineage(self, guid: str, direction: str = "BOTH", depth: int = 3) -> dict:
+        return self._request("GET", f"/v2/lineage/{quote(guid, safe='')}",
+                             params={"direction": direction, "depth": depth})
+
+    def lineage_by_unique(self, type_name: str, qualified_name: str, direction: str = "BOTH",
+                          depth: int = 3) -> dict:
+        return self._request("GET", f"/v2/lineage/uniqueAttribute/type/{quote(type_name, safe='')}",
+                             params={"attr:qualifiedName": qualified_name, "direction": direction, "depth": depth})

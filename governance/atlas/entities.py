@@ -1,0 +1,188 @@
+"""Build the Atlas entities for one governed deployment, from a DeploymentRecord, in one bulk request.
+
+Lineage: training data -> train/build process -> model build -> deploy process -> deployment, with the
+registry copy (fs_path / hdfs_path / aws_s3_v2 directory) as a second input of the deploy process and as
+the build's ``registryCopy``. Parents (project, S3 buckets and directories) travel in the same request with
+negative guids, because a reference by unique attributes must already exist in Atlas.
+
+qualifiedName scheme (``ns`` = the Atlas namespace, default "modelgov"):
+  project           <name>@ns
+  build             <name>/<version>@ns                       one per model name and version
+  train process     <name>/<version>/train@ns
+  deployment        <name>/<version>/<kind>://<host>/<deployment-id>@ns   one per deploy event
+  deploy process    <name>/<version>/<kind>://<host>/<deployment-id>/deploy@ns
+  registry copies   Atlas's own path conventions: <uri>@ns for fs_path/hdfs_path, s3://bucket/dir/@ns for S3 v2
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlparse
+
+from governance.record import DeploymentRecord
+from governance.staging.metadata import is_repo_relative
+
+BUILD_TYPE = "modelgov_model_build"
+DEPLOYMENT_TYPE = "modelgov_model_deployment"
+DEPLOY_PROCESS_TYPE = "modelgov_deploy_process"
+TRAIN_PROCESS_TYPE = "modelgov_train_build_process"
+PROJECT_TYPE = "ml_project"
+DEFAULT_NAMESPACE = "modelgov"
+TARGET_KINDS = {"mlserver", "mleap", "kserve"}
+
+
+def millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass
+class EntityBatch:
+    """Entities of one bulk request; references between them use negative guids."""
+
+    entities: list[dict] = field(default_factory=list)
+    _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _by_qn: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, type_name: str, attributes: dict, relationships: dict | None = None) -> str:
+        key = (type_name, attributes["qualifiedName"])
+        if key in self._by_qn:
+            return self._by_qn[key]
+        guid = f"-{next(self._counter)}"
+        entity = {"typeName": type_name, "guid": guid, "attributes": attributes}
+        if relationships:
+            entity["relationshipAttributes"] = relationships
+        self.entities.append(entity)
+        self._by_qn[key] = guid
+        return guid
+
+
+def ref(guid: str, relationship_type: str | None = None) -> dict:
+    out = {"guid": guid}
+    if relationship_type:
+        out["relationshipType"] = relationship_type
+    return out
+
+
+@dataclass(frozen=True)
+class QualifiedNames:
+    project: str
+    build: str
+    deployment: str
+    deploy_process: str
+    train_process: str
+
+
+def qualified_names(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE) -> QualifiedNames:
+    meta = record.staged.metadata
+    build = f"{meta.name}/{meta.version}"
+    deployment = f"{build}/{record.target.kind}://{record.target.host_detail}/{record.deployment_id}"
+    return QualifiedNames(project=f"{meta.name}@{namespace}", build=f"{build}@{namespace}",
+                          deployment=f"{deployment}@{namespace}", deploy_process=f"{deployment}/deploy@{namespace}",
+                          train_process=f"{build}/train@{namespace}")
+
+
+def add_location(batch: EntityBatch, uri: str, *, is_file: bool, namespace: str) -> str:
+    """An Atlas entity for a storage location, following Atlas's own path conventions; returns its guid."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("s3", "s3a"):
+        return _add_s3(batch, parsed.netloc, parsed.path, is_file=is_file, namespace=namespace)
+    name = parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.path
+    if parsed.scheme in ("hdfs", "webhdfs"):
+        return batch.add("hdfs_path", {"qualifiedName": f"{uri}@{namespace}", "name": parsed.path, "path": uri,
+                                       "isFile": is_file, "clusterName": namespace})
+    if parsed.scheme == "file":
+        return batch.add("fs_path", {"qualifiedName": f"{uri}@{namespace}", "name": parsed.path, "path": uri,
+                                     "isFile": is_file})
+    return batch.add("modelgov_dataset", {"qualifiedName": f"{uri}@{namespace}", "name": name or uri, "uri": uri})
+
+
+def _add_s3(batch: EntityBatch, bucket: str, path: str, *, is_file: bool, namespace: str) -> str:
+    """aws_s3_v2 bucket -> directory per segment -> object, each contained in its parent (mandatory)."""
+    container = batch.add("aws_s3_v2_bucket", {"qualifiedName": f"s3://{bucket.lower()}@{namespace}",
+                                               "name": bucket})
+    segments = [s for s in path.split("/") if s]
+    dirs = segments[:-1] if is_file else segments
+    prefix = ""
+    for seg in dirs:
+        prefix += f"/{seg}"
+        container = batch.add("aws_s3_v2_directory",
+                              {"qualifiedName": f"s3://{bucket}{prefix}/@{namespace}", "name": seg,
+                               "objectPrefix": f"{prefix}/", "bucketName": bucket},
+                              {"container": ref(container, "aws_s3_v2_container_contained")})
+    if not is_file:
+        return container
+    key = "/".join(segments)
+    return batch.add("aws_s3_v2_object", {"qualifiedName": f"s3://{bucket}/{key}@{namespace}",
+                                          "name": segments[-1], "bucketName": bucket},
+                     {"container": ref(container, "aws_s3_v2_container_contained")})
+
+
+def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE) -> tuple[list[dict], QualifiedNames]:
+    """All entities recording this deployment (or attempt), ready for ``AtlasClient.upsert_entities``."""
+    staged, registered, meta = record.staged, record.registered, record.staged.metadata
+    qn = qualified_names(record, namespace)
+    batch = EntityBatch()
+    manifest = registered.manifest
+    published = datetime.fromisoformat(manifest.published_at)
+
+    project = batch.add(PROJECT_TYPE, {"qualifiedName": qn.project, "name": meta.name, "owner": meta.owner,
+                                       "metadata": {"ownerLob": meta.owner_lob}})
+    registry_copy = add_location(batch, registered.location, is_file=False, namespace=namespace)
+    executable = next(f for f in manifest.files if f.path == manifest.executable)
+    example_request, example_response = record.example_json()
+    build_attrs = {
+        "qualifiedName": qn.build, "name": f"{meta.name} v{meta.version}", "version": meta.version_number,
+        "description": meta.description, "owner": meta.owner, "createTime": millis(published),
+        "registeredTime": millis(published), "modelVersion": meta.version, "modelType": meta.type,
+        "framework": meta.framework, "ownerLob": meta.owner_lob, "stagingRepoUri": staged.source,
+        "stagingCommit": staged.commit, "registryUri": registered.location,
+        "executablePath": manifest.executable, "executableSha256": executable.sha256,
+        "artifactChecksums": {f.path: f.sha256 for f in manifest.files},
+        "metadata": {k: v for k, v in {**meta.extra, "model.microservice.endpoint": meta.endpoint or ""}.items()
+                     if v},
+        "exampleRequest": example_request, "exampleResponse": example_response,
+    }
+    build = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
+                      {"project": ref(project, "ml_project_model_build"),
+                       "registryCopy": ref(registry_copy, "modelgov_build_registry_copy")})
+
+    if meta.training_data:
+        inputs = []
+        for entry in meta.training_data:
+            uri = registered.artifact_uri(entry) if is_repo_relative(entry) else entry
+            inputs.append(ref(add_location(batch, uri, is_file=True, namespace=namespace), "dataset_process_inputs"))
+        batch.add(TRAIN_PROCESS_TYPE,
+                  {"qualifiedName": qn.train_process, "name": f"train {meta.name} v{meta.version}",
+                   "userName": meta.owner, "codeUri": staged.source, "commit": staged.commit},
+                  {"inputs": inputs, "outputs": [ref(build, "process_dataset_outputs")]})
+
+    result = record.result
+    when = result.deployed_at if result else record.started_at
+    deployment_attrs = {
+        "qualifiedName": qn.deployment, "name": f"{meta.name} v{meta.version} @ {record.target.host_detail}",
+        "description": meta.description, "owner": meta.owner,
+        "createTime": millis(record.started_at), "deployedTime": millis(when), "status": record.status,
+        "cpuMillicores": 0, "replicas": 1, "modelName": meta.name, "modelVersion": meta.version,
+        "targetKind": record.target.kind if record.target.kind in TARGET_KINDS else "other",
+        "targetDetail": record.target.host_detail, "targetUri": record.target.uri,
+        "serializedObjectUri": registered.executable_uri, "outcome": record.outcome,
+        "failureReason": record.failure, "deployedBy": record.deployed_by, "orchestratorRunId": record.run_id,
+        "modelEndpointURL": record.endpoint_url,
+        "metadata": dict(result.details) if result else {},
+    }
+    if record.status == "stopped" and record.finished_at:
+        deployment_attrs["stoppedTime"] = millis(record.finished_at)
+    deployment = batch.add(DEPLOYMENT_TYPE, {k: v for k, v in deployment_attrs.items() if v is not None},
+                           {"build": ref(build, "ml_build_deployment")})
+    process_attrs = {"qualifiedName": qn.deploy_process,
+                     "name": f"deploy {meta.name} v{meta.version} to {record.target.host_detail}",
+                     "userName": record.deployed_by, "orchestratorRunId": record.run_id,
+                     "startTime": millis(record.started_at)}
+    if record.finished_at:
+        process_attrs["endTime"] = millis(record.finished_at)
+    batch.add(DEPLOY_PROCESS_TYPE, {k: v for k, v in process_attrs.items() if v is not None},
+              {"inputs": [ref(build, "dataset_process_inputs"), ref(registry_copy, "dataset_process_inputs")],
+               "outputs": [ref(deployment, "process_dataset_outputs")]})
+    return batch.entities, qn

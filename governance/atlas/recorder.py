@@ -1,0 +1,110 @@
+"""Record a DeploymentRecord in Atlas and answer compliance's questions from it.
+
+Reruns update (upsert by qualifiedName), never duplicate. A successful deploy marks earlier deployments of
+the same model on the same target ``stopped`` with a ``stoppedTime``, so "what ran there on date D" has one
+answer. Environment classifications are added on create only (Atlas ignores payload classifications on update).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from governance.atlas.client import AtlasClient
+from governance.atlas.entities import DEFAULT_NAMESPACE, DEPLOYMENT_TYPE, build_entities, millis
+from governance.errors import AtlasError
+from governance.record import DeploymentRecord
+
+ENVIRONMENT_CLASSIFICATIONS = {"production": "modelgov_production", "staging": "modelgov_staging"}
+DEPLOYMENT_COLUMNS = ["modelName", "modelVersion", "status", "outcome", "targetKind", "targetDetail",
+                      "modelEndpointURL", "deployedTime", "stoppedTime", "serializedObjectUri", "deployedBy"]
+
+
+@dataclass(frozen=True)
+class RecordedEntity:
+    type_name: str
+    qualified_name: str
+    guid: str
+
+    def to_dict(self) -> dict:
+        return {"typeName": self.type_name, "qualifiedName": self.qualified_name, "guid": self.guid}
+
+
+@dataclass(frozen=True)
+class AtlasRecord:
+    build: RecordedEntity
+    deployment: RecordedEntity
+    deploy_process: RecordedEntity
+    project: RecordedEntity
+    superseded: tuple[str, ...] = ()
+
+
+def record_deployment(client: AtlasClient, record: DeploymentRecord,
+                      namespace: str = DEFAULT_NAMESPACE) -> AtlasRecord:
+    """Upsert every entity of the record in one bulk call; return the guids Atlas assigned."""
+    entities, qn = build_entities(record, namespace)
+    result = client.upsert_entities(entities)
+    guid_of = {}
+    for entity in entities:
+        assigned = result.guid_assignments.get(entity["guid"])
+        if assigned is None:
+            raise AtlasError(f"Atlas returned no guid for {entity['typeName']} {entity['attributes']['qualifiedName']}")
+        guid_of[(entity["typeName"], entity["attributes"]["qualifiedName"])] = assigned
+
+    def recorded(type_name: str, name: str) -> RecordedEntity:
+        return RecordedEntity(type_name, name, guid_of[(type_name, name)])
+
+    deployment = recorded(DEPLOYMENT_TYPE, qn.deployment)
+    created = {h.get("guid") for h in result.created}
+    classification = ENVIRONMENT_CLASSIFICATIONS.get(record.environment or "")
+    if classification and deployment.guid in created:
+        client.add_classifications(deployment.guid, [{"typeName": classification, "propagate": False}])
+    return AtlasRecord(build=recorded("modelgov_model_build", qn.build), deployment=deployment,
+                       deploy_process=recorded("modelgov_deploy_process", qn.deploy_process),
+                       project=recorded("ml_project", qn.project))
+
+
+def supersede_previous(client: AtlasClient, record: DeploymentRecord, current_qualified_name: str,
+                       *, whole_target: bool = False) -> list[str]:
+    """Mark earlier ``deployed`` deployments of this model (or of anything, for single-model targets) on the
+    same target as ``stopped``; return their qualifiedNames."""
+    criteria = [{"attributeName": "targetDetail", "operator": "=", "attributeValue": record.target.host_detail},
+                {"attributeName": "status", "operator": "=", "attributeValue": "deployed"}]
+    if not whole_target:
+        criteria.append({"attributeName": "modelName", "operator": "=",
+                         "attributeValue": record.staged.metadata.name})
+    params = {"typeName": DEPLOYMENT_TYPE, "excludeDeletedEntities": True,
+              "entityFilters": {"condition": "AND", "criterion": criteria}}
+    stopped_at = millis(record.finished_at or datetime.now(UTC))
+    superseded = []
+    for header in list(client.search_basic(params)):
+        name = header["attributes"]["qualifiedName"]
+        if name == current_qualified_name:
+            continue
+        client.partial_update_by_unique(DEPLOYMENT_TYPE, name, {"status": "stopped", "stoppedTime": stopped_at})
+        superseded.append(name)
+    return superseded
+
+
+def find_deployments(client: AtlasClient, *, name: str | None = None, owner: str | None = None,
+                     status: str | None = None, limit: int | None = None) -> list[dict]:
+    """Recorded deployments, newest first, as flat dicts for display."""
+    criteria = []
+    if name:
+        criteria.append({"attributeName": "modelName", "operator": "=", "attributeValue": name})
+    if owner:
+        criteria.append({"attributeName": "owner", "operator": "=", "attributeValue": owner})
+    if status:
+        criteria.append({"attributeName": "status", "operator": "=", "attributeValue": status})
+    params: dict = {"typeName": DEPLOYMENT_TYPE, "excludeDeletedEntities": True, "attributes": DEPLOYMENT_COLUMNS,
+                    "sortBy": "deployedTime", "sortOrder": "DESCENDING"}
+    if len(criteria) == 1:
+        params["entityFilters"] = criteria[0]
+    elif criteria:
+        params["entityFilters"] = {"condition": "AND", "criterion": criteria}
+    rows = []
+    for header in client.search_basic(params, max_results=limit):
+        attrs = header.get("attributes") or {}
+        rows.append({"guid": header.get("guid"), "qualifiedName": attrs.get("qualifiedName"),
+                     "owner": attrs.get("owner"), **{c: attrs.get(c) for c in DEPLOYMENT_COLUMNS}})
+    return rows

@@ -1,0 +1,117 @@
+"""Install modelgov's typedefs idempotently: create what is missing, PUT what gained optional attributes,
+refuse incompatible changes with a clear message, and say when the server lacks Atlas's ML base types."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import atlas_types
+from governance.atlas.client import AtlasClient
+from governance.errors import AtlasError
+
+CATEGORIES = ("enumDefs", "structDefs", "classificationDefs", "entityDefs", "relationshipDefs")
+ML_BASE_TYPES = ("ml_project", "ml_model_build", "ml_model_deployment", "ml_model_train_build_process",
+                 "ml_model_deploy_process")
+
+
+@dataclass
+class InstallReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{label}: {', '.join(names)}" for label, names in
+                 (("created", self.created), ("updated", self.updated), ("unchanged", self.unchanged)) if names]
+        return "; ".join(parts) or "nothing to do"
+
+
+class TypedefIncompatible(AtlasError):
+    """Our typedefs cannot be applied to what the server has without a breaking change."""
+
+
+def _empty() -> dict:
+    return {c: [] for c in CATEGORIES}
+
+
+def _diff_attributes(ours: dict, theirs: dict, problems: list[str]) -> list[dict]:
+    """New attributes to add; incompatible differences go to ``problems``."""
+    theirs_by_name = {a["name"]: a for a in theirs.get("attributeDefs") or []}
+    added = []
+    for attr in ours.get("attributeDefs") or []:
+        existing = theirs_by_name.get(attr["name"])
+        if existing is None:
+            if not attr.get("isOptional", False):
+                problems.append(f"{ours['name']}.{attr['name']}: Atlas cannot add a mandatory attribute to an "
+                                "existing type; declare it isOptional: true")
+            added.append(attr)
+        elif existing.get("typeName") != attr.get("typeName"):
+            problems.append(f"{ours['name']}.{attr['name']}: server has type {existing.get('typeName')}, ours is "
+                            f"{attr.get('typeName')}; Atlas does not support changing an attribute's type")
+    return added
+
+
+def _diff_enum(ours: dict, theirs: dict) -> list[dict]:
+    have = {e["value"] for e in theirs.get("elementDefs") or []}
+    return [e for e in ours.get("elementDefs") or [] if e["value"] not in have]
+
+
+def _diff_relationship(ours: dict, theirs: dict, problems: list[str]) -> None:
+    for end in ("endDef1", "endDef2"):
+        mine, server = ours[end], theirs.get(end) or {}
+        if (mine["type"], mine["name"]) != (server.get("type"), server.get("name")):
+            problems.append(f"{ours['name']}.{end}: server has {server.get('type')}.{server.get('name')}, ours is "
+                            f"{mine['type']}.{mine['name']}; relationship ends cannot change")
+    if ours.get("relationshipCategory") != theirs.get("relationshipCategory"):
+        problems.append(f"{ours['name']}: relationship category cannot change "
+                        f"({theirs.get('relationshipCategory')} -> {ours.get('relationshipCategory')})")
+
+
+def install_types(client: AtlasClient, typedefs: dict | None = None) -> InstallReport:
+    """Bring the server's modelgov types up to date. Safe to run any number of times."""
+    typedefs = typedefs or atlas_types.load()
+    missing_base = [name for name in ML_BASE_TYPES if client.get_typedef(name) is None]
+    if missing_base:
+        raise TypedefIncompatible(
+            f"Atlas at {client.settings.url} lacks Atlas's built-in ML model types ({', '.join(missing_base)}); "
+            "they ship in addons/models/4000-MachineLearning/4010-ml_model.json (Atlas 2.1 and later)")
+    report = InstallReport()
+    to_create, to_update = _empty(), _empty()
+    problems: list[str] = []
+    for category in CATEGORIES:
+        for ours in typedefs.get(category) or []:
+            theirs = client.get_typedef(ours["name"])
+            if theirs is None:
+                to_create[category].append(ours)
+                report.created.append(ours["name"])
+                continue
+            if category == "enumDefs":
+                new_elements = _diff_enum(ours, theirs)
+                if new_elements:
+                    merged = copy.deepcopy(theirs)
+                    merged["elementDefs"] = list(theirs.get("elementDefs") or []) + new_elements
+                    to_update[category].append(merged)
+                    report.updated.append(ours["name"])
+                else:
+                    report.unchanged.append(ours["name"])
+                continue
+            if category == "relationshipDefs":
+                _diff_relationship(ours, theirs, problems)
+                report.unchanged.append(ours["name"])
+                continue
+            added = _diff_attributes(ours, theirs, problems)
+            if added:
+                merged = copy.deepcopy(theirs)
+                merged["attributeDefs"] = list(theirs.get("attributeDefs") or []) + added
+                to_update[category].append(merged)
+                report.updated.append(ours["name"])
+            else:
+                report.unchanged.append(ours["name"])
+    if problems:
+        raise TypedefIncompatible("incompatible typedef changes, nothing was changed:\n  " + "\n  ".join(problems))
+    if any(to_create.values()):
+        client.create_typedefs(to_create)
+    if any(to_update.values()):
+        client.update_typedefs(to_update)
+    return report

@@ -1,0 +1,210 @@
+"""``modelgov`` command line: validate, deploy, search, atlas install-types, registry verify, doctor.
+
+Exit status: 0 success, 1 a step failed (the message names the step), 2 bad usage or configuration.
+Secrets are read from the environment (ATLAS_USERNAME/ATLAS_PASSWORD/ATLAS_TOKEN, AWS_*), never from flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from governance.errors import ConfigError, GovernanceError, StepFailed, ValidationError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from governance.staging.intake import fetch_and_validate
+
+    try:
+        staged, fetched = fetch_and_validate(args.source)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.source}: {len(exc.problems)} problem(s); not deployable", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        meta = staged.metadata
+        if args.json:
+            _print_json({"valid": True, "model": meta.to_dict(), "commit": staged.commit,
+                         "executable": staged.executable, "files": [f.to_dict() for f in staged.files]})
+        else:
+            print(f"{args.source}: valid: {meta.name} {meta.version} ({meta.type}), owner {meta.owner} "
+                  f"({meta.owner_lob}), executable {staged.executable}, {len(staged.files)} files"
+                  + (f", commit {staged.commit}" if staged.commit else ""))
+    finally:
+        fetched.cleanup()
+    return EXIT_OK
+
+
+def _prefect_defaults() -> None:
+    """Sane defaults for the ephemeral Prefect API on slow machines; explicit settings win."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    _prefect_defaults()
+    from flows.deploy_model import deploy_model
+
+    try:
+        summary = deploy_model(source=args.source, target=args.target, registry=args.registry,
+                               atlas_url=args.atlas, environment=args.environment, namespace=args.namespace,
+                               progress=not args.json)
+    except StepFailed as exc:
+        if exc.step == "validate" and isinstance(exc.cause, ValidationError):
+            for problem in exc.cause.problems:
+                print(problem, file=sys.stderr)
+        print(f"modelgov deploy: {exc.step} step failed: {exc.cause}", file=sys.stderr)
+        if args.json:
+            _print_json(exc.summary or {"status": "failed", "step": exc.step, "error": str(exc.cause)})
+        return EXIT_FAILED
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"deployed {summary['model']['name']} {summary['model']['version']} -> {summary['endpoint']}")
+        print(f"  registry: {summary['registry_uri']}")
+        print(f"  atlas build: {summary['atlas']['build']['qualifiedName']} ({summary['atlas']['build']['guid']})")
+        print(f"  atlas deployment: {summary['atlas']['deployment']['qualifiedName']} "
+              f"({summary['atlas']['deployment']['guid']})")
+        if summary.get("prediction") is not None:
+            print(f"  smoke prediction: {json.dumps(summary['prediction'])}")
+        for name in summary.get("superseded") or []:
+            print(f"  marked stopped: {name}")
+    return EXIT_OK
+
+
+def _atlas(args: argparse.Namespace):
+    from governance.atlas.client import AtlasClient
+
+    return AtlasClient.from_env(args.atlas)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from governance.atlas.recorder import find_deployments
+
+    rows = find_deployments(_atlas(args), name=args.name, owner=args.owner, status=args.status, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no deployments recorded")
+        return EXIT_OK
+    for row in rows:
+        print(f"{row['modelName']} {row['modelVersion']}  {row['status']:<9} {row['targetKind']}://"
+              f"{row['targetDetail']}  owner={row['owner']}  endpoint={row['modelEndpointURL']}  "
+              f"deployedTime={row['deployedTime']}")
+    return EXIT_OK
+
+
+def cmd_install_types(args: argparse.Namespace) -> int:
+    from governance.atlas.typedefs import install_types
+
+    report = install_types(_atlas(args))
+    print(f"Atlas types: {report.summary()}")
+    return EXIT_OK
+
+
+def cmd_registry_verify(args: argparse.Namespace) -> int:
+    from governance.registries import get_registry
+
+    registry = get_registry(args.registry)
+    version = registry.lookup(args.name, args.version)
+    if version is None:
+        print(f"{registry.version_location(args.name, args.version)}: no complete version (no manifest)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    problems = registry.verify(version)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_FAILED
+    print(f"{version.location}: {len(version.manifest.files)} files match the manifest")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from governance.doctor import run_checks
+
+    results = run_checks(atlas_url=args.atlas, registry=args.registry, target=args.target)
+    for check in results:
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    return EXIT_OK if all(c.ok for c in results) else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelgov", description="Governed model deployments with Apache Atlas")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def atlas_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--atlas", default=None, help="Atlas base URL (default $ATLAS_URL or http://localhost:21000)")
+
+    p = sub.add_parser("validate", help="check a staged repo (folder, archive, or git+URL@REF)")
+    p.add_argument("source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("deploy", help="validate, publish, deploy and record a staged repo")
+    p.add_argument("source")
+    p.add_argument("--target", required=True, help="mlserver://HOST:PORT?repository=DIR, mleap://..., kserve://...")
+    p.add_argument("--registry", required=True, help="file:///DIR, s3://BUCKET/PREFIX or hdfs://NAMENODE:PORT/PATH")
+    p.add_argument("--environment", choices=["production", "staging"], default=None)
+    p.add_argument("--namespace", default="modelgov", help="Atlas namespace suffix of qualifiedNames")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    atlas_opt(p)
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("search", help="list recorded deployments from Atlas")
+    p.add_argument("--name")
+    p.add_argument("--owner")
+    p.add_argument("--status", choices=["deploying", "deployed", "stopped"])
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    atlas_opt(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("atlas", help="Atlas administration")
+    atlas_sub = p.add_subparsers(dest="atlas_command", required=True)
+    p2 = atlas_sub.add_parser("install-types", help="create or upgrade modelgov's Atlas typedefs (idempotent)")
+    atlas_opt(p2)
+    p2.set_defaults(func=cmd_install_types)
+
+    p = sub.add_parser("registry", help="model registry operations")
+    reg_sub = p.add_subparsers(dest="registry_command", required=True)
+    p2 = reg_sub.add_parser("verify", help="re-read a registry version and check every sha256")
+    p2.add_argument("registry")
+    p2.add_argument("name")
+    p2.add_argument("version")
+    p2.set_defaults(func=cmd_registry_verify)
+
+    p = sub.add_parser("doctor", help="check connectivity and credentials")
+    p.add_argument("--registry")
+    p.add_argument("--target")
+    atlas_opt(p)
+    p.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"modelgov: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except GovernanceError as exc:
+        print(f"modelgov: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

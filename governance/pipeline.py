@@ -1,0 +1,115 @@
+"""The pipeline's steps as plain functions, so flows stay a table of contents and tests need no Prefect.
+
+Order: fetch -> validate -> preflight -> publish -> record intent -> deploy -> aggregate -> record outcome.
+Publishing first lets the target serve exactly the registered, checksummed bytes. Atlas is checked before
+anything is written and told "deploying" before the target is touched, so no deployment goes unrecorded:
+a failed deploy leaves an immutable registry version and an Atlas deployment recorded as failed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from governance.atlas.client import AtlasClient, AtlasSettings
+from governance.atlas.entities import DEFAULT_NAMESPACE
+from governance.atlas.recorder import AtlasRecord, record_deployment, supersede_previous
+from governance.atlas.typedefs import install_types
+from governance.errors import GovernanceError, StepFailed
+from governance.record import DeploymentRecord, TargetInfo, current_user
+from governance.registries import Registry, RegistryVersion, get_registry
+from governance.staging.repo import StagedRepo
+from governance.targets import Release, ServingTarget, get_target
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What the operator asked for. Holds no secrets: Atlas credentials come from the environment."""
+
+    source: str
+    target: str
+    registry: str
+    atlas_url: str | None = None
+    environment: str | None = None
+    namespace: str = DEFAULT_NAMESPACE
+    progress: bool = False
+
+
+@dataclass
+class Resources:
+    registry: Registry
+    target: ServingTarget
+    atlas: AtlasClient
+
+
+def run_step(step: str, fn, *args, **kwargs):
+    """Run one step; any failure becomes StepFailed naming the step."""
+    try:
+        return fn(*args, **kwargs)
+    except StepFailed:
+        raise
+    except GovernanceError as exc:
+        raise StepFailed(step, exc) from exc
+    except Exception as exc:  # noqa: BLE001 - unexpected errors are still attributed to their step
+        raise StepFailed(step, exc) from exc
+
+
+def preflight(request: DeployRequest, settings: AtlasSettings | None = None) -> Resources:
+    """Resolve registry and target URIs and make sure Atlas answers and has our types, before writing anything."""
+    registry = get_registry(request.registry)
+    target = get_target(request.target)
+    atlas = AtlasClient(settings or AtlasSettings.from_env(request.atlas_url))
+    atlas.status()
+    install_types(atlas)
+    return Resources(registry, target, atlas)
+
+
+def start_record(staged: StagedRepo, registered: RegistryVersion, target: ServingTarget,
+                 request: DeployRequest, run_id: str | None) -> DeploymentRecord:
+    return DeploymentRecord(
+        deployment_id=run_id or uuid.uuid4().hex, staged=staged, registered=registered,
+        target=TargetInfo(kind=target.kind, uri=target.uri, host_detail=target.host_detail),
+        started_at=datetime.now(UTC), deployed_by=current_user(), run_id=run_id,
+        environment=request.environment)
+
+
+def release_for(staged: StagedRepo, registered: RegistryVersion, registry: Registry) -> Release:
+    return Release(metadata=staged.metadata, registered=registered, registry=registry,
+                   example_request=staged.example_request, example_response=staged.example_response)
+
+
+def finish(atlas: AtlasClient, record: DeploymentRecord, namespace: str) -> tuple[AtlasRecord, list[str]]:
+    """Record the final state; on success, mark earlier deployments on the same target stopped."""
+    recorded = record_deployment(atlas, record, namespace)
+    superseded: list[str] = []
+    if record.outcome == "succeeded":
+        whole_target = bool(record.result and record.result.details.get("replaced_model"))
+        superseded = supersede_previous(atlas, record, recorded.deployment.qualified_name, whole_target=whole_target)
+    return recorded, superseded
+
+
+def summary(record: DeploymentRecord, atlas_record: AtlasRecord | None, superseded: list[str]) -> dict:
+    """The one JSON object ``modelgov deploy --json`` prints."""
+    meta, registered = record.staged.metadata, record.registered
+    out = {
+        "status": "deployed" if record.outcome == "succeeded" else "failed",
+        "model": {"name": meta.name, "version": meta.version, "owner": meta.owner},
+        "staging": {"source": record.staged.source, "commit": record.staged.commit},
+        "registry_uri": registered.location,
+        "registry_created": registered.created,
+        "artifacts": [f.to_dict() for f in registered.manifest.files],
+        "target": {"kind": record.target.kind, "detail": record.target.host_detail},
+        "endpoint": record.endpoint_url,
+        "deployment_id": record.deployment_id,
+        "failure": record.failure,
+        "superseded": superseded,
+    }
+    if record.result and record.result.smoke:
+        out["prediction"] = record.result.smoke.response.get("outputs") \
+            if isinstance(record.result.smoke.response, dict) else record.result.smoke.response
+    if atlas_record:
+        out["atlas"] = {"project": atlas_record.project.to_dict(), "build": atlas_record.build.to_dict(),
+                        "deployment": atlas_record.deployment.to_dict(),
+                        "deploy_process": atlas_record.deploy_process.to_dict()}
+    return out

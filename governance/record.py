@@ -1,0 +1,67 @@
+"""DeploymentRecord: the aggregated model and deployment metadata (pipeline step 4), built in one place.
+
+Every Atlas entity is derived from this value, so what Atlas says is exactly what the run knew.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from governance.registries.base import RegistryVersion
+from governance.staging.repo import StagedRepo
+from governance.targets.base import DeploymentResult
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What we know about the target before deploying (so a failed attempt can still be recorded)."""
+
+    kind: str
+    uri: str
+    host_detail: str
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    deployment_id: str
+    staged: StagedRepo
+    registered: RegistryVersion
+    target: TargetInfo
+    started_at: datetime
+    deployed_by: str
+    run_id: str | None = None
+    environment: str | None = None         # "production" / "staging" -> classification on the deployment
+    status: str = "deploying"              # Atlas ml_model_deployment_status: deploying, deployed, stopped
+    outcome: str = "pending"               # pending, succeeded, failed
+    result: DeploymentResult | None = None
+    failure: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.result.endpoint_url if self.result else None
+
+    def succeeded(self, result: DeploymentResult) -> DeploymentRecord:
+        return replace(self, status="deployed", outcome="succeeded", result=result, finished_at=datetime.now(UTC))
+
+    def failed(self, reason: str) -> DeploymentRecord:
+        return replace(self, status="stopped", outcome="failed", failure=reason, finished_at=datetime.now(UTC))
+
+    def example_json(self) -> tuple[str | None, str | None]:
+        req, resp = self.staged.example_request, self.staged.example_response
+        if self.result and self.result.smoke and resp is None:
+            resp = self.result.smoke.response
+        return (json.dumps(req, sort_keys=True) if req is not None else None,
+                json.dumps(resp, sort_keys=True) if resp is not None else None)
+
+
+def current_user() -> str:
+    """Who runs the deployment: MODELGOV_DEPLOYED_BY, else the OS user."""
+    try:
+        return os.environ.get("MODELGOV_DEPLOYED_BY") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

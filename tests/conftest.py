@@ -1,0 +1,49 @@
+"""Shared fixtures: example staged repos, a real MLServer, the Atlas emulator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "staging_template" / "example"
+MLSERVER_BIN = Path(os.environ.get("MODELGOV_MLSERVER", ROOT / ".venv-mlserver" / "bin" / "mlserver"))
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> Path:
+    """A private copy of the working example staged repo (trained by `make example`)."""
+    if not (EXAMPLE / "executable" / "model.joblib").is_file():
+        pytest.fail("the example model is missing: run `make example` (make test does it)")
+    dest = tmp_path / "staged"
+    shutil.copytree(EXAMPLE, dest)
+    return dest
+
+
+def write_metadata(repo: Path, **overrides: str | None) -> None:
+    """Rewrite metadata.txt with the example's keys, changed or removed (None) as given."""
+    keys = {"model.name": "iris-classifier", "model.version": "1.0", "model.type": "logistic regression",
+            "model.owner": "Ana Müller", "model.owner.lob": "retail-analytics",
+            "model.description": "classifies iris flowers", "model.framework": "sklearn",
+            "model.training.data": "data/iris.csv"}
+    for key, value in overrides.items():
+        keys[key.replace("_", ".")] = value
+    lines = [f"{k} = {v}" for k, v in keys.items() if v is not None]
+    (repo / "metadata.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def mlserver(tmp_path_factory):
+    """One real MLServer process for the session (its own venv), serving a temp model repository."""
+    from governance.targets.mlserver_process import LocalMLServer
+
+    if not MLSERVER_BIN.exists():
+        pytest.fail(f"MLServer is missing at {MLSERVER_BIN}: run `make serving-env` (make test does it)")
+    repo = tmp_path_factory.mktemp("mlserver") / "models"
+    server = LocalMLServer(repo, executable=MLSERVER_BIN)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,121 @@
+"""MLServerTarget against a real MLServer process (started once per session by the `mlserver` fixture)."""
+
+import pytest
+import requests
+
+from governance.errors import ConfigError, IntegrityError, TargetError
+from governance.registries import get_registry
+from governance.staging.validate import validate_repo
+from governance.targets import get_target
+from governance.targets.base import Release
+from tests.conftest import write_metadata
+
+pytestmark = pytest.mark.slow
+
+
+def release_for(repo, registry_dir, **metadata):
+    if metadata:
+        write_metadata(repo, **metadata)
+    staged = validate_repo(repo)
+    registry = get_registry(f"file://{registry_dir}")
+    version = registry.publish(staged)
+    return Release(staged.metadata, version, registry, staged.example_request, staged.example_response), registry
+
+
+@pytest.fixture
+def target(mlserver):
+    return get_target(mlserver.target_uri())
+
+
+def model_name(request) -> str:
+    return "t-" + request.node.name.replace("_", "-")[:40].strip("-").lower()
+
+
+def test_deploy_serves_the_registered_bytes(example_repo, tmp_path, target, mlserver, request):
+    name = model_name(request)
+    release, _ = release_for(example_repo, tmp_path / "reg", model_name=name)
+    result = target.deploy(release)
+    assert (result.loaded_name, result.loaded_version) == (name, "1000000")
+    assert result.smoke.matched_expected is True
+    assert result.smoke.response["outputs"][0]["data"] == [0, 2]
+    assert result.endpoint_url == f"{mlserver.url}/v2/models/{name}/versions/1000000/infer"
+    assert result.serialized_object.endswith(f"/{name}/1.0/executable/model.joblib")
+    settings = (mlserver.repository / name / "1000000" / "model-settings.json").read_text()
+    assert f'"name": "{name}"' in settings and '"version": "1000000"' in settings
+    assert target.verify(release) == []
+    assert target.status(name, "1000000") == "deployed"
+    target.undeploy(name, "1000000")
+    assert target.status(name, "1000000") == "stopped"
+    assert requests.get(f"{mlserver.url}/v2/models/{name}/versions/1000000/ready", timeout=5).status_code == 404
+
+
+def test_new_version_swaps_out_the_old_one(example_repo, tmp_path, target, mlserver, request):
+    name = model_name(request)
+    v1, _ = release_for(example_repo, tmp_path / "reg", model_name=name, model_version="1")
+    target.deploy(v1)
+    v2, _ = release_for(example_repo, tmp_path / "reg", model_name=name, model_version="2")
+    result = target.deploy(v2)
+    assert result.details["replaced_versions"] == "1000000"
+    assert target.status(name, "2000000") == "deployed"
+    assert target.status(name, "1000000") == "stopped"
+    answer = requests.post(f"{mlserver.url}/v2/models/{name}/infer", json=v2.example_request, timeout=10).json()
+    assert answer["model_version"] == "2000000"
+    target.undeploy(name, "2000000")
+
+
+def test_keep_previous_and_undeploy_one_version_only(example_repo, tmp_path, mlserver, request):
+    name = model_name(request)
+    target = get_target(mlserver.target_uri() + "&keep_previous=true")
+    target.deploy(release_for(example_repo, tmp_path / "reg", model_name=name, model_version="1")[0])
+    target.deploy(release_for(example_repo, tmp_path / "reg", model_name=name, model_version="2")[0])
+    assert target.status(name, "1000000") == target.status(name, "2000000") == "deployed"
+    target.undeploy(name, "2000000")
+    assert target.status(name, "1000000") == "deployed"
+    assert target.status(name, "2000000") == "stopped"
+    target.undeploy(name, "1000000")
+
+
+def test_model_that_fails_to_load_is_a_clear_error_and_is_removed(example_repo, tmp_path, target, mlserver,
+                                                                   request):
+    name = model_name(request)
+    (example_repo / "executable" / "model.joblib").write_bytes(b"not a pickle at all")
+    release, _ = release_for(example_repo, tmp_path / "reg", model_name=name)
+    with pytest.raises(TargetError, match=r"failed to load .*HTTP 500.*MLServer log"):
+        target.deploy(release)
+    assert not (mlserver.repository / name / "1000000").exists()
+
+
+def test_wrong_expected_response_fails_the_deploy(example_repo, tmp_path, target, mlserver, request):
+    name = model_name(request)
+    (example_repo / "examples" / "response.json").write_text('{"outputs": [{"name": "predict", "data": [1, 1]}]}')
+    release, _ = release_for(example_repo, tmp_path / "reg", model_name=name)
+    with pytest.raises(TargetError, match="does not match examples/response.json"):
+        target.deploy(release)
+    assert target.status(name, "1000000") == "stopped"
+
+
+def test_tampered_registry_copy_is_refused(example_repo, tmp_path, target, mlserver, request):
+    name = model_name(request)
+    release, _ = release_for(example_repo, tmp_path / "reg", model_name=name)
+    (tmp_path / "reg" / name / "1.0" / "executable" / "model.joblib").write_bytes(b"evil")
+    with pytest.raises(IntegrityError, match="refusing to deploy"):
+        target.deploy(release)
+    assert not (mlserver.repository / name).exists() or not any((mlserver.repository / name).iterdir())
+
+
+def test_unreachable_server_names_the_target(example_repo, tmp_path):
+    from governance.targets.mlserver_process import free_port
+
+    port = free_port()
+    target = get_target(f"mlserver://127.0.0.1:{port}?repository={tmp_path / 'models'}")
+    release, _ = release_for(example_repo, tmp_path / "reg")
+    with pytest.raises(TargetError, match=f"MLServer at 127.0.0.1:{port} is not reachable"):
+        target.deploy(release)
+    assert not (tmp_path / "models" / "iris-classifier" / "1000000").exists()
+
+
+def test_bad_target_uris():
+    with pytest.raises(ConfigError, match="missing \\?repository"):
+        get_target("mlserver://127.0.0.1:8080")
+    with pytest.raises(ConfigError, match="known: kserve, mleap, mlserver"):
+        get_target("seldon://x")
