@@ -1,0 +1,330 @@
+"""``mleap://HOST:PORT?bundle_dir=DIR[&server_dir=DIR]``: MLeap classic serving (one model per server).
+
+Deploy copies the registered bundle zip from the registry into ``bundle_dir`` (a folder the server can read,
+in production a shared mount; ``server_dir`` is how the server sees it), checking sha256 against the registry
+manifest while copying, then ``PUT /model``, ``GET /model`` (the schema proves it loaded) and ``POST
+/transform`` with the example LeapFrame. MLeap does not report which bundle it serves, so the target keeps a
+small marker file per server in ``bundle_dir`` recording what it loaded; that is how a deploy names the
+model it replaced and how ``status``/``undeploy`` act on one version without touching another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import tempfile
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from governance.checksums import ArtifactFile, hash_file
+from governance.errors import ConfigError, IntegrityError, TargetError
+from governance.http import DEFAULT_TIMEOUT, TimeoutSession
+from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
+from governance.targets.smoke import first_mismatch, shorten
+
+# MLeap answers 500 for deterministic failures (no model loaded, unknown path, bad frame): never retry those.
+RETRY_STATUSES = (502, 503, 504)
+QUERY_KEYS = {"bundle_dir", "server_dir"}
+
+
+def bundle_filename(name: str, version: str, executable: str) -> str:
+    """``<name>-<version>.zip``: one file per version, so a deploy never overwrites another version's bundle."""
+    suffix = "".join(Path(executable).suffixes) or ".zip"
+    return f"{name}-{version}{suffix}"
+
+
+def bundle_outputs(zip_path: Path) -> list[str] | None:
+    """Output column names declared by a JSON bundle's nodes; None when the bundle is not readable as JSON."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            outputs: list[str] = []
+            for name in zf.namelist():
+                if name.startswith("root/") and name.endswith("node.json"):
+                    shape = json.loads(zf.read(name)).get("shape") or {}
+                    outputs.extend(s["name"] for s in shape.get("outputs", []))
+            return outputs
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def executable_file(release: Release) -> ArtifactFile:
+    """The manifest entry (sha256, size) of the release's executable."""
+    for f in release.registered.manifest.files:
+        if f.path == release.executable:
+            return f
+    raise TargetError(f"{release.registered.location}: manifest lists no entry for {release.executable}")
+
+
+class MleapTarget(ServingTarget):
+    """MLeap classic serving: ``PUT /model``, ``GET /model``, ``POST /transform``, ``DELETE /model``."""
+
+    kind = "mleap"
+
+    def __init__(self, uri: str, *, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3,
+                 backoff: float = 0.5, fail_on_mismatch: bool = True):
+        super().__init__(uri)
+        parsed = urlparse(uri)
+        if parsed.scheme != "mleap" or not parsed.hostname:
+            raise ConfigError(f"mleap target URI must look like mleap://HOST:PORT?bundle_dir=DIR, got {uri!r}")
+        try:
+            port = parsed.port
+        except ValueError as exc:
+            raise ConfigError(f"mleap target URI {uri!r} has an invalid port") from exc
+        if port is None:
+            raise ConfigError(f"mleap target URI {uri!r} needs a port (MLeap serving defaults to 65327)")
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        unknown = set(query) - QUERY_KEYS
+        if unknown:
+            raise ConfigError(f"mleap target URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                              f"known: {', '.join(sorted(QUERY_KEYS))}")
+        if not query.get("bundle_dir", "").startswith("/"):
+            raise ConfigError(f"mleap target URI {uri!r} needs bundle_dir=/absolute/folder the server can read")
+        self.host, self.port = parsed.hostname, port
+        self.where = f"{self.host}:{self.port}"
+        self.base_url = f"http://{self.where}"
+        self.bundle_dir = Path(query["bundle_dir"])
+        self.server_dir = query.get("server_dir") or query["bundle_dir"]
+        if not self.server_dir.startswith("/"):
+            raise ConfigError(f"mleap target URI {uri!r}: server_dir must be an absolute path")
+        self.fail_on_mismatch = fail_on_mismatch
+        self._session = _session(timeout, retries, backoff)
+
+    @property
+    def host_detail(self) -> str:
+        return self.where
+
+    # ------------------------------------------------------------------------------------------ HTTP
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._session.request(method, f"{self.base_url}{path}", **kwargs)
+        except requests.RequestException as exc:
+            raise TargetError(f"mleap {self.where}: {method} {path} failed: {exc}") from exc
+
+    def _fail(self, method: str, path: str, resp: requests.Response, what: str) -> TargetError:
+        return TargetError(f"mleap {self.where}: {method} {path} answered {resp.status_code} ({what}): "
+                           f"{shorten(resp.text)}")
+
+    def _schema(self) -> dict | None:
+        """The loaded model's schema, or None when the server has no model (it answers 500 then)."""
+        resp = self._call("GET", "/model")
+        if resp.status_code == 500:
+            return None
+        if not resp.ok:
+            raise self._fail("GET", "/model", resp, "reading the loaded schema")
+        try:
+            schema = resp.json()
+        except ValueError as exc:
+            raise TargetError(f"mleap {self.where}: GET /model did not answer JSON: {shorten(resp.text)}") from exc
+        if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
+            raise TargetError(f"mleap {self.where}: GET /model answered no schema fields: {shorten(resp.text)}")
+        return schema
+
+    def _load(self, server_path: str) -> None:
+        resp = self._call("PUT", "/model", json={"path": server_path})
+        if not resp.ok:
+            raise self._fail("PUT", "/model", resp, f"loading {server_path}")
+
+    # ------------------------------------------------------------------------------------------ marker
+    @property
+    def _marker(self) -> Path:
+        return self.bundle_dir / f".modelgov-mleap-{self.host}-{self.port}.json"
+
+    def _read_marker(self) -> dict | None:
+        try:
+            data = json.loads(self._marker.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"mleap {self.where}: cannot read {self._marker}: {exc}") from exc
+        return data if isinstance(data, dict) else None
+
+    def _write_marker(self, data: dict | None) -> None:
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                self._marker.unlink()
+            return
+        tmp = self._marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, self._marker)
+
+    # ------------------------------------------------------------------------------------------ copy
+    def _copy_checked(self, release: Release, expected: ArtifactFile, dest: Path) -> None:
+        """Stream the registry copy into ``dest`` via a temp file, refusing bytes that differ from the manifest."""
+        if not self.bundle_dir.is_dir():
+            raise TargetError(f"mleap {self.where}: bundle_dir {self.bundle_dir} is not a folder "
+                              "(is the shared mount present?)")
+        source = release.registered.executable_uri
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=self.bundle_dir)
+        tmp = Path(tmp_name)
+        try:
+            digest, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as out:
+                for chunk in release.registry.open_artifact(release.registered, release.executable):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != expected.sha256 or size != expected.size:
+                raise IntegrityError(
+                    f"{source}: registry copy has sha256 {digest.hexdigest()} size {size}, the manifest says "
+                    f"sha256 {expected.sha256} size {expected.size}; refusing to deploy it to mleap {self.where}")
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise TargetError(f"mleap {self.where}: copying {source} to {dest} failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    # ------------------------------------------------------------------------------------------ deploy
+    def deploy(self, release: Release) -> DeploymentResult:
+        meta = release.metadata
+        expected = executable_file(release)
+        filename = bundle_filename(meta.name, meta.version, release.executable)
+        local, server_path = self.bundle_dir / filename, posixpath.join(self.server_dir, filename)
+        previous = self._read_marker()
+        loaded_before = self._schema() is not None
+        self._copy_checked(release, expected, local)
+        self._load(server_path)
+        try:
+            schema = self._schema()
+            if schema is None:
+                raise TargetError(f"mleap {self.where}: PUT /model succeeded but GET /model reports no model")
+            self._check_schema(schema, local)
+            smoke = self._smoke(release)
+        except TargetError as exc:
+            raise TargetError(f"{exc}; {self._rollback(previous if loaded_before else None)}") from exc
+        deployed_at = datetime.now(UTC)
+        self._write_marker({"name": meta.name, "version": meta.version, "server_path": server_path,
+                            "file": filename, "sha256": expected.sha256,
+                            "serialized_object": release.registered.executable_uri,
+                            "deployed_at": deployed_at.isoformat(timespec="seconds")})
+        details = {"loaded_path": server_path, "bundle_sha256": expected.sha256,
+                   "schema_fields": ",".join(f.get("name", "?") for f in schema["fields"]),
+                   **_replaced(previous, loaded_before, meta.name, meta.version)}
+        if smoke is None:
+            details["smoke"] = "skipped: the staged repo has no examples/request.json"
+        return DeploymentResult(
+            target_kind=self.kind, target_uri=self.uri, host_detail=self.where,
+            endpoint_url=f"{self.base_url}/transform", model_name=meta.name, model_version=meta.version,
+            deployed_at=deployed_at, serialized_object=release.registered.executable_uri,
+            loaded_name=meta.name, loaded_version=meta.version, smoke=smoke, details=details)
+
+    def _check_schema(self, schema: dict, local: Path) -> None:
+        names = {f.get("name") for f in schema["fields"] if isinstance(f, dict)}
+        outputs = bundle_outputs(local)
+        missing = [o for o in outputs or [] if o not in names]
+        if missing:
+            raise TargetError(f"mleap {self.where}: the loaded schema lacks the bundle's outputs "
+                              f"{', '.join(missing)}; the server did not load {local.name}")
+
+    def _smoke(self, release: Release) -> SmokeResult | None:
+        if release.example_request is None:
+            return None
+        resp = self._call("POST", "/transform", json=release.example_request,
+                          headers={"Accept": "application/json"})
+        if not resp.ok:
+            raise self._fail("POST", "/transform", resp, "smoke test with examples/request.json")
+        try:
+            answer = resp.json()
+        except ValueError as exc:
+            raise TargetError(f"mleap {self.where}: POST /transform did not answer JSON: "
+                              f"{shorten(resp.text)}") from exc
+        matched = None
+        if release.example_response is not None:
+            mismatch = first_mismatch(answer, release.example_response)
+            matched = mismatch is None
+            if mismatch and self.fail_on_mismatch:
+                raise TargetError(f"mleap {self.where}: smoke test answer differs from examples/response.json "
+                                  f"at {mismatch}")
+        return SmokeResult(request=release.example_request, response=answer, matched_expected=matched)
+
+    def _rollback(self, previous: dict | None) -> str:
+        """Put the previous model back (or unload the failed one) so a failed deploy does not stay in service."""
+        try:
+            if previous and previous.get("server_path"):
+                self._load(previous["server_path"])
+                return f"restored the previous model {previous.get('name')} {previous.get('version')}"
+            self._call("DELETE", "/model")
+            self._write_marker(None)
+            return "unloaded the failed model"
+        except TargetError as exc:
+            return f"rollback failed too: {exc}"
+
+    # ------------------------------------------------------------------------------------------ status & co
+    def _is_current(self, marker: dict | None, name: str, version: str) -> bool:
+        return bool(marker) and marker.get("name") == name and str(marker.get("version")) == str(version)
+
+    def status(self, name: str, version: str) -> str:
+        marker, loaded = self._read_marker(), self._schema() is not None
+        if not loaded:
+            return "stopped"
+        if marker is None:
+            return "unknown"
+        return "deployed" if self._is_current(marker, name, version) else "stopped"
+
+    def undeploy(self, name: str, version: str) -> None:
+        marker = self._read_marker()
+        if marker is not None and not self._is_current(marker, name, version):
+            return  # another version is in service; this one already is not
+        if marker is None and self._schema() is not None:
+            raise TargetError(f"mleap {self.where}: a model is loaded but no modelgov record says which; "
+                              f"refusing to unload it as {name} {version}")
+        resp = self._call("DELETE", "/model")
+        if not resp.ok:
+            raise self._fail("DELETE", "/model", resp, f"unloading {name} {version}")
+        self._write_marker(None)
+
+    def verify(self, release: Release) -> list[str]:
+        meta, expected = release.metadata, executable_file(release)
+        marker = self._read_marker()
+        if not self._is_current(marker, meta.name, meta.version):
+            current = f"{marker.get('name')} {marker.get('version')}" if marker else "no recorded model"
+            return [f"mleap {self.where} serves {current}, not {meta.name} {meta.version}"]
+        problems = []
+        if marker.get("sha256") != expected.sha256:
+            problems.append(f"mleap {self.where}: loaded bundle sha256 {marker.get('sha256')}, "
+                            f"manifest says {expected.sha256}")
+        local = self.bundle_dir / marker.get("file", "")
+        try:
+            sha, _ = hash_file(local)
+            if sha != expected.sha256:
+                problems.append(f"{local}: sha256 {sha} differs from the manifest's {expected.sha256}")
+        except OSError as exc:
+            problems.append(f"{local}: cannot be read ({exc})")
+        if self._schema() is None:
+            problems.append(f"mleap {self.where}: no model loaded (GET /model answers 500)")
+        return problems
+
+
+def _replaced(previous: dict | None, loaded_before: bool, name: str, version: str) -> dict[str, str]:
+    """What the deploy took out of service: MLeap holds one model, so loading replaces whatever was there."""
+    if not loaded_before:
+        return {"replaced": "none"}
+    if previous is None:
+        return {"replaced": "unknown (a model was loaded that modelgov did not record)"}
+    if previous.get("name") == name and str(previous.get("version")) == version:
+        return {"replaced": "same version (reloaded)"}
+    return {"replaced": f"{previous.get('name')} {previous.get('version')}",
+            "replaced_model": str(previous.get("name")), "replaced_version": str(previous.get("version")),
+            "replaced_serialized_object": str(previous.get("serialized_object", ""))}
+
+
+def _session(timeout: float | tuple[float, float], retries: int, backoff: float) -> TimeoutSession:
+    """Retries connection errors and gateway 5xx on idempotent methods; MLeap's own 500s are answers."""
+    retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
+                  status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
+                  raise_on_status=False)
+    session = TimeoutSession(timeout)
+    session.mount("http://", HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=4))
+    return session
