@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from governance.atlas.client import AtlasClient, AtlasSettings
+from governance.atlas.entities import iso_from_millis
 from governance.cli import main as modelgov
 from governance.targets.mlserver_process import LocalMLServer, free_port
 
@@ -68,7 +69,11 @@ def show_atlas(client: AtlasClient, summary: dict) -> None:
             "artifactChecksums", "exampleRequest", "exampleResponse", "inputs", "outputs")}
         print(f"{entity['typeName']} {entity['guid']}")
         for key in sorted(keep):
-            print(f"    {key}: {json.dumps(keep[key], ensure_ascii=False)}")
+            value = iso_from_millis(keep[key]) if key.endswith("Time") else keep[key]
+            print(f"    {key}: {json.dumps(value, ensure_ascii=False)}")
+        tags = [c["typeName"] for c in entity.get("classifications") or []]
+        if tags:
+            print(f"    classifications: {', '.join(tags)}")
     lineage = client.lineage(summary["atlas"]["deployment"]["guid"], direction="INPUT", depth=0)
     names = {g: f"{h['typeName']}:{h['attributes'].get('qualifiedName')}" for g, h in lineage["guidEntityMap"].items()}
     print("lineage (data flow into the deployment):")
@@ -111,7 +116,8 @@ def main() -> int:
         summary = json.loads(captured.getvalue())
         print(f"status: {summary['status']}")
         print(f"endpoint: {summary['endpoint']}")
-        print(f"smoke prediction: {json.dumps(summary['prediction'])}")
+        print(f"smoke prediction: {json.dumps([o['data'] for o in summary['prediction']])} "
+              "(matches examples/response.json)")
         banner("registry copy (immutable, sha256 per file)")
         print(summary["registry_uri"])
         for artifact in summary["artifacts"]:

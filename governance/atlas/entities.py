@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from governance.record import DeploymentRecord
@@ -35,6 +35,13 @@ TARGET_KINDS = {"mlserver", "mleap", "kserve"}
 
 def millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def iso_from_millis(value: int | None) -> str | None:
+    """Atlas returns dates as epoch millis; people read ISO-8601 UTC."""
+    if value in (None, "", 0):
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.entities import DEFAULT_NAMESPACE, DEPLOYMENT_TYPE, build_entities, millis
+from governance.atlas.entities import (
+    DEFAULT_NAMESPACE,
+    DEPLOYMENT_TYPE,
+    build_entities,
+    iso_from_millis,
+    millis,
+)
 from governance.errors import AtlasError
 from governance.record import DeploymentRecord
 
@@ -105,6 +111,9 @@ def find_deployments(client: AtlasClient, *, name: str | None = None, owner: str
     rows = []
     for header in client.search_basic(params, max_results=limit):
         attrs = header.get("attributes") or {}
-        rows.append({"guid": header.get("guid"), "qualifiedName": attrs.get("qualifiedName"),
-                     "owner": attrs.get("owner"), **{c: attrs.get(c) for c in DEPLOYMENT_COLUMNS}})
+        row = {"guid": header.get("guid"), "qualifiedName": attrs.get("qualifiedName"),
+               "owner": attrs.get("owner"), **{c: attrs.get(c) for c in DEPLOYMENT_COLUMNS}}
+        for date_column in ("deployedTime", "stoppedTime"):
+            row[date_column] = iso_from_millis(row[date_column])
+        rows.append(row)
     return rows

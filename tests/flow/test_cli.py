@@ -1,0 +1,89 @@
+"""The `modelgov` command as operators run it: a separate process, JSON on stdout, messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, write_metadata
+
+pytestmark = pytest.mark.slow
+
+
+def modelgov(*args: str, env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "governance", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_validate_reports_every_problem_with_file_and_line(example_repo):
+    write_metadata(example_repo, model_version="", model_owner=None)
+    (example_repo / "executable" / "extra.pkl").write_bytes(b"x")
+    proc = modelgov("validate", str(example_repo))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert "metadata.txt:2: model.version is empty" in lines
+    assert "metadata.txt: model.owner is missing" in lines
+    assert any(line.startswith("executable/: must hold exactly one") for line in lines)
+    ok = modelgov("validate", str(ROOT / "staging_template" / "example"), "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["model"]["name"] == "iris-classifier"
+
+
+def test_deploy_json_then_search(prefect_api, example_repo, tmp_path, mlserver, atlas, request):
+    env = {"PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
+    write_metadata(example_repo, model_name="cli-model")
+    proc = modelgov("deploy", str(example_repo), "--target", mlserver.target_uri(), "--registry",
+                    f"file://{tmp_path / 'registry'}", "--atlas", atlas.url, "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # stdout holds exactly one JSON object
+    assert summary["status"] == "deployed"
+    assert summary["model"]["name"] == "cli-model" and summary["model"]["version"] == "1.0"
+    assert {"path", "sha256", "size"} <= set(summary["artifacts"][0])
+    assert summary["registry_uri"] == f"file://{tmp_path / 'registry'}/cli-model/1.0"
+    assert summary["endpoint"].startswith(mlserver.url)
+    for role in ("build", "deployment"):
+        assert set(summary["atlas"][role]) == {"guid", "qualifiedName", "typeName"}
+    assert "admin" not in proc.stdout + proc.stderr.replace("admin/admin", "")
+
+    found = modelgov("search", "--name", "cli-model", "--json", "--atlas", atlas.url, env=env)
+    assert found.returncode == 0, found.stderr
+    [row] = json.loads(found.stdout)
+    assert row["qualifiedName"] == summary["atlas"]["deployment"]["qualifiedName"]
+    assert (row["status"], row["owner"], row["targetKind"]) == ("deployed", "Ana Müller", "mlserver")
+    assert row["deployedTime"].endswith("+00:00")
+
+    text = modelgov("search", "--owner", "Nobody", "--atlas", atlas.url, env=env)
+    assert text.returncode == 0 and "no deployments recorded" in text.stdout
+
+
+def test_deploy_failure_names_the_step(prefect_api, example_repo, tmp_path, mlserver, atlas):
+    env = {"PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
+    write_metadata(example_repo, model_name="cli-broken")
+    (example_repo / "executable" / "model.joblib").write_bytes(b"garbage")
+    proc = modelgov("deploy", str(example_repo), "--target", mlserver.target_uri(), "--registry",
+                    f"file://{tmp_path / 'registry'}", "--atlas", atlas.url, "--json", env=env)
+    assert proc.returncode == 1
+    assert "modelgov deploy: deploy step failed: MLServer at" in proc.stderr
+    assert json.loads(proc.stdout)["status"] == "failed"
+
+
+def test_bad_credentials_and_unknown_scheme(atlas, tmp_path):
+    proc = modelgov("atlas", "install-types", "--atlas", atlas.url,
+                    env={"ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "wrong"})
+    assert proc.returncode == 1 and "rejected the credentials (HTTP 401)" in proc.stderr
+    proc = modelgov("registry", "verify", "ftp://x/y", "m", "1")
+    assert proc.returncode == 2 and "unknown registry scheme 'ftp'" in proc.stderr
+
+
+def test_install_types_is_idempotent(atlas):
+    env = {"ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
+    first = modelgov("atlas", "install-types", "--atlas", atlas.url, env=env)
+    assert first.returncode == 0 and "created: modelgov_target_kind" in first.stdout
+    second = modelgov("atlas", "install-types", "--atlas", atlas.url, env=env)
+    assert second.returncode == 0 and "created" not in second.stdout and "unchanged" in second.stdout
+    doctor = modelgov("doctor", "--atlas", atlas.url, env=env)
+    assert doctor.returncode == 0, doctor.stdout
+    assert "[ok] modelgov types: installed" in doctor.stdout

@@ -1,0 +1,134 @@
+"""The real Prefect flow end to end: staged repo -> file registry -> real MLServer -> Atlas emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.deploy_model import deploy_model
+from governance.errors import StepFailed, ValidationError
+from governance.registries import get_registry
+from tests.conftest import write_metadata
+
+pytestmark = pytest.mark.slow
+
+
+def run(example_repo, tmp_path, mlserver, atlas, **kwargs):
+    return deploy_model(source=str(example_repo), target=mlserver.target_uri(),
+                        registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url, **kwargs)
+
+
+def unique_model(request, example_repo, **metadata):
+    name = "flow-" + request.node.name.replace("_", "-")[5:40].strip("-").lower()
+    write_metadata(example_repo, model_name=name, **metadata)
+    return name
+
+
+def deployments_of(atlas_client, name):
+    params = {"typeName": "modelgov_model_deployment", "excludeDeletedEntities": True,
+              "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": name},
+              "attributes": ["status", "outcome", "stoppedTime", "failureReason"]}
+    return list(atlas_client.search_basic(params))
+
+
+def test_deploy_records_full_lineage(prefect_api, example_repo, tmp_path, mlserver, atlas, atlas_client, request):
+    name = unique_model(request, example_repo)
+    summary = run(example_repo, tmp_path, mlserver, atlas, environment="production")
+
+    assert summary["status"] == "deployed"
+    assert summary["model"] == {"name": name, "version": "1.0", "owner": "Ana Müller"}
+    assert summary["endpoint"] == f"{mlserver.url}/v2/models/{name}/versions/1000000/infer"
+    assert summary["prediction"][0]["data"] == [0, 2]
+    artifacts = {a["path"]: a for a in summary["artifacts"]}
+    registered = get_registry(f"file://{tmp_path / 'registry'}").lookup(name, "1.0")
+    assert registered.location == summary["registry_uri"]
+    assert {f.path: f.sha256 for f in registered.manifest.files} == {p: a["sha256"] for p, a in artifacts.items()}
+
+    build = atlas_client.get_entity(summary["atlas"]["build"]["guid"])["entity"]
+    assert build["typeName"] == "modelgov_model_build"
+    assert build["attributes"]["qualifiedName"] == f"{name}/1.0@modelgov"
+    assert build["attributes"]["version"] == 1_000_000
+    assert build["attributes"]["owner"] == "Ana Müller"
+    assert build["attributes"]["executableSha256"] == artifacts["executable/model.joblib"]["sha256"]
+    assert build["attributes"]["artifactChecksums"] == {p: a["sha256"] for p, a in artifacts.items()}
+    assert '"inputs"' in build["attributes"]["exampleRequest"]
+    assert build["relationshipAttributes"]["registryCopy"]["typeName"] == "fs_path"
+    assert build["relationshipAttributes"]["project"]["guid"] == summary["atlas"]["project"]["guid"]
+
+    deployment = atlas_client.get_entity(summary["atlas"]["deployment"]["guid"])["entity"]
+    attrs = deployment["attributes"]
+    assert (attrs["status"], attrs["outcome"], attrs["targetKind"]) == ("deployed", "succeeded", "mlserver")
+    assert attrs["modelEndpointURL"] == summary["endpoint"]
+    assert attrs["serializedObjectUri"] == f"{registered.location}/executable/model.joblib"
+    assert deployment["relationshipAttributes"]["build"]["guid"] == build["guid"]
+    assert [c["typeName"] for c in deployment["classifications"]] == ["modelgov_production"]
+
+    lineage = atlas_client.lineage(deployment["guid"], direction="INPUT", depth=0)
+    types = {g: h["typeName"] for g, h in lineage["guidEntityMap"].items()}
+    edges = {(types[r["fromEntityId"]], types[r["toEntityId"]]) for r in lineage["relations"]}
+    assert edges == {("fs_path", "modelgov_train_build_process"),
+                     ("modelgov_train_build_process", "modelgov_model_build"),
+                     ("modelgov_model_build", "modelgov_deploy_process"),
+                     ("fs_path", "modelgov_deploy_process"),
+                     ("modelgov_deploy_process", "modelgov_model_deployment")}
+
+
+def test_rerun_updates_build_and_supersedes_previous_deployment(prefect_api, example_repo, tmp_path, mlserver,
+                                                                atlas, atlas_client, request):
+    name = unique_model(request, example_repo)
+    first = run(example_repo, tmp_path, mlserver, atlas)
+    second = run(example_repo, tmp_path, mlserver, atlas)
+
+    assert second["registry_created"] is False
+    assert second["atlas"]["build"]["guid"] == first["atlas"]["build"]["guid"]
+    assert second["atlas"]["deployment"]["guid"] != first["atlas"]["deployment"]["guid"]
+    assert second["superseded"] == [first["atlas"]["deployment"]["qualifiedName"]]
+    builds = list(atlas_client.search_basic({"typeName": "modelgov_model_build", "excludeDeletedEntities": True,
+                                             "query": name}))
+    assert len([b for b in builds if b["attributes"]["qualifiedName"] == f"{name}/1.0@modelgov"]) == 1
+    states = {d["guid"]: d["attributes"] for d in deployments_of(atlas_client, name)}
+    old, new = states[first["atlas"]["deployment"]["guid"]], states[second["atlas"]["deployment"]["guid"]]
+    assert (old["status"], new["status"]) == ("stopped", "deployed")
+    assert old["stoppedTime"] and not new.get("stoppedTime")
+
+
+def test_failed_deploy_is_recorded_as_failed(prefect_api, example_repo, tmp_path, mlserver, atlas, atlas_client,
+                                             request):
+    name = unique_model(request, example_repo)
+    (example_repo / "executable" / "model.joblib").write_bytes(b"corrupt model bytes")
+    with pytest.raises(StepFailed) as info:
+        run(example_repo, tmp_path, mlserver, atlas)
+    assert info.value.step == "deploy" and "failed to load" in str(info.value.cause)
+    assert info.value.summary["status"] == "failed"
+
+    assert get_registry(f"file://{tmp_path / 'registry'}").lookup(name, "1.0") is not None  # immutable, kept
+    assert not (mlserver.repository / name / "1000000").exists()
+    [deployment] = deployments_of(atlas_client, name)
+    attrs = atlas_client.get_entity(deployment["guid"])["entity"]["attributes"]
+    assert (attrs["status"], attrs["outcome"]) == ("stopped", "failed")
+    assert "HTTP 500" in attrs["failureReason"]
+    assert attrs["modelEndpointURL"] is None
+
+
+def test_invalid_repo_writes_nothing(prefect_api, example_repo, tmp_path, mlserver, atlas, atlas_client, request):
+    name = unique_model(request, example_repo, model_version="")
+    with pytest.raises(StepFailed) as info:
+        run(example_repo, tmp_path, mlserver, atlas)
+    assert info.value.step == "validate"
+    assert isinstance(info.value.cause, ValidationError)
+    assert "metadata.txt:2: model.version is empty" in str(info.value.cause)
+    assert not (tmp_path / "registry").exists()
+    assert not (mlserver.repository / name).exists()
+    assert atlas_client.get_typedef("modelgov_model_build") is None  # not even our types were written
+
+
+def test_unreachable_atlas_stops_before_anything_is_written(prefect_api, example_repo, tmp_path, mlserver,
+                                                            request, clean_env):
+    from governance.targets.mlserver_process import free_port
+
+    name = unique_model(request, example_repo)
+    with pytest.raises(StepFailed) as info:
+        deploy_model(source=str(example_repo), target=mlserver.target_uri(),
+                     registry=f"file://{tmp_path / 'registry'}", atlas_url=f"http://127.0.0.1:{free_port()}")
+    assert info.value.step == "preflight" and "not reachable" in str(info.value.cause)
+    assert not (tmp_path / "registry").exists()
+    assert not (mlserver.repository / name).exists()
