@@ -52,14 +52,38 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _resolve(args: argparse.Namespace) -> tuple[str, str, str | None, str | None, str]:
+    """Target URI, registry URI, Atlas URL, environment and namespace from flags, then modelgov.yaml."""
+    from governance.config import load_config
+
+    config = load_config(args.config)
+    target = config.target(args.target)
+    return (target.uri, config.registry_uri(args.registry), args.atlas or config.atlas_url,
+            args.environment or target.environment, args.namespace or config.namespace or "modelgov")
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
+    target, registry, atlas_url, environment, namespace = _resolve(args)
+    if args.dry_run:
+        from governance.pipeline import plan
+
+        try:
+            planned = plan(args.source, target, registry)
+        except ValidationError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_FAILED
+        if args.json:
+            _print_json(planned)
+        else:
+            print(planned["rendered"] or json.dumps(planned, indent=2, sort_keys=True))
+        return EXIT_OK
     _prefect_defaults()
     from flows.deploy_model import deploy_model
 
     try:
-        summary = deploy_model(source=args.source, target=args.target, registry=args.registry,
-                               atlas_url=args.atlas, environment=args.environment, namespace=args.namespace,
-                               progress=not args.json)
+        summary = deploy_model(source=args.source, target=target, registry=registry, atlas_url=atlas_url,
+                               environment=environment, namespace=namespace, progress=not args.json)
     except StepFailed as exc:
         if exc.step == "validate" and isinstance(exc.cause, ValidationError):
             for problem in exc.cause.problems:
@@ -155,10 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="validate, publish, deploy and record a staged repo")
     p.add_argument("source")
-    p.add_argument("--target", required=True, help="mlserver://HOST:PORT?repository=DIR, mleap://..., kserve://...")
-    p.add_argument("--registry", required=True, help="file:///DIR, s3://BUCKET/PREFIX or hdfs://NAMENODE:PORT/PATH")
+    p.add_argument("--target", help="a target name from modelgov.yaml, or mlserver://HOST:PORT?repository=DIR, "
+                                    "mleap://HOST:PORT?bundle_dir=DIR, kserve://NAMESPACE?context=CTX")
+    p.add_argument("--registry", help="a registry name from modelgov.yaml, or file:///DIR, s3://BUCKET/PREFIX, "
+                                      "hdfs://NAMENODE:PORT/PATH")
     p.add_argument("--environment", choices=["production", "staging"], default=None)
-    p.add_argument("--namespace", default="modelgov", help="Atlas namespace suffix of qualifiedNames")
+    p.add_argument("--namespace", default=None, help="Atlas namespace suffix of qualifiedNames (default modelgov)")
+    p.add_argument("--config", default=None, help="config file (default $MODELGOV_CONFIG or ./modelgov.yaml)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and show what would be deployed (KServe: the manifest); writes nothing")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     atlas_opt(p)
     p.set_defaults(func=cmd_deploy)

@@ -113,3 +113,32 @@ def summary(record: DeploymentRecord, atlas_record: AtlasRecord | None, supersed
                         "deployment": atlas_record.deployment.to_dict(),
                         "deploy_process": atlas_record.deploy_process.to_dict()}
     return out
+
+
+def plan(source: str, target_uri: str, registry_uri: str) -> dict:
+    """What a deploy would do, without writing anything: the validated model, where it would be registered,
+    and the target's rendered manifest when it has one (KServe)."""
+    from governance.registries.base import Manifest
+    from governance.staging.intake import fetch_and_validate
+
+    staged, fetched = fetch_and_validate(source)
+    try:
+        registry = get_registry(registry_uri)
+        target = get_target(target_uri)
+        meta = staged.metadata
+        location = registry.version_location(meta.name, meta.version)
+        try:
+            state = "exists" if registry.lookup(meta.name, meta.version) else "new"
+        except GovernanceError as exc:
+            state = f"unknown ({exc})"
+        would_be = RegistryVersion(registry.uri, location, Manifest.for_staged(staged))
+        render = getattr(target, "render_manifest", None)
+        return {
+            "model": {"name": meta.name, "version": meta.version},
+            "registry_uri": location,
+            "registry_state": state,
+            "target": {"kind": target.kind, "detail": target.host_detail},
+            "rendered": render(release_for(staged, would_be, registry)) if render else None,
+        }
+    finally:
+        fetched.cleanup()

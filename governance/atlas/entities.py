@@ -17,7 +17,7 @@ qualifiedName scheme (``ns`` = the Atlas namespace, default "modelgov"):
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
@@ -79,6 +79,7 @@ class QualifiedNames:
     deployment: str
     deploy_process: str
     train_process: str
+    training_data: tuple[tuple[str, str], ...] = ()  # (typeName, qualifiedName) of each training dataset
 
 
 def qualified_names(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE) -> QualifiedNames:
@@ -157,9 +158,14 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
 
     if meta.training_data:
         inputs = []
+        datasets = []
         for entry in meta.training_data:
             uri = registered.artifact_uri(entry) if is_repo_relative(entry) else entry
-            inputs.append(ref(add_location(batch, uri, is_file=True, namespace=namespace), "dataset_process_inputs"))
+            guid = add_location(batch, uri, is_file=True, namespace=namespace)
+            inputs.append(ref(guid, "dataset_process_inputs"))
+            entity = next(e for e in batch.entities if e["guid"] == guid)
+            datasets.append((entity["typeName"], entity["attributes"]["qualifiedName"]))
+        qn = replace(qn, training_data=tuple(datasets))
         batch.add(TRAIN_PROCESS_TYPE,
                   {"qualifiedName": qn.train_process, "name": f"train {meta.name} v{meta.version}",
                    "userName": meta.owner, "codeUri": staged.source, "commit": staged.commit},

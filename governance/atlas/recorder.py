@@ -21,6 +21,7 @@ from governance.atlas.entities import (
 from governance.errors import AtlasError
 from governance.record import DeploymentRecord
 
+SENSITIVE_CLASSIFICATION = "modelgov_sensitive_data"
 ENVIRONMENT_CLASSIFICATIONS = {"production": "modelgov_production", "staging": "modelgov_staging"}
 DEPLOYMENT_COLUMNS = ["modelName", "modelVersion", "status", "outcome", "targetKind", "targetDetail",
                       "modelEndpointURL", "deployedTime", "stoppedTime", "serializedObjectUri", "deployedBy"]
@@ -65,9 +66,23 @@ def record_deployment(client: AtlasClient, record: DeploymentRecord,
     classification = ENVIRONMENT_CLASSIFICATIONS.get(record.environment or "")
     if classification and deployment.guid in created:
         client.add_classifications(deployment.guid, [{"typeName": classification, "propagate": False}])
+    category = record.staged.metadata.sensitive_data_category
+    if category:
+        for type_name, name in qn.training_data:
+            _ensure_sensitive(client, guid_of[(type_name, name)], category)
     return AtlasRecord(build=recorded("modelgov_model_build", qn.build), deployment=deployment,
                        deploy_process=recorded("modelgov_deploy_process", qn.deploy_process),
                        project=recorded("ml_project", qn.project))
+
+
+def _ensure_sensitive(client: AtlasClient, dataset_guid: str, category: str) -> None:
+    """Tag training data as sensitive with propagate=true: Atlas carries the tag along lineage to every
+    process, build and deployment derived from it (dataset_process_inputs / process_dataset_outputs)."""
+    own = [c for c in client.get_classifications(dataset_guid)
+           if c.get("typeName") == SENSITIVE_CLASSIFICATION and c.get("entityGuid") in (None, dataset_guid)]
+    if not own:
+        client.add_classifications(dataset_guid, [{"typeName": SENSITIVE_CLASSIFICATION, "propagate": True,
+                                                   "attributes": {"category": category}}])
 
 
 def supersede_previous(client: AtlasClient, record: DeploymentRecord, current_qualified_name: str,

@@ -47,6 +47,12 @@ class ModelMetadata:
         parts = [int(p) for p in self.version.split(".")] + [0, 0]
         return parts[0] * 1_000_000 + parts[1] * 1_000 + parts[2]
 
+    @property
+    def sensitive_data_category(self) -> str | None:
+        """``model.training.data.sensitive`` (e.g. "pii"): marks the training data, and by propagation every
+        build and deployment made from it, with the modelgov_sensitive_data classification in Atlas."""
+        return self.extra.get("model.training.data.sensitive") or None
+
     def to_dict(self) -> dict:
         return {
             "name": self.name, "version": self.version, "type": self.type, "owner": self.owner,

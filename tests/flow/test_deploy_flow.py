@@ -132,3 +132,24 @@ def test_unreachable_atlas_stops_before_anything_is_written(prefect_api, example
     assert info.value.step == "preflight" and "not reachable" in str(info.value.cause)
     assert not (tmp_path / "registry").exists()
     assert not (mlserver.repository / name).exists()
+
+
+def test_sensitive_training_data_tag_propagates_to_the_deployment(prefect_api, example_repo, tmp_path, mlserver,
+                                                                  atlas, atlas_client, request):
+    unique_model(request, example_repo)
+    with (example_repo / "metadata.txt").open("a") as fh:
+        fh.write("model.training.data.sensitive = pii\n")
+    summary = run(example_repo, tmp_path, mlserver, atlas)
+    dataset = atlas_client.get_entity_by_unique("fs_path", f"{summary['registry_uri']}/data/iris.csv@modelgov")
+    [own] = dataset["entity"]["classifications"]
+    assert (own["typeName"], own["attributes"]["category"], own["propagate"]) == ("modelgov_sensitive_data",
+                                                                                   "pii", True)
+    for role in ("build", "deployment"):
+        tags = atlas_client.get_classifications(summary["atlas"][role]["guid"])
+        assert [(t["typeName"], t["entityGuid"]) for t in tags] == [("modelgov_sensitive_data",
+                                                                     dataset["entity"]["guid"])]
+    found = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment",
+                                            "classification": "modelgov_sensitive_data"}))
+    assert summary["atlas"]["deployment"]["guid"] in {h["guid"] for h in found}
+    again = run(example_repo, tmp_path, mlserver, atlas)  # re-recording does not fail on the existing tag
+    assert again["status"] == "deployed"

@@ -1,0 +1,134 @@
+"""``modelgov.yaml``: named registries and targets, Atlas location, defaults. Secrets never live in it.
+
+    atlas:
+      url: https://atlas.corp.example:21443
+      namespace: prod                       # suffix of every qualifiedName (like Atlas's @cluster)
+    registries:
+      models-s3: s3://ml-registry/models
+      models-hdfs: hdfs://nn1.corp:9870,nn2.corp:9870/registry
+    targets:
+      mlserver-prod:
+        uri: mlserver://mlserver.corp:8080?repository=/mnt/models&public_url=https://models.corp/mlserver
+        environment: production
+      kserve-staging: kserve://models?context=staging
+    defaults:
+      registry: models-s3
+      target: mlserver-prod
+
+``${VAR}`` in a value is read from the environment when the config is used. Credentials come from the
+environment (ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN, AWS_*, kubeconfig); a config that contains a
+password, secret or token key is refused, so secrets cannot end up in a file that gets committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from governance.errors import ConfigError
+
+DEFAULT_FILE = "modelgov.yaml"
+SECRET_KEY = re.compile(r"(password|secret|token|credential|access_key)", re.IGNORECASE)
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENVIRONMENTS = ("production", "staging")
+
+
+@dataclass(frozen=True)
+class NamedTarget:
+    uri: str
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    atlas_url: str | None = None
+    namespace: str | None = None
+    registries: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, NamedTarget] = field(default_factory=dict)
+    default_registry: str | None = None
+    default_target: str | None = None
+
+    def registry_uri(self, name_or_uri: str | None) -> str:
+        chosen = name_or_uri or self.default_registry
+        if not chosen:
+            raise ConfigError("no registry given: pass --registry URI or set defaults.registry in modelgov.yaml")
+        if "://" in chosen:
+            return _expand(chosen, "registry")
+        if chosen not in self.registries:
+            raise ConfigError(f"registry {chosen!r} is not defined in {self.path or DEFAULT_FILE} "
+                              f"(defined: {', '.join(sorted(self.registries)) or 'none'})")
+        return _expand(self.registries[chosen], f"registries.{chosen}")
+
+    def target(self, name_or_uri: str | None) -> NamedTarget:
+        chosen = name_or_uri or self.default_target
+        if not chosen:
+            raise ConfigError("no target given: pass --target URI or set defaults.target in modelgov.yaml")
+        if "://" in chosen:
+            return NamedTarget(_expand(chosen, "target"))
+        if chosen not in self.targets:
+            raise ConfigError(f"target {chosen!r} is not defined in {self.path or DEFAULT_FILE} "
+                              f"(defined: {', '.join(sorted(self.targets)) or 'none'})")
+        named = self.targets[chosen]
+        return NamedTarget(_expand(named.uri, f"targets.{chosen}.uri"), named.environment)
+
+
+def _expand(value: str, where: str) -> str:
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return ENV_REF.sub(replace, value)
+
+
+def _check_no_secrets(node: object, path: str, source: Path) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if SECRET_KEY.search(str(key)):
+                raise ConfigError(f"{source}: {path}{key}: secrets do not belong in modelgov.yaml; "
+                                  "set them in the environment (e.g. ATLAS_PASSWORD, AWS_SECRET_ACCESS_KEY)")
+            _check_no_secrets(value, f"{path}{key}.", source)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read the config named, or $MODELGOV_CONFIG, or ./modelgov.yaml; an empty Config when none exists."""
+    explicit = path or os.environ.get("MODELGOV_CONFIG")
+    file = Path(explicit) if explicit else Path(DEFAULT_FILE)
+    if not file.is_file():
+        if explicit:
+            raise ConfigError(f"{file}: config file not found")
+        return Config()
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level")
+    _check_no_secrets(data, "", file)
+    unknown = set(data) - {"atlas", "registries", "targets", "defaults"}
+    if unknown:
+        raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
+    atlas = data.get("atlas") or {}
+    targets: dict[str, NamedTarget] = {}
+    for name, spec in (data.get("targets") or {}).items():
+        if isinstance(spec, str):
+            spec = {"uri": spec}
+        if not isinstance(spec, dict) or "uri" not in spec:
+            raise ConfigError(f"{file}: targets.{name} needs a uri")
+        env = spec.get("environment")
+        if env is not None and env not in ENVIRONMENTS:
+            raise ConfigError(f"{file}: targets.{name}.environment must be one of {', '.join(ENVIRONMENTS)}")
+        targets[str(name)] = NamedTarget(str(spec["uri"]), env)
+    defaults = data.get("defaults") or {}
+    return Config(path=file, atlas_url=_expand(atlas["url"], "atlas.url") if atlas.get("url") else None,
+                  namespace=atlas.get("namespace"),
+                  registries={str(k): str(v) for k, v in (data.get("registries") or {}).items()},
+                  targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"))

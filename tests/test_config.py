@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from governance.config import load_config
+from governance.errors import ConfigError
+from tests.conftest import ROOT
+
+CONFIG = """
+atlas:
+  url: ${TEST_ATLAS_URL}
+  namespace: prod
+registries:
+  models-s3: s3://ml-registry/models
+targets:
+  kserve-prod:
+    uri: kserve://models?context=${TEST_KUBE_CONTEXT}
+    environment: production
+  local: mlserver://127.0.0.1:8080?repository=/srv/models
+defaults:
+  registry: models-s3
+  target: kserve-prod
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "modelgov.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_named_entries_defaults_and_env_expansion(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_ATLAS_URL", "https://atlas.corp:21443")
+    monkeypatch.setenv("TEST_KUBE_CONTEXT", "prod-cluster")
+    config = load_config(write(tmp_path, CONFIG))
+    assert config.atlas_url == "https://atlas.corp:21443" and config.namespace == "prod"
+    assert config.registry_uri(None) == "s3://ml-registry/models"
+    target = config.target(None)
+    assert (target.uri, target.environment) == ("kserve://models?context=prod-cluster", "production")
+    assert config.target("local").uri.startswith("mlserver://")
+    assert config.target("mleap://h:1?bundle_dir=/b").uri == "mleap://h:1?bundle_dir=/b"
+
+
+def test_unknown_names_list_the_defined_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_ATLAS_URL", "x")
+    config = load_config(write(tmp_path, CONFIG))
+    with pytest.raises(ConfigError, match=r"target 'nope' is not defined .*defined: kserve-prod, local"):
+        config.target("nope")
+    with pytest.raises(ConfigError, match="TEST_KUBE_CONTEXT is not set"):
+        config.target("kserve-prod")
+
+
+def test_secrets_in_the_file_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"atlas\.password: secrets do not belong"):
+        load_config(write(tmp_path, "atlas:\n  url: http://a\n  password: hunter2\n"))
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"modelgov.yaml:3: not valid YAML"):
+        load_config(write(tmp_path, "targets:\n  a: x\n   b: [\n"))
+
+
+def test_missing_explicit_config(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_dry_run_renders_kserve_manifest_from_config(tmp_path, monkeypatch):
+    config = write(tmp_path, CONFIG.replace("${TEST_ATLAS_URL}", "http://atlas:21000")
+                   .replace("${TEST_KUBE_CONTEXT}", "prod"))
+    proc = subprocess.run([sys.executable, "-m", "governance", "deploy", str(ROOT / "staging_template" / "example"),
+                           "--config", str(config), "--registry", f"file://{tmp_path}/r", "--target",
+                           "local", "--dry-run", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    planned = json.loads(proc.stdout)
+    assert planned["registry_uri"] == f"file://{tmp_path}/r/iris-classifier/1.0"
+    assert planned["registry_state"] == "new" and planned["rendered"] is None
+    assert not (tmp_path / "r").exists()
