@@ -46,12 +46,15 @@ ceph:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd uuid-runtime >/dev/null; }
 
 demo: venv example
+	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m flows.demo
 
 test: venv example ceph
+	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 
 test-fast: venv example
+	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: venv
