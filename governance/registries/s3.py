@@ -24,17 +24,17 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from governance.checksums import CHUNK, HashingReader
-from governance.errors import ConfigError, IntegrityError, RegistryError
+from governance.errors import ConfigError, ImmutableVersionError, IntegrityError, RegistryError
 from governance.progress import copy_progress
 from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, existing_or_refuse
 from governance.staging.repo import StagedRepo
 
 MiB = 1024 * 1024
 # A non-seekable (hashing) stream is buffered part by part: at most max_in_memory_upload_chunks parts of
-# multipart_chunksize are held, so memory stays near 8 MiB x 6 whatever the file size.
-TRANSFER = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=4,
+# multipart_chunksize are held, so memory stays near 8 MiB x 8 whatever the file size (bench/ checks it).
+TRANSFER = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=8,
                           use_threads=True, preferred_transfer_client="classic")
-TRANSFER.max_in_memory_upload_chunks = 6  # an s3transfer setting boto3's constructor does not expose
+TRANSFER.max_in_memory_upload_chunks = 8  # an s3transfer setting boto3's constructor does not expose
 DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
 
 
@@ -161,7 +161,12 @@ class S3Registry(Registry):
                 raise
             # another publisher committed first: identical bytes are fine, anything else is refused
             winner = self.lookup(manifest.model_name, manifest.model_version)
-            found = existing_or_refuse(winner.manifest if winner else None, staged, self.uri, location)
+            try:
+                found = existing_or_refuse(winner.manifest if winner else None, staged, self.uri, location)
+            except ImmutableVersionError as refused:
+                # S3 has no folder rename: our data objects may have replaced the winner's during the race
+                raise ImmutableVersionError(f"{refused}; a concurrent publisher committed first while this one "
+                                            f"was uploading: run verify on {location}") from exc
             if found:
                 return found
             raise RegistryError(f"s3://{self.bucket}/{key}: conditional write refused but no manifest found") from exc

@@ -1,0 +1,90 @@
+"""The registry contract, run unchanged against S3 (real radosgw and moto) and HDFS (WebHDFS emulator)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from governance.errors import ImmutableVersionError, IntegrityError
+from governance.registries import get_registry
+from governance.registries.base import MANIFEST_NAME
+
+EXTRA = {"examples/request.json": b'{"inputs": [1, 2]}', "data/notes.txt": b"trained on 2026-01 data\n"}
+
+
+def test_publish_lookup_and_manifest(backend, make_staged):
+    staged = make_staged(extra=EXTRA)
+    version = backend.registry.publish(staged)
+    assert version.created
+    assert version.location.endswith("/models/iris/1")
+    found = backend.registry.lookup("iris", "1")
+    assert found is not None and found.created is False
+    assert found.manifest.same_content(staged.files)
+    assert found.manifest.commit == "0123abcd" and found.manifest.executable == "executable/model.joblib"
+    raw = json.loads(backend.get_raw(f"iris/1/{MANIFEST_NAME}"))
+    assert {f["path"]: f["sha256"] for f in raw["files"]} == {f.path: f.sha256 for f in staged.files}
+    assert backend.list_raw() == sorted([f"iris/1/{f.path}" for f in staged.files] + [f"iris/1/{MANIFEST_NAME}"])
+    assert backend.get_raw("iris/1/examples/request.json") == EXTRA["examples/request.json"]
+    assert b"".join(backend.registry.open_artifact(found, staged.executable)) == b"model-bytes" * 100
+    assert backend.registry.verify(found) == []
+    assert backend.registry.lookup("iris", "2") is None
+
+
+def test_same_bytes_again_is_a_no_op(backend, make_staged):
+    first = backend.registry.publish(make_staged())
+    again = backend.registry.publish(make_staged())
+    assert again.created is False
+    assert again.manifest == first.manifest  # the stored manifest, published_at included, is untouched
+
+
+def test_different_bytes_are_refused_and_original_kept(backend, make_staged):
+    backend.registry.publish(make_staged(model=b"original"))
+    with pytest.raises(ImmutableVersionError, match="executable/model.joblib"):
+        backend.registry.publish(make_staged(model=b"tampered"))
+    assert backend.get_raw("iris/1/executable/model.joblib") == b"original"
+    version = backend.registry.lookup("iris", "1")
+    assert backend.registry.verify(version) == []
+
+
+def test_incomplete_version_is_invisible_and_replaced(backend, make_staged):
+    # an earlier attempt died before its manifest: a partial file and a file the new version does not have
+    backend.put_raw("iris/1/executable/model.joblib", b"partial")
+    backend.put_raw("iris/1/leftover.bin", b"stale")
+    assert backend.registry.lookup("iris", "1") is None
+    version = backend.registry.publish(make_staged())
+    assert version.created
+    assert backend.get_raw("iris/1/leftover.bin") is None
+    assert backend.get_raw("iris/1/executable/model.joblib") == b"model-bytes" * 100
+    assert backend.registry.verify(version) == []
+
+
+def test_verify_detects_tampering(backend, make_staged):
+    version = backend.registry.publish(make_staged(extra=EXTRA))
+    backend.put_raw("iris/1/data/notes.txt", b"trained on 2026-02 data\n")  # same size, other bytes
+    problems = backend.registry.verify(version)
+    assert len(problems) == 1 and "data/notes.txt" in problems[0] and "sha256" in problems[0]
+
+
+def test_verify_reports_missing_file(backend, make_staged):
+    version = backend.registry.publish(make_staged(extra=EXTRA))
+    missing = version.manifest.files[0].path
+    broken = version.__class__(version.registry_uri, version.location, version.manifest.__class__(
+        **{**version.manifest.__dict__, "files": (*version.manifest.files,
+                                                   type(version.manifest.files[0])("gone.bin", "0" * 64, 1))}))
+    problems = backend.registry.verify(broken)
+    assert len(problems) == 1 and "gone.bin" in problems[0] and "cannot be read" in problems[0]
+    assert missing
+
+
+def test_file_changed_after_validation_raises_integrity_error(backend, make_staged):
+    staged = make_staged(model=b"A" * 5000)
+    (staged.root / staged.executable).write_bytes(b"B" * 5000)
+    with pytest.raises(IntegrityError, match="changed after validation"):
+        backend.registry.publish(staged)
+    assert backend.registry.lookup("iris", "1") is None
+    assert not any(p.endswith(MANIFEST_NAME) for p in backend.list_raw())
+
+
+def test_get_registry_picks_the_backend(backend):
+    assert type(get_registry(backend.registry.uri)) is type(backend.registry)
