@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.service_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "staging_template" / "example"
 MLSERVER_BIN = Path(os.environ.get("MODELGOV_MLSERVER", ROOT / ".venv-mlserver" / "bin" / "mlserver"))

@@ -184,7 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = lambda self: self._dispatch()  # noqa: E731
 
     def handle_op(self, op: str, path: str, user: str, params: dict) -> None:
-        raise NotImplementedError
+        """Each role (namenode, datanode) serves its own operations; anything else is refused as Hadoop does."""
+        raise RemoteError("UnsupportedOperationException", f"op={op} is not served by the {self.role}")
 
 
 class NamenodeHandler(_Handler):

@@ -8,6 +8,7 @@ import pytest
 
 from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
+from tests.targets.conftest import fake_kubectl  # noqa: F401  (the fake kubectl on PATH, shared)
 
 
 @pytest.fixture(scope="session")
