@@ -124,6 +124,13 @@ class Registry(ABC):
     def version_location(self, name: str, version: str) -> str:
         return f"{self.uri.rstrip('/')}/{name}/{version}"
 
+    def existing_version(self, staged: StagedRepo) -> RegistryVersion | None:
+        """The complete version with identical content, None when there is none; refuses different content."""
+        meta = staged.metadata
+        existing = self.lookup(meta.name, meta.version)
+        return existing_or_refuse(existing.manifest if existing else None, staged, self.uri,
+                                  self.version_location(meta.name, meta.version))
+
 
 def existing_or_refuse(existing: Manifest | None, staged: StagedRepo, registry_uri: str,
                        location: str) -> RegistryVersion | None:

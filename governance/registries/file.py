@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 from governance.checksums import CHUNK, HashingReader, iter_chunks
 from governance.errors import ConfigError, IntegrityError, RegistryError
 from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, existing_or_refuse
+from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
 from governance.staging.repo import StagedRepo
 
 
@@ -43,8 +43,7 @@ class FileRegistry(Registry):
         meta = staged.metadata
         final = self._dir(meta.name, meta.version)
         location = self.version_location(meta.name, meta.version)
-        existing = self.lookup(meta.name, meta.version)
-        found = existing_or_refuse(existing.manifest if existing else None, staged, self.uri, location)
+        found = self.existing_version(staged)
         if found:
             return found
         try:

@@ -27,7 +27,7 @@ from governance.checksums import CHUNK, HashingReader
 from governance.errors import ConfigError, IntegrityError, RegistryError
 from governance.http import build_session
 from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, existing_or_refuse
+from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
 from governance.staging.repo import StagedRepo
 
 DEFAULT_PORT = 9870
@@ -127,8 +127,7 @@ class HdfsRegistry(Registry):
         meta = staged.metadata
         final = self._dir(meta.name, meta.version)
         location = self.version_location(meta.name, meta.version)
-        existing = self.lookup(meta.name, meta.version)
-        found = existing_or_refuse(existing.manifest if existing else None, staged, self.uri, location)
+        found = self.existing_version(staged)
         if found:
             return found
         parent = posixpath.dirname(final)
@@ -193,8 +192,7 @@ class HdfsRegistry(Registry):
                 self.client.delete(nested, recursive=True)
         # RENAME said false (destination appeared) or moved tmp *inside* a folder created meanwhile:
         # another publisher won; compare with what it committed
-        winner = self.lookup(manifest.model_name, manifest.model_version)
-        found = existing_or_refuse(winner.manifest if winner else None, staged, self.uri, location)
+        found = self.existing_version(staged)
         if found:
             return found
         raise RegistryError(f"{final} appeared while publishing but has no manifest; retry the publish")

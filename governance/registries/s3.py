@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from governance.checksums import CHUNK, HashingReader
 from governance.errors import ConfigError, ImmutableVersionError, IntegrityError, RegistryError
 from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, existing_or_refuse
+from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
 from governance.staging.repo import StagedRepo
 
 MiB = 1024 * 1024
@@ -106,8 +106,7 @@ class S3Registry(Registry):
     def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
         meta = staged.metadata
         location = self.version_location(meta.name, meta.version)
-        existing = self.lookup(meta.name, meta.version)
-        found = existing_or_refuse(existing.manifest if existing else None, staged, self.uri, location)
+        found = self.existing_version(staged)
         if found:
             return found
         total = sum(f.size for f in staged.files)
@@ -160,9 +159,8 @@ class S3Registry(Registry):
             if not (isinstance(cause, ClientError) and _code(cause) in ("PreconditionFailed", "412")):
                 raise
             # another publisher committed first: identical bytes are fine, anything else is refused
-            winner = self.lookup(manifest.model_name, manifest.model_version)
             try:
-                found = existing_or_refuse(winner.manifest if winner else None, staged, self.uri, location)
+                found = self.existing_version(staged)
             except ImmutableVersionError as refused:
                 # S3 has no folder rename: our data objects may have replaced the winner's during the race
                 raise ImmutableVersionError(f"{refused}; a concurrent publisher committed first while this one "

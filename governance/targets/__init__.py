@@ -5,11 +5,7 @@ Third parties add schemes through the ``modelgov.targets`` entry-point group.
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.metadata import entry_points
-from urllib.parse import urlparse
-
-from governance.errors import ConfigError
+from governance.plugins import instantiate, schemes
 from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
 
 _BUILTIN: dict[str, str] = {
@@ -20,20 +16,12 @@ _BUILTIN: dict[str, str] = {
 
 
 def target_schemes() -> dict[str, str]:
-    schemes = dict(_BUILTIN)
-    for ep in entry_points(group="modelgov.targets"):
-        schemes[ep.name] = ep.value
-    return schemes
+    return schemes(_BUILTIN, "modelgov.targets")
 
 
 def get_target(uri: str) -> ServingTarget:
     """The target for ``uri``; an unknown scheme lists the schemes that exist."""
-    scheme = urlparse(uri).scheme
-    schemes = target_schemes()
-    if scheme not in schemes:
-        raise ConfigError(f"unknown target scheme {scheme!r} in {uri!r}; known: {', '.join(sorted(schemes))}")
-    module, _, attr = schemes[scheme].partition(":")
-    return getattr(import_module(module), attr)(uri)
+    return instantiate(uri, _BUILTIN, "modelgov.targets", "target")
 
 
 __all__ = ["DeploymentResult", "Release", "ServingTarget", "SmokeResult", "get_target", "target_schemes"]

@@ -29,7 +29,7 @@ from governance.errors import ConfigError, TargetError
 from governance.http import build_session
 from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
 from governance.targets.mleap import executable_file
-from governance.targets.smoke import first_mismatch, shorten
+from governance.targets.smoke import check_expected, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
 QUERY_KEYS = {"context", "runtime", "service_account", "protocol", "ready_timeout", "poll_interval"}
@@ -288,13 +288,8 @@ class KServeTarget(ServingTarget):
             answer = resp.json()
         except ValueError as exc:
             raise TargetError(f"kserve {self.where}: smoke test answer is not JSON: {shorten(resp.text)}") from exc
-        matched = None
-        if release.example_response is not None:
-            mismatch = first_mismatch(answer, release.example_response)
-            matched = mismatch is None
-            if mismatch and self.fail_on_mismatch:
-                raise TargetError(f"kserve {self.where}: smoke test answer differs from examples/response.json "
-                                  f"at {mismatch}")
+        matched = check_expected(answer, release.example_response, where=f"kserve {self.where}",
+                                 strict=self.fail_on_mismatch)
         reported = {"name": str(answer.get("model_name") or ""), "version": str(answer.get("model_version") or "")}
         return SmokeResult(request=request, response=answer, matched_expected=matched), reported
 

@@ -30,7 +30,7 @@ from governance.checksums import ArtifactFile, hash_file
 from governance.errors import ConfigError, IntegrityError, TargetError
 from governance.http import DEFAULT_TIMEOUT, TimeoutSession
 from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
-from governance.targets.smoke import first_mismatch, shorten
+from governance.targets.smoke import check_expected, shorten
 
 # MLeap answers 500 for deterministic failures (no model loaded, unknown path, bad frame): never retry those.
 RETRY_STATUSES = (502, 503, 504)
@@ -240,13 +240,8 @@ class MleapTarget(ServingTarget):
         except ValueError as exc:
             raise TargetError(f"mleap {self.where}: POST /transform did not answer JSON: "
                               f"{shorten(resp.text)}") from exc
-        matched = None
-        if release.example_response is not None:
-            mismatch = first_mismatch(answer, release.example_response)
-            matched = mismatch is None
-            if mismatch and self.fail_on_mismatch:
-                raise TargetError(f"mleap {self.where}: smoke test answer differs from examples/response.json "
-                                  f"at {mismatch}")
+        matched = check_expected(answer, release.example_response, where=f"mleap {self.where}",
+                                 strict=self.fail_on_mismatch)
         return SmokeResult(request=release.example_request, response=answer, matched_expected=matched)
 
     def _rollback(self, previous: dict | None) -> str:

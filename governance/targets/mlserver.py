@@ -24,7 +24,7 @@ import requests
 from governance.errors import ConfigError, IntegrityError, TargetError
 from governance.http import build_session
 from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
-from governance.targets.smoke import first_mismatch
+from governance.targets.smoke import check_expected
 
 IMPLEMENTATIONS = {
     "sklearn": "mlserver_sklearn.SKLearnModel",
@@ -164,12 +164,8 @@ class MLServerTarget(ServingTarget):
                 if (loaded_name, loaded_version) != (name, version):
                     raise TargetError(f"MLServer at {self.host_detail} answered as {loaded_name} "
                                       f"v{loaded_version}, expected {name} v{version}")
-                expected = release.example_response
-                mismatch = None if expected is None else first_mismatch(answer, expected)
-                if mismatch:
-                    raise TargetError(f"MLServer at {self.host_detail}: smoke inference answer does not match "
-                                      f"examples/response.json ({mismatch})")
-                smoke = SmokeResult(release.example_request, answer, None if expected is None else True)
+                matched = check_expected(answer, release.example_response, where=f"MLServer at {self.host_detail}")
+                smoke = SmokeResult(release.example_request, answer, matched)
         except BaseException:
             # never leave a half-deployed version behind; the server may be gone, so cleanup is best effort
             with contextlib.suppress(TargetError):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from governance.errors import TargetError
+
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
 
@@ -55,3 +57,14 @@ def shorten(text: str, limit: int = 300) -> str:
     """A response body cut down for an error message."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_expected(answer: Any, expected: Any | None, *, where: str, strict: bool = True) -> bool | None:
+    """Compare a smoke answer with the staged expectation: None when there is none, True when it matches;
+    a mismatch raises TargetError naming the target and the first difference (or returns False if not strict)."""
+    if expected is None:
+        return None
+    mismatch = first_mismatch(answer, expected)
+    if mismatch and strict:
+        raise TargetError(f"{where}: smoke test answer differs from examples/response.json at {mismatch}")
+    return mismatch is None

@@ -89,7 +89,7 @@ def test_wrong_expected_response_fails_the_deploy(example_repo, tmp_path, target
     name = model_name(request)
     (example_repo / "examples" / "response.json").write_text('{"outputs": [{"name": "predict", "data": [1, 1]}]}')
     release, _ = release_for(example_repo, tmp_path / "reg", model_name=name)
-    with pytest.raises(TargetError, match="does not match examples/response.json"):
+    with pytest.raises(TargetError, match=r"differs from examples/response.json at \$\.outputs\[0\]\.data\[0\]"):
         target.deploy(release)
     assert target.status(name, "1000000") == "stopped"
 
