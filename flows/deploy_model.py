@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from governance import pipeline
-from governance.errors import AtlasError, RegistryError, StepFailed
+from governance.errors import AtlasError, RegistryUnavailable, StepFailed
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
@@ -27,8 +27,8 @@ def _transient(task, task_run, state) -> bool:
         state.result()
     except AtlasError as exc:
         return exc.status is None or exc.status >= 500
-    except RegistryError as exc:
-        return type(exc) is RegistryError
+    except RegistryUnavailable:
+        return True
     except Exception:  # noqa: BLE001
         return False
     return False

@@ -42,6 +42,10 @@ class RegistryError(GovernanceError):
     """The model registry refused or failed an operation."""
 
 
+class RegistryUnavailable(RegistryError):
+    """The store could not be reached or failed on its side (connection, timeout, 5xx): worth a retry."""
+
+
 class ImmutableVersionError(RegistryError):
     """A version already exists in the registry with different bytes."""
 

@@ -24,7 +24,7 @@ import requests
 from hdfs import Client, HdfsError, InsecureClient
 
 from governance.checksums import CHUNK, HashingReader
-from governance.errors import ConfigError, IntegrityError, RegistryError
+from governance.errors import ConfigError, IntegrityError, RegistryError, RegistryUnavailable
 from governance.http import build_session
 from governance.progress import copy_progress
 from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
@@ -93,7 +93,7 @@ class HdfsRegistry(Registry):
             kind = f" ({exc.exception})" if getattr(exc, "exception", None) else ""
             raise RegistryError(f"HDFS {action} {path} on {', '.join(self.namenodes)} failed{kind}: {exc}") from exc
         except requests.RequestException as exc:
-            raise RegistryError(f"HDFS {action} {path}: namenode/datanode unreachable "
+            raise RegistryUnavailable(f"HDFS {action} {path}: namenode/datanode unreachable "
                                 f"({', '.join(self.namenodes)}): {exc}") from exc
 
     def _status(self, path: str) -> dict | None:

@@ -24,7 +24,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from governance.checksums import CHUNK, HashingReader
-from governance.errors import ConfigError, ImmutableVersionError, IntegrityError, RegistryError
+from governance.errors import (
+    ConfigError,
+    ImmutableVersionError,
+    IntegrityError,
+    RegistryError,
+    RegistryUnavailable,
+)
 from governance.progress import copy_progress
 from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
 from governance.staging.repo import StagedRepo
@@ -35,6 +41,7 @@ MiB = 1024 * 1024
 TRANSFER = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=8,
                           use_threads=True, preferred_transfer_client="classic")
 TRANSFER.max_in_memory_upload_chunks = 8  # an s3transfer setting boto3's constructor does not expose
+SERVER_SIDE = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "500", "503"}
 DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
 
 
@@ -83,9 +90,11 @@ class S3Registry(Registry):
             if code in DENIED:
                 raise RegistryError(f"S3 {action} {where}: access denied ({code}); check AWS_ACCESS_KEY_ID/"
                                     f"AWS_SECRET_ACCESS_KEY and the bucket policy") from exc
-            raise RegistryError(f"S3 {action} {where} failed: {code or exc}") from exc
-        except BotoCoreError as exc:
-            raise RegistryError(f"S3 {action} {where} failed: {exc}") from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            error = RegistryUnavailable if status >= 500 or code in SERVER_SIDE else RegistryError
+            raise error(f"S3 {action} {where} failed: {code or exc}") from exc
+        except BotoCoreError as exc:  # connection errors, timeouts: botocore's own retries are exhausted
+            raise RegistryUnavailable(f"S3 {action} {where} failed: {exc}") from exc
 
     # -- Registry API ------------------------------------------------------------------------------------
     def lookup(self, name: str, version: str) -> RegistryVersion | None:

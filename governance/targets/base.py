@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlparse
 
 from governance.registries.base import Registry, RegistryVersion
 from governance.staging.metadata import ModelMetadata
@@ -68,8 +69,6 @@ class ServingTarget(ABC):
     @property
     def host_detail(self) -> str:
         """Where the target is (host:port, or cluster/namespace), known before deploying."""
-        from urllib.parse import urlparse
-
         return urlparse(self.uri).netloc
 
     @abstractmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from governance.errors import ImmutableVersionError, RegistryError
+from governance.errors import ImmutableVersionError, RegistryError, RegistryUnavailable
 from governance.registries.base import MANIFEST_NAME, Manifest
 from governance.registries.s3 import S3Registry
 
@@ -35,8 +35,9 @@ def test_prefixless_uri(s3_env, bucket, make_staged):
 
 
 def test_missing_bucket_is_a_clear_error(s3_env, make_staged):
-    with pytest.raises(RegistryError, match="bucket 'no-such-bucket' does not exist"):
+    with pytest.raises(RegistryError, match="bucket 'no-such-bucket' does not exist") as info:
         S3Registry("s3://no-such-bucket/models").publish(make_staged())
+    assert not isinstance(info.value, RegistryUnavailable)  # a refusal: the flow does not retry it
 
 
 def test_concurrent_publisher_cannot_overwrite_manifest(s3_env, bucket, make_staged):
@@ -69,7 +70,7 @@ def test_store_failing_mid_upload_leaves_no_version(s3_env, bucket, make_staged)
 
     registry.client.meta.events.register("before-send.s3.PutObject", fail_after_first)
     staged = make_staged(extra={"data/a.bin": b"a" * 1000, "data/b.bin": b"b" * 1000})
-    with pytest.raises(RegistryError, match=rf"s3://{bucket}/models/iris/1/.*InternalError"):
+    with pytest.raises(RegistryUnavailable, match=rf"s3://{bucket}/models/iris/1/.*InternalError"):
         registry.publish(staged)
     assert 2 < calls["n"] <= 6  # retried, but boundedly
     assert registry.lookup("iris", "1") is None
@@ -104,6 +105,7 @@ def test_denied_credentials_on_radosgw(radosgw_server, monkeypatch, make_staged)
     with pytest.raises(RegistryError, match="access denied \\(SignatureDoesNotMatch\\)") as info:
         S3Registry(f"s3://{name}/models").publish(make_staged())
     assert "wrong-secret-key-123" not in str(info.value)
+    assert not isinstance(info.value, RegistryUnavailable)
     assert _keys(radosgw_server.client(), name) == []
 
 
