@@ -78,6 +78,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         else:
             print(planned["rendered"] or json.dumps(planned, indent=2, sort_keys=True))
         return EXIT_OK
+    from governance.staging.intake import refuse_embedded_credentials
+
+    refuse_embedded_credentials(args.source)  # before Prefect stores the flow's parameters
     _prefect_defaults()
     from flows.deploy_model import deploy_model
 

@@ -57,8 +57,20 @@ def parse_git_source(source: str) -> tuple[str, str] | None:
     return None
 
 
+def refuse_embedded_credentials(source: str) -> None:
+    """A password or token inside a source URL would be stored in Prefect's run parameters, in logs and in
+    Atlas's stagingRepoUri; credentials belong in git credential helpers or ~/.netrc instead."""
+    url = source[4:] if source.startswith("git+") else source
+    parsed = urlparse(url)
+    if parsed.scheme and parsed.password:
+        shown = url.replace(f":{parsed.password}@", ":***@")
+        raise StagingError(f"{shown}: the source URL contains a password or token; remove it and use a git "
+                           "credential helper (or ~/.netrc for archive URLs) so it is never logged or recorded")
+
+
 def fetch(source: str, workdir: Path | None = None) -> FetchedSource:
     """Bring the staged repo to local disk. Raises StagingError naming the source on any failure."""
+    refuse_embedded_credentials(source)
     git = parse_git_source(source)
     if git:
         return _fetch_git(source, *git, workdir=workdir)

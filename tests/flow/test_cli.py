@@ -87,3 +87,29 @@ def test_install_types_is_idempotent(atlas):
     doctor = modelgov("doctor", "--atlas", atlas.url, env=env)
     assert doctor.returncode == 0, doctor.stdout
     assert "[ok] modelgov types: installed" in doctor.stdout
+
+
+def test_doctor_reports_each_service_in_plain_words(atlas, tmp_path, mlserver):
+    env = {"ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
+    before = modelgov("doctor", "--atlas", atlas.url, env=env)
+    assert before.returncode == 1
+    assert "[FAIL] modelgov types: not installed: run `modelgov atlas install-types`" in before.stdout
+    assert modelgov("atlas", "install-types", "--atlas", atlas.url, env=env).returncode == 0
+    good = modelgov("doctor", "--atlas", atlas.url, "--registry", f"file://{tmp_path}/reg", "--target",
+                    mlserver.target_uri(), env=env)
+    assert good.returncode == 0, good.stdout
+    assert "[ok] atlas reachable" in good.stdout and "[ok] target: 127.0.0.1:" in good.stdout
+    bad = modelgov("doctor", "--atlas", atlas.url, "--target", "mlserver://127.0.0.1:9?repository=/x",
+                   env={"ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "wrong"})
+    assert bad.returncode == 1
+    assert "[FAIL] atlas credentials:" in bad.stdout and "rejected the credentials" in bad.stdout
+    assert "[FAIL] target: mlserver://127.0.0.1:9?repository=/x: MLServer at 127.0.0.1:9 is not reachable" \
+        in bad.stdout
+
+
+def test_deploy_refuses_a_token_in_the_source_url_before_anything_runs(tmp_path):
+    proc = modelgov("deploy", "git+https://ci:tok3n-value@git.example/m.git@v1", "--target",
+                    "mlserver://127.0.0.1:9?repository=/x", "--registry", f"file://{tmp_path}/r")
+    assert proc.returncode == 1
+    assert "contains a password or token" in proc.stderr and "tok3n-value" not in proc.stderr + proc.stdout
+    assert "prefect" not in proc.stderr.lower()  # refused before a flow run (and its stored parameters) existed

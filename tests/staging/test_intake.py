@@ -136,3 +136,16 @@ def test_parse_git_source():
     assert parse_git_source("git+ssh://git@host/org/repo.git") == ("ssh://git@host/org/repo.git", "HEAD")
     assert parse_git_source("https://host/org/repo.git#abc123") == ("https://host/org/repo.git", "abc123")
     assert parse_git_source("https://host/repo.zip") is None
+
+
+@pytest.mark.parametrize("source", ["git+https://deployer:ghp_s3cr3t@git.example/org/repo.git@v1",
+                                    "https://user:s3cr3t@files.example/repo.zip"])
+def test_credentials_in_source_urls_are_refused_without_echoing_them(source):
+    with pytest.raises(StagingError, match="contains a password or token") as info:
+        fetch(source)
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_ssh_user_without_password_is_fine():
+    assert parse_git_source("git+ssh://git@git.example/org/repo.git@v2") == ("ssh://git@git.example/org/repo.git",
+                                                                                "v2")
