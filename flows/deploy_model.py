@@ -81,7 +81,14 @@ def deploy_model(source: str, target: str, registry: str, atlas_url: str | None 
             atlas_record, _ = pipeline.run_step("record", record_task, res.atlas, failed, namespace)
             raise StepFailed("deploy", exc, pipeline.summary(failed, atlas_record, [])) from exc
         final = record.succeeded(result)
-        atlas_record, superseded = pipeline.run_step("record", record_task, res.atlas, final, namespace)
+        try:
+            atlas_record, superseded = record_task(res.atlas, final, namespace)
+        except Exception as exc:
+            # the model serves, but Atlas still says "deploying" (recorded before the deploy): say so plainly
+            raise StepFailed("record", AtlasError(
+                f"{staged.metadata.name} v{staged.metadata.version} is serving at {result.endpoint_url}, but Atlas "
+                f"could not be updated and still records deployment {record.deployment_id} as 'deploying' "
+                f"({exc}); rerun the deploy once Atlas answers"), pipeline.summary(final, None, [])) from exc
         log.info("deployed %s v%s at %s; Atlas deployment %s", staged.metadata.name, staged.metadata.version,
                  result.endpoint_url, atlas_record.deployment.guid)
         return pipeline.summary(final, atlas_record, superseded)
