@@ -1,0 +1,62 @@
+"""Register the deploy-model flow as a Prefect deployment served by workers (scale-out, scheduled redeploys).
+
+    python -m flows.register --pool modelgov                       # manual runs: prefect deployment run ...
+    python -m flows.register --pool modelgov --name nightly --cron "0 3 * * *" \\
+        --param source=git+https://git.corp/models/churn.git@v3 --param target=mlserver-prod --param registry=models-s3
+
+Workers (``prefect worker start --pool modelgov``) run each flow run in their own process, from this
+checkout (or from a git clone step in production). Parameters never carry secrets: workers read Atlas,
+AWS and HDFS credentials from their environment or Prefect Secret blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists
+
+from flows.deploy_model import deploy_model
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTRYPOINT = "flows/deploy_model.py:deploy_model"
+
+
+async def ensure_pool(name: str) -> None:
+    async with get_client() as client:
+        with contextlib.suppress(ObjectAlreadyExists):  # idempotent: an existing pool is fine
+            await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+
+
+def register(pool: str, name: str = "ops", cron: str | None = None, parameters: dict | None = None,
+             source: str | Path = ROOT) -> str:
+    """Create or update the deployment; return its id. Creates the process work pool when missing."""
+    asyncio.run(ensure_pool(pool))
+    flow = deploy_model.from_source(source=str(source), entrypoint=ENTRYPOINT)
+    deployment_id = flow.deploy(name=name, work_pool_name=pool, cron=cron, parameters=parameters or {},
+                                build=False, push=False, print_next_steps=False, ignore_warnings=True)
+    return str(deployment_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.register", description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", default="modelgov")
+    parser.add_argument("--name", default="ops")
+    parser.add_argument("--cron", default=None, help="schedule, e.g. '0 3 * * *' for a nightly redeploy")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="default flow parameter (source, target, registry, atlas_url, environment)")
+    args = parser.parse_args(argv)
+    params = dict(p.split("=", 1) for p in args.param)
+    deployment_id = register(args.pool, args.name, args.cron, params)
+    print(f"deployment deploy-model/{args.name} ({deployment_id}) on work pool {args.pool!r}; start a worker "
+          f"with: prefect worker start --pool {args.pool}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
