@@ -82,3 +82,11 @@ def test_bad_uris():
         get_registry("ftp://host/x")
     with pytest.raises(ConfigError, match="file:///abs/path"):
         get_registry("file://host/relative")
+
+
+def test_damaged_manifest_is_a_registry_error_naming_it(example_repo, registry, tmp_path):
+    registry.publish(validate_repo(example_repo))
+    manifest = tmp_path / "registry/iris-classifier/1.0" / MANIFEST_NAME
+    manifest.write_text('{"format": 1, "files": "truncated')
+    with pytest.raises(RegistryError, match=rf"{manifest} is not a valid manifest"):
+        registry.lookup("iris-classifier", "1.0")

@@ -86,24 +86,16 @@ def install_types(client: AtlasClient, typedefs: dict | None = None) -> InstallR
                 to_create[category].append(ours)
                 report.created.append(ours["name"])
                 continue
-            if category == "enumDefs":
-                new_elements = _diff_enum(ours, theirs)
-                if new_elements:
-                    merged = copy.deepcopy(theirs)
-                    merged["elementDefs"] = list(theirs.get("elementDefs") or []) + new_elements
-                    to_update[category].append(merged)
-                    report.updated.append(ours["name"])
-                else:
-                    report.unchanged.append(ours["name"])
-                continue
             if category == "relationshipDefs":
                 _diff_relationship(ours, theirs, problems)
                 report.unchanged.append(ours["name"])
                 continue
-            added = _diff_attributes(ours, theirs, problems)
+            key = "elementDefs" if category == "enumDefs" else "attributeDefs"
+            added = _diff_enum(ours, theirs) if category == "enumDefs" else _diff_attributes(ours, theirs, problems)
             if added:
+                # PUT replaces the def: keep everything the server has, append what is new
                 merged = copy.deepcopy(theirs)
-                merged["attributeDefs"] = list(theirs.get("attributeDefs") or []) + added
+                merged[key] = list(theirs.get(key) or []) + added
                 to_update[category].append(merged)
                 report.updated.append(ours["name"])
             else:

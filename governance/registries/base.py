@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from governance.checksums import ArtifactFile
-from governance.errors import ImmutableVersionError
+from governance.errors import ImmutableVersionError, RegistryError
 from governance.staging.repo import StagedRepo
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -49,6 +49,14 @@ class Manifest:
                    files=tuple(ArtifactFile.from_dict(f) for f in data["files"]), executable=data["executable"],
                    source=data["source"], commit=data.get("commit"), published_at=data["published_at"],
                    format=int(data.get("format", MANIFEST_FORMAT)))
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Manifest:
+        """A stored manifest; a damaged one is a RegistryError naming where it lives."""
+        try:
+            return cls.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RegistryError(f"{where} is not a valid manifest: {exc}") from exc
 
     @classmethod
     def for_staged(cls, staged: StagedRepo) -> Manifest:

@@ -36,8 +36,9 @@ class FileRegistry(Registry):
         manifest_path = self._dir(name, version) / MANIFEST_NAME
         if not manifest_path.is_file():
             return None
+        text = manifest_path.read_text(encoding="utf-8", errors="replace")
         return RegistryVersion(self.uri, self.version_location(name, version),
-                               Manifest.from_json(manifest_path.read_text(encoding="utf-8")), created=False)
+                               Manifest.parse(text, str(manifest_path)), created=False)
 
     def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
         meta = staged.metadata

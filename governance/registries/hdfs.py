@@ -117,11 +117,8 @@ class HdfsRegistry(Registry):
             return None
         with self._errors("read", path), self.client.read(path) as reader:
             text = reader.read().decode("utf-8")
-        try:
-            manifest = Manifest.from_json(text)
-        except (ValueError, KeyError) as exc:
-            raise RegistryError(f"{path} is not a valid manifest: {exc}") from exc
-        return RegistryVersion(self.uri, self.version_location(name, version), manifest, created=False)
+        return RegistryVersion(self.uri, self.version_location(name, version), Manifest.parse(text, path),
+                               created=False)
 
     def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
         meta = staged.metadata

@@ -106,10 +106,7 @@ class S3Registry(Registry):
             if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in ("NoSuchKey", "404"):
                 return None
             raise
-        try:
-            manifest = Manifest.from_json(body.decode("utf-8"))
-        except (ValueError, KeyError) as exc:
-            raise RegistryError(f"s3://{self.bucket}/{key} is not a valid manifest: {exc}") from exc
+        manifest = Manifest.parse(body.decode("utf-8", errors="replace"), f"s3://{self.bucket}/{key}")
         return RegistryVersion(self.uri, self.version_location(name, version), manifest, created=False)
 
     def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
