@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from emulators.background import ServedInBackground
+
 from .errors import (
     AtlasError,
     classification_not_found,
@@ -548,7 +550,7 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
     return Handler
 
 
-class AtlasEmulator:
+class AtlasEmulator(ServedInBackground):
     """In-process Atlas v2 emulator: start() serves in a background thread, stop() shuts it down."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state_path: str | None = None,
@@ -557,42 +559,14 @@ class AtlasEmulator:
         self.core = AtlasCore(state_path)
         self.users = dict(users or {"admin": "admin"})
         self.tokens = set(tokens or [])
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> AtlasEmulator:
-        handler = make_handler(self.core, self.users, self.tokens)
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="atlas-emulator", daemon=True)
-        self._thread.start()
+        server = ThreadingHTTPServer((self.host, self.port), make_handler(self.core, self.users, self.tokens))
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._serve(server, "atlas-emulator")
         return self
-
-    def serve_forever(self) -> None:
-        """Blocking variant used by the CLI."""
-        if self._server is None:
-            handler = make_handler(self.core, self.users, self.tokens)
-            self._server = ThreadingHTTPServer((self.host, self.port), handler)
-            self._server.daemon_threads = True
-            self.port = self._server.server_address[1]
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> AtlasEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

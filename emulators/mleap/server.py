@@ -13,6 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from emulators.background import ServedInBackground
 from emulators.mleap.bundle import BundleError, LoadedBundle, load_bundle
 
 NOT_FOUND = "The requested resource could not be found."
@@ -144,7 +145,7 @@ class IllegalStateException(Exception):
     """Named after the JVM exception the real server reports."""
 
 
-class MleapServingEmulator:
+class MleapServingEmulator(ServedInBackground):
     """In-process MLeap serving stand-in: ``start()``, ``url``, ``stop()`` (also a context manager)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False):
@@ -152,7 +153,6 @@ class MleapServingEmulator:
         self.port = port
         self.verbose = verbose
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def _bind(self) -> ThreadingHTTPServer:
         server = ThreadingHTTPServer((self.host, self.port), MleapHandler)
@@ -164,9 +164,7 @@ class MleapServingEmulator:
 
     def start(self) -> MleapServingEmulator:
         self._server = self._bind()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"mleap-emulator-{self.port}", daemon=True)
-        self._thread.start()
+        self._serve(self._server, f"mleap-emulator-{self.port}")
         return self
 
     @property
@@ -179,16 +177,5 @@ class MleapServingEmulator:
         return self._server.state.path if self._server else None  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> MleapServingEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
+        self._server = None

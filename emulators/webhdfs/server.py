@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from emulators.background import ServedInBackground
 from emulators.webhdfs.namespace import Namespace, RemoteError
 
 PREFIX = "/webhdfs/v1"
@@ -304,7 +305,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class WebHdfsEmulator:
+class WebHdfsEmulator(ServedInBackground):
     """A namenode and a datanode on loopback ports, storing files under ``root``.
 
     ``standby=True`` makes the namenode answer every call with 403 StandbyException (HA tests); pass another
@@ -320,8 +321,6 @@ class WebHdfsEmulator:
         self.standby = standby
         self.failures = FailureSwitch()
         self.requests: list[str] = []
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
@@ -335,34 +334,14 @@ class WebHdfsEmulator:
     def clear_failures(self) -> None:
         self.failures.clear()
 
-    def _serve(self, handler: type[_Handler], port: int) -> _Server:
+    def _serve_role(self, handler: type[_Handler], port: int) -> _Server:
         cls = type(handler.__name__, (handler,), {"emulator": self})
-        server = _Server((self.host, port), cls)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                  name=f"webhdfs-{handler.role}", daemon=True)
-        thread.start()
-        self._servers.append(server)
-        self._threads.append(thread)
-        return server
+        return self._serve(_Server((self.host, port), cls), f"webhdfs-{handler.role}")
 
     def start(self) -> WebHdfsEmulator:
-        dn = self._serve(DatanodeHandler, self.datanode_port)
+        dn = self._serve_role(DatanodeHandler, self.datanode_port)
         self.datanode_port = dn.server_address[1]
-        nn = self._serve(NamenodeHandler, self.port)
+        nn = self._serve_role(NamenodeHandler, self.port)
         self.port = nn.server_address[1]
         return self
 
-    def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._servers.clear()
-        self._threads.clear()
-
-    def __enter__(self) -> WebHdfsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
