@@ -43,7 +43,7 @@ ceph:
 	@command -v radosgw >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd uuid-runtime >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd >/dev/null; }
 
 demo: venv example
 	@mkdir -p $(PREFECT_HOME)
