@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from socketserver import BaseServer
 from typing import Self
@@ -31,6 +32,16 @@ class ServedInBackground:
             server.server_close()
             thread.join(timeout=5)
         self._running = []
+
+    def serve_until_signalled(self, banner: str) -> None:
+        """For the CLIs: print the ready line (tests and the demo wait for it), serve until SIGTERM or SIGINT,
+        then stop cleanly."""
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        signal.signal(signal.SIGINT, lambda *_: done.set())
+        print(f"{banner} listening on {self.url}", flush=True)  # type: ignore[attr-defined]
+        done.wait()
+        self.stop()
 
     def __enter__(self) -> Self:
         return self.start()

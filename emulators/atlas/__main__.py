@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 
 from .server import AtlasEmulator
 
@@ -30,17 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     emu = AtlasEmulator(host=args.host, port=args.port, state_path=args.state, users=parse_pairs(args.users),
                         tokens=[t for t in args.tokens.split(",") if t])
     emu.start()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    print(f"atlas emulator listening on {emu.url}", flush=True)
-    while not stop.wait(0.5):
-        pass
-    emu.stop()
+    emu.serve_until_signalled("atlas emulator")
     return 0
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from emulators.mleap.server import MleapServingEmulator
 
@@ -22,12 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mleap serving emulator cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"mleap serving emulator listening on {emulator.url}", flush=True)
-    stop.wait()
-    emulator.stop()
+    emulator.serve_until_signalled("mleap serving emulator")
     return 0
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from emulators.webhdfs.server import WebHdfsEmulator
 
@@ -19,12 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     emu = WebHdfsEmulator(args.root, args.host, args.port, datanode_port=args.datanode_port,
                           standby=args.standby).start()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    print(f"webhdfs emulator listening on {emu.url}", flush=True)
-    done.wait()
-    emu.stop()
+    emu.serve_until_signalled("webhdfs emulator")
     return 0
 
 

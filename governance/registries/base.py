@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from governance.checksums import ArtifactFile
 from governance.errors import ImmutableVersionError, RegistryError
@@ -138,6 +138,15 @@ class Registry(ABC):
         existing = self.lookup(meta.name, meta.version)
         return existing_or_refuse(existing.manifest if existing else None, staged, self.uri,
                                   self.version_location(meta.name, meta.version))
+
+
+def open_staged(staged: StagedRepo, rel: str) -> BinaryIO:
+    """Open one staged file for copying; an unreadable file is a RegistryError naming it."""
+    src = staged.root / rel
+    try:
+        return src.open("rb")
+    except OSError as exc:
+        raise RegistryError(f"cannot read {src}: {exc.strerror or exc}") from exc
 
 
 def existing_or_refuse(existing: Manifest | None, staged: StagedRepo, registry_uri: str,

@@ -27,7 +27,7 @@ from governance.checksums import CHUNK, HashingReader
 from governance.errors import ConfigError, IntegrityError, RegistryError, RegistryUnavailable
 from governance.http import build_session
 from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
+from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, open_staged
 from governance.staging.repo import StagedRepo
 
 DEFAULT_PORT = 9870
@@ -147,11 +147,7 @@ class HdfsRegistry(Registry):
 
     def _upload(self, staged: StagedRepo, rel: str, expected_sha: str, dst: str, advance) -> None:
         """Stream one file (chunked transfer, bounded memory), hashing as it goes; check sha256 and length."""
-        src = staged.root / rel
-        try:
-            raw = src.open("rb")
-        except OSError as exc:
-            raise RegistryError(f"cannot read {src}: {exc.strerror or exc}") from exc
+        raw = open_staged(staged, rel)
         with raw:
             reader = HashingReader(raw)
 
@@ -163,7 +159,7 @@ class HdfsRegistry(Registry):
             with self._errors("write", dst):
                 self.client.write(dst, data=chunks(), permission=FILE_PERMISSION)
         if reader.sha256 != expected_sha:
-            raise IntegrityError(f"{src} changed after validation (sha256 {reader.sha256}, expected {expected_sha}); "
+            raise IntegrityError(f"{staged.root / rel} changed after validation (sha256 {reader.sha256}, expected {expected_sha}); "
                                  f"not published to {self.uri}")
         status = self._status(dst)
         if status is None or status["length"] != reader.size:

@@ -32,7 +32,7 @@ from governance.errors import (
     RegistryUnavailable,
 )
 from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
+from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, open_staged
 from governance.staging.repo import StagedRepo
 
 MiB = 1024 * 1024
@@ -125,11 +125,7 @@ class S3Registry(Registry):
 
     def _upload(self, staged: StagedRepo, rel: str, expected_sha: str, key: str, advance) -> None:
         """One streaming (multipart above 8 MiB) upload; the file is read once, hashed as it goes."""
-        src = staged.root / rel
-        try:
-            raw = src.open("rb")
-        except OSError as exc:
-            raise RegistryError(f"cannot read {src}: {exc.strerror or exc}") from exc
+        raw = open_staged(staged, rel)
         with raw, self._errors("upload to", key):
             reader = HashingReader(raw)
             self.client.upload_fileobj(reader, self.bucket, key, Config=TRANSFER, Callback=advance,
@@ -137,7 +133,7 @@ class S3Registry(Registry):
         if reader.sha256 != expected_sha:
             with contextlib.suppress(ClientError, BotoCoreError):
                 self.client.delete_object(Bucket=self.bucket, Key=key)
-            raise IntegrityError(f"{src} changed after validation (sha256 {reader.sha256}, expected {expected_sha}); "
+            raise IntegrityError(f"{staged.root / rel} changed after validation (sha256 {reader.sha256}, expected {expected_sha}); "
                                  f"not published to s3://{self.bucket}/{key}")
 
     def _drop_stale(self, name: str, version: str, keep: set[str]) -> None:

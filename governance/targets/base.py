@@ -10,8 +10,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
+from governance.errors import ConfigError
 from governance.registries.base import Registry, RegistryVersion
 from governance.staging.metadata import ModelMetadata
 
@@ -56,6 +57,16 @@ class DeploymentResult:
     loaded_version: str
     smoke: SmokeResult | None = None
     details: dict[str, str] = field(default_factory=dict)
+
+
+def target_options(uri: str, known: set[str], kind: str) -> dict[str, str]:
+    """The URI's query options (last value wins); a misspelt option is an error, not silently ignored."""
+    query = {k: v[-1] for k, v in parse_qs(urlparse(uri).query).items()}
+    unknown = set(query) - known
+    if unknown:
+        raise ConfigError(f"{kind} target URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
+    return query
 
 
 class ServingTarget(ABC):

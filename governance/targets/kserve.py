@@ -20,14 +20,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import jinja2
 import requests
 
 from governance.errors import ConfigError, TargetError
 from governance.http import build_session
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
+from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
 from governance.targets.mleap import executable_file
 from governance.targets.smoke import check_expected, shorten
 
@@ -120,11 +120,7 @@ class KServeTarget(ServingTarget):
         parsed = urlparse(uri)
         if parsed.scheme != "kserve" or not parsed.netloc:
             raise ConfigError(f"kserve target URI must look like kserve://NAMESPACE?context=CTX, got {uri!r}")
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        unknown = set(query) - QUERY_KEYS
-        if unknown:
-            raise ConfigError(f"kserve target URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}; "
-                              f"known: {', '.join(sorted(QUERY_KEYS))}")
+        query = target_options(uri, QUERY_KEYS, "kserve")
         if not NAMESPACE_PATTERN.match(parsed.netloc):
             raise ConfigError(f"kserve target URI {uri!r}: {parsed.netloc!r} is not a valid namespace name")
         if not query.get("context"):

@@ -20,7 +20,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 from governance.checksums import ArtifactFile, hash_file
 from governance.errors import ConfigError, IntegrityError, TargetError
 from governance.http import DEFAULT_TIMEOUT, TimeoutSession
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
+from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
 from governance.targets.smoke import check_expected, shorten
 
 # MLeap answers 500 for deterministic failures (no model loaded, unknown path, bad frame): never retry those.
@@ -82,11 +82,7 @@ class MleapTarget(ServingTarget):
             raise ConfigError(f"mleap target URI {uri!r} has an invalid port") from exc
         if port is None:
             raise ConfigError(f"mleap target URI {uri!r} needs a port (MLeap serving defaults to 65327)")
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        unknown = set(query) - QUERY_KEYS
-        if unknown:
-            raise ConfigError(f"mleap target URI {uri!r}: unknown option(s) {', '.join(sorted(unknown))}; "
-                              f"known: {', '.join(sorted(QUERY_KEYS))}")
+        query = target_options(uri, QUERY_KEYS, "mleap")
         if not query.get("bundle_dir", "").startswith("/"):
             raise ConfigError(f"mleap target URI {uri!r} needs bundle_dir=/absolute/folder the server can read")
         self.host, self.port = parsed.hostname, port

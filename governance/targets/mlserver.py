@@ -17,13 +17,13 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import requests
 
 from governance.errors import ConfigError, IntegrityError, TargetError
 from governance.http import build_session
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
+from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
 from governance.targets.smoke import check_expected
 
 IMPLEMENTATIONS = {
@@ -36,6 +36,7 @@ IMPLEMENTATIONS = {
 SUFFIX_FRAMEWORK = {".joblib": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn", ".bst": "xgboost",
                     ".ubj": "xgboost", ".txt": "lightgbm"}
 SETTINGS_FILE = "model-settings.json"
+QUERY_KEYS = {"repository", "public_url", "keep_previous"}
 
 
 class MLServerTarget(ServingTarget):
@@ -46,14 +47,14 @@ class MLServerTarget(ServingTarget):
         parsed = urlparse(uri)
         if parsed.scheme != "mlserver" or not parsed.hostname or not parsed.port:
             raise ConfigError(f"MLServer target must look like mlserver://HOST:PORT?repository=DIR, got {uri!r}")
-        query = parse_qs(parsed.query)
+        query = target_options(uri, QUERY_KEYS, "mlserver")
         if "repository" not in query:
             raise ConfigError(f"{uri}: missing ?repository=DIR (MLServer's model repository folder)")
-        self.repository = Path(query["repository"][0])
+        self.repository = Path(query["repository"])
         self._host_detail = f"{parsed.hostname}:{parsed.port}"
         self.base_url = f"http://{self._host_detail}"
-        self.public_url = query.get("public_url", [self.base_url])[0].rstrip("/")
-        self.keep_previous = query.get("keep_previous", ["false"])[0].lower() == "true"
+        self.public_url = query.get("public_url", self.base_url).rstrip("/")
+        self.keep_previous = query.get("keep_previous", "false").lower() == "true"
         self.ready_timeout_s = ready_timeout_s
         self._session = build_session(retries=2, backoff=0.3, timeout=(3.0, 60.0))
 

@@ -117,5 +117,7 @@ def test_unreachable_server_names_the_target(example_repo, tmp_path):
 def test_bad_target_uris():
     with pytest.raises(ConfigError, match="missing \\?repository"):
         get_target("mlserver://127.0.0.1:8080")
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) keep_prev; known: keep_previous, public_url, repository"):
+        get_target("mlserver://127.0.0.1:8080?repository=/m&keep_prev=true")
     with pytest.raises(ConfigError, match="known: kserve, mleap, mlserver"):
         get_target("seldon://x")
