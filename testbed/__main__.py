@@ -1,0 +1,46 @@
+"""``python -m testbed SERVICE [--port P] [--workdir DIR]``: start one local service, print one JSON ready
+line, serve until SIGTERM or SIGINT, stop everything it started and exit 0 (non-zero with the reason when
+it cannot start)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from testbed import SERVICES
+from testbed.service import ServiceError, service_class
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
+    parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument("--port", type=int, default=None, help="main port (default: a free one)")
+    parser.add_argument("--workdir", default=None, help="state folder (default: a new temporary folder)")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"testbed-{args.service}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    service = service_class(args.service)(workdir, args.port)
+    try:
+        info = service.start()
+    except ServiceError as exc:
+        service.stop()
+        print(f"testbed {args.service}: cannot start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(info), flush=True)
+        done.wait()
+    finally:
+        service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

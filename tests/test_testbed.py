@@ -1,0 +1,57 @@
+"""``python -m testbed SERVICE``: one JSON ready line, serve until SIGTERM, exit 0; a failed start says why."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(service: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "testbed", service, *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("service,probe,answer", [
+    ("atlas-emulator", "/api/atlas/admin/status", 200),
+    ("webhdfs-emulator", "/webhdfs/v1/?op=GETFILESTATUS&user.name=x", 200),
+    ("mleap-classic-emulator", "/model", 500),  # MLeap's own answer while no model is loaded
+])
+def test_stand_in_prints_one_ready_line_serves_and_stops_on_sigterm(service, probe, answer, tmp_path):
+    proc = start(service, "--workdir", str(tmp_path))
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["service"] == service and info["pid"] > 0
+        assert requests.get(info["url"] + probe, timeout=5, auth=("admin", "admin")).status_code == answer
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert proc.stdout.read() == ""  # exactly one line
+        with pytest.raises(requests.ConnectionError):
+            requests.get(info["url"] + probe, timeout=2)
+    finally:
+        proc.kill()
+
+
+def test_port_taken_exits_non_zero_with_the_reason(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = start("atlas-emulator", "--port", str(port), "--workdir", str(tmp_path))
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and out == ""
+    assert f"port 127.0.0.1:{port} is taken" in err
+
+
+def test_unknown_service_is_a_usage_error():
+    proc = start("nonesuch")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "nonesuch" in err
