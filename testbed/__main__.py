@@ -25,11 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"testbed-{args.service}-"))
     workdir.mkdir(parents=True, exist_ok=True)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    starting = True
+
+    def on_signal(signum: int, _frame: object) -> None:
+        done.set()
+        if starting:  # a slow start (Atlas: minutes) is abandoned, and what it started is stopped
+            raise ServiceError(f"stopped by {signal.Signals(signum).name} before it was ready")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     service = service_class(args.service)(workdir, args.port)
     try:
         info = service.start()
+        starting = False
     except ServiceError as exc:
         service.stop()
         print(f"testbed {args.service}: cannot start: {exc}", file=sys.stderr)

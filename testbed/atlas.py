@@ -112,6 +112,7 @@ class AtlasService(Service):
         with open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=home, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
+        (home / "atlas.pid").write_text(f"{self.proc.pid}\n")
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: self._active(url), timeout=START_TIMEOUT, what=f"Atlas on {url}",
                    alive=self._died, interval=2)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,24 @@ def test_unknown_service_is_a_usage_error():
     proc = start("nonesuch")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "nonesuch" in err
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_slow_start_stops_what_it_started(tmp_path):
+    """Atlas takes minutes to start; a SIGTERM meanwhile must not leave its JVM behind."""
+    proc = start("atlas", "--workdir", str(tmp_path))
+    try:
+        pid_file = tmp_path / "atlas.pid"
+        deadline = time.monotonic() + 600  # the first run downloads the war
+        while not pid_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert pid_file.exists(), proc.stderr.read() if proc.poll() is not None else "no JVM started"
+        java_pid = int(pid_file.read_text())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 1 and out == ""
+        assert "stopped by SIGTERM before it was ready" in err
+        with pytest.raises(ProcessLookupError):
+            os.kill(java_pid, 0)
+    finally:
+        proc.kill()

@@ -9,6 +9,7 @@ import re
 import secrets
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,7 +33,7 @@ from .search import Searcher
 from .store import EntityStore
 from .typesystem import CATEGORY_LISTS, TypeRegistry
 
-NOT_FOUND_TEXT = "There was an error processing your request. It has been logged (ID {:016x})."
+ERROR_TEXT = "There was an error processing your request. It has been logged (ID {:016x})."
 UNAUTHORIZED_HTML = (
     "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n"
     "<title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401 Unauthorized</h2>\n"
@@ -299,7 +300,11 @@ class AtlasCore:
 
     def get_audit(self, r: Request, guid: str) -> Response:
         count = int(r.q("count", "100") or 100)
-        return 200, self.store.audit_events(guid, count, r.q("sortOrder", "desc") or "desc", r.q("auditAction"))
+        # EntityREST.getAuditEvents: newest first; sortOrder counts only with sortBy or offset (2.2+; 2.1
+        # has neither and always answers newest first), and then ascending unless it says "desc"
+        sorted_request = bool(r.q("sortBy")) or int(r.q("offset", "-1") or -1) > -1
+        newest_first = (r.q("sortOrder") or "").lower() == "desc" if sorted_request else True
+        return 200, self.store.audit_events(guid, count, newest_first, r.q("auditAction"))
 
     def get_unique(self, r: Request, type: str) -> Response:
         guid = self._by_unique(r, type)
@@ -473,7 +478,8 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
 
         def _send(self, status: int, body: bytes | None, ctype: str = "application/json;charset=UTF-8") -> None:
             self.send_response(status)
-            self.send_header("requestId", secrets.token_hex(8))
+            if body is None:  # Atlas's AuditFilter sets requestId after the body is committed: bodiless only
+                self.send_header("requestId", str(uuid.uuid4()))
             if body is not None:
                 self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body or b"")))
@@ -515,8 +521,8 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
             if raw.strip():
                 try:
                     body = json.loads(raw)
-                except ValueError as exc:
-                    self._json(400, {"error": f"Unrecognized token: {exc}"})
+                except ValueError:  # Jackson's parse error reaches AllExceptionMapper: plain-text 500
+                    self._send(500, ERROR_TEXT.format(secrets.randbits(63)).encode(), "text/plain")
                     return
             for method, rx, fn, mutates in compiled:
                 m = rx.match(path)
@@ -533,14 +539,15 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
                 except _NotFound:
                     break
                 except Exception:  # noqa: BLE001 - AllExceptionMapper: plain-text 500
-                    self._send(500, NOT_FOUND_TEXT.format(secrets.randbits(63)).encode(), "text/plain")
+                    self._send(500, ERROR_TEXT.format(secrets.randbits(63)).encode(), "text/plain")
                     return
                 if status == 204:
                     self._send(204, None)
                 else:
                     self._json(status, payload)
                 return
-            self._send(404, NOT_FOUND_TEXT.format(secrets.randbits(63)).encode(), "text/plain")
+            # Jersey 1's NotFoundException is not the javax one NotFoundExceptionMapper maps: AllExceptionMapper
+            self._send(500, ERROR_TEXT.format(secrets.randbits(63)).encode(), "text/plain")
 
         def _json(self, status: int, payload: Any) -> None:
             self._send(status, json.dumps(payload).encode())

@@ -39,6 +39,31 @@ def new_temp_guid() -> str:
     return f"-{next(_tmp_counter)}"
 
 
+
+PRIMITIVE_DEFAULTS: dict[str, Any] = {"byte": 0, "short": 0, "int": 0, "long": 0, "float": 0, "double": 0,
+                                      "biginteger": 0, "bigdecimal": 0, "date": 0, "boolean": False}
+
+
+def primitive_defaults(info: Any) -> dict[str, Any]:
+    """What Atlas stores for the primitive attributes a create leaves out (EntityGraphMapper.mapAttribute):
+    the attribute's defaultValue, else the type's default (0, false, the epoch for dates); strings stay null."""
+    out: dict[str, Any] = {}
+    for name, (adef, _) in info.attributes.items():
+        base = str(adef.get("typeName", "")).lower()
+        if base not in PRIMITIVE_DEFAULTS:
+            continue
+        default = adef.get("defaultValue")
+        if default is None:
+            out[name] = PRIMITIVE_DEFAULTS[base]
+        elif base == "boolean":
+            out[name] = str(default).lower() == "true"
+        else:
+            try:
+                out[name] = int(default) if base not in ("float", "double", "bigdecimal") else float(default)
+            except ValueError:
+                out[name] = PRIMITIVE_DEFAULTS[base]
+    return out
+
 class EntityStore:
     """In-memory graph of entities and relationships; callers hold the emulator lock."""
 
@@ -185,16 +210,19 @@ class EntityStore:
         return out
 
     def _rel_value(self, guid: str, name: str, options: list[RelAttr], plain: bool) -> Any:
-        rec = self.entities[guid]
-        active_only = rec["status"] == "ACTIVE"
+        """A soft-deleted relationship stays in the entity's arrays (EntityGraphRetriever maps every edge of
+        the label, relationshipStatus DELETED); a single-valued attribute shows the active one."""
         ra = options[0]
-        values = []
+        values, active = [], []
         for opt in options:
-            for r in self.related(guid, opt, active_only):
+            for r in self.related(guid, opt, active_only=False):
                 other = r["end2"] if opt.end == 1 else r["end1"]
-                values.append(self.object_id(other) if plain else self.related_object_id(r, other))
+                value = self.object_id(other) if plain else self.related_object_id(r, other)
+                values.append(value)
+                if r["status"] == "ACTIVE":
+                    active.append(value)
         if ra.cardinality == "SINGLE":
-            return values[-1] if values else None
+            return (active or values or [None])[-1]
         return values
 
     def entity_json(self, guid: str, ignore_relationships: bool = False) -> dict[str, Any]:
@@ -413,6 +441,8 @@ class EntityStore:
             changed = False
             new_attrs = dict(rec["attributes"])
             new_attrs.update(normalized[guid])
+            if sguid in created:
+                new_attrs = {**primitive_defaults(_info), **new_attrs}
             if new_attrs != rec["attributes"]:
                 rec["attributes"] = new_attrs
                 changed = True
@@ -539,6 +569,8 @@ class EntityStore:
             collect(g)
         if not to_delete:
             return {}
+        # Atlas records the headers before it deletes (DeleteHandlerV1.deleteEntities): status ACTIVE
+        deleted_headers = [self.header(g) for g in to_delete]
         touched: list[str] = []
         for g in to_delete:
             for r in self.rels_of(g):
@@ -551,11 +583,11 @@ class EntityStore:
             rec["version"] += 1
         for g in touched:
             self.entities[g]["updateTime"] = self._now()
-        mutated: dict[str, Any] = {"DELETE": [self.header(g) for g in to_delete]}
+        mutated: dict[str, Any] = {"DELETE": deleted_headers}
         if touched:
             mutated["UPDATE"] = [self.header(g, with_classifications=False) for g in touched]
         for g in to_delete:
-            self._audit(g, "ENTITY_DELETE", "Deleted: " + json.dumps(self.header(g)), user)
+            self._audit(g, "ENTITY_DELETE", "Deleted entity", user)  # EntityAuditListenerV2.onEntitiesDeleted
         self._touch()
         return {"mutatedEntities": mutated}
 
@@ -704,7 +736,7 @@ class EntityStore:
         if d is None or d["category"] != "RELATIONSHIP":
             raise AtlasError(400, "ATLAS-400-00-028", f"Type RELATIONSHIP with name {rel_type} does not exist")
         ends = []
-        for key, end_def in (("end1", d["endDef1"]), ("end2", d["endDef2"])):
+        for key in ("end1", "end2"):
             ref = body.get(key) or {}
             if ref.get("guid"):
                 g = ref["guid"]
@@ -715,11 +747,15 @@ class EntityStore:
                     self.reg.is_entity(ref.get("typeName")) else None
                 if g is None:
                     raise unique_not_found(str(ref.get("typeName")), ref.get("uniqueAttributes") or {})
-            if not self.reg.is_a(self.entities[g]["typeName"], end_def["type"]):
-                raise AtlasError(400, "ATLAS-400-00-036",
-                                 f"invalid relationshipDef: {rel_type}: end type 1: {end_def['type']}, "
-                                 f"end type 2: {self.entities[g]['typeName']}")
             ends.append(g)
+        # AtlasRelationshipStoreV2.validateRelationship: the ends may be given either way round (and are
+        # stored as given); 036 only when neither orientation fits the relationshipDef
+        t1, t2 = (self.entities[g]["typeName"] for g in ends)
+        def1, def2 = d["endDef1"]["type"], d["endDef2"]["type"]
+        if not ((self.reg.is_a(t1, def1) and self.reg.is_a(t2, def2))
+                or (self.reg.is_a(t1, def2) and self.reg.is_a(t2, def1))):
+            raise AtlasError(400, "ATLAS-400-00-036",
+                             f"invalid relationshipDef: {rel_type}: end type 1: {def2}, end type 2: {t1}")
         for r in self.rels_of(ends[0]):
             if r["typeName"] == rel_type and r["end1"] == ends[0] and r["end2"] == ends[1]:
                 raise AtlasError(409, "ATLAS-409-00-004",
@@ -750,11 +786,11 @@ class EntityStore:
         self._touch()
 
     # ----- audit ---------------------------------------------------------------------------------
-    def audit_events(self, guid: str, count: int, sort_order: str, action: str | None) -> list[dict[str, Any]]:
+    def audit_events(self, guid: str, count: int, newest_first: bool, action: str | None) -> list[dict[str, Any]]:
         if guid not in self.audit and guid not in self.entities:
             raise guid_not_found(guid)
         events = [e for e in self.audit.get(guid, []) if not action or e["action"] == action]
-        events = sorted(events, key=lambda e: e["timestamp"], reverse=sort_order.lower() != "asc")
+        events = sorted(events, key=lambda e: e["timestamp"], reverse=newest_first)
         return events[: max(count, 0)] if count > 0 else events
 
     def types_in_use(self) -> set[str]:

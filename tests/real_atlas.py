@@ -1,0 +1,109 @@
+"""One real Apache Atlas per test session, started the way a person starts it: ``python -m testbed atlas``.
+
+Atlas needs minutes to start, so the process is launched as soon as collection shows that a selected test
+needs it (the ``real_atlas`` marker or fixture), and those tests are moved to the end of the run: the
+start overlaps with every other test. ``MODELGOV_REAL_ATLAS_URL`` (admin/admin) points the tests at an
+Atlas that is already running instead, for a quick edit-test loop; ``make test`` never sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = float(os.environ.get("MODELGOV_ATLAS_START_TIMEOUT", "900"))
+
+
+class RealAtlasProcess:
+    """``python -m testbed atlas`` in the background; ``ready()`` blocks for its one JSON ready line."""
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="modelgov-real-atlas-"))
+        self.stderr_path = self.workdir / "testbed-stderr.log"
+        self._stderr = open(self.stderr_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "testbed", "atlas", "--workdir", str(self.workdir)],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self._line: str | None = None
+        self._reader = threading.Thread(target=self._read_line, daemon=True)
+        self._reader.start()
+
+    def _read_line(self) -> None:
+        assert self.proc.stdout is not None
+        self._line = self.proc.stdout.readline()
+
+    def ready(self) -> dict[str, Any]:
+        self._reader.join(START_TIMEOUT)
+        if not self._line:
+            reason = "did not start in time" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+            tail = self.stderr_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"python -m testbed atlas {reason}:\n{tail}")
+        return json.loads(self._line)
+
+    def stop(self) -> int:
+        """SIGTERM (what the testbed promises to handle), then the exit status; SIGKILL only as a last resort."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self._stderr.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.proc.returncode
+
+
+_PROCESS = pytest.StashKey[RealAtlasProcess]()
+
+
+def _needs_real_atlas(item: pytest.Item) -> bool:
+    return item.get_closest_marker("real_atlas") is not None or "real_atlas" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Real-Atlas tests go last (a stable partition keeps pytest's fixture grouping), and Atlas starts now."""
+    real = [item for item in items if _needs_real_atlas(item)]
+    if not real:
+        return
+    for item in real:
+        item.add_marker(pytest.mark.slow)
+    real[0].add_marker(pytest.mark.timeout(START_TIMEOUT + 300))  # the first one waits for the start
+    items[:] = [item for item in items if not _needs_real_atlas(item)] + real
+    if not os.environ.get("MODELGOV_REAL_ATLAS_URL") and not config.getoption("collectonly"):
+        config.stash[_PROCESS] = RealAtlasProcess()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A run that ended before the fixture was used still stops the process it started."""
+    process = config.stash.get(_PROCESS, None)
+    if process is not None:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def real_atlas(pytestconfig: pytest.Config) -> Any:
+    """The ready info of the session's real Atlas: ``{"url", "username", "password", "version", ...}``."""
+    url = os.environ.get("MODELGOV_REAL_ATLAS_URL")
+    if url:
+        yield {"service": "atlas", "url": url.rstrip("/"), "username": "admin", "password": "admin"}
+        return
+    process = pytestconfig.stash.get(_PROCESS, None)
+    if process is None:  # requested in a way collection could not see
+        process = pytestconfig.stash[_PROCESS] = RealAtlasProcess()
+    info = process.ready()
+    yield info
+    del pytestconfig.stash[_PROCESS]
+    status = process.stop()
+    assert status == 0, f"python -m testbed atlas exited {status} on SIGTERM (expected 0)"
