@@ -1,8 +1,10 @@
-"""Fixtures for flow tests: one Prefect test harness per session, a fresh Atlas emulator per test."""
+"""Fixtures for flow tests: one Prefect test harness per session, a fresh Atlas emulator per test, and
+``atlas_server`` for the flows that also run against the session's real Apache Atlas."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import pytest
 
@@ -22,11 +24,35 @@ def prefect_api():
 
 
 @pytest.fixture
-def atlas(monkeypatch):
+def atlas_emulator(monkeypatch):
     with AtlasEmulator(host="127.0.0.1", port=0) as emulator:
         monkeypatch.setenv("ATLAS_USERNAME", "admin")
         monkeypatch.setenv("ATLAS_PASSWORD", "admin")
         yield emulator
+
+
+@pytest.fixture
+def atlas(atlas_emulator):
+    return atlas_emulator
+
+
+@dataclass(frozen=True)
+class RealAtlas:
+    url: str
+    is_real: bool = True
+
+
+@pytest.fixture(params=["emulator", pytest.param("real", marks=pytest.mark.real_atlas)])
+def atlas_server(request, monkeypatch):
+    """The flow's Atlas twice: a fresh emulator, and the session's real Apache Atlas (shared by every test
+    of the session, so tests use model names of their own and wait for what a real Atlas does later)."""
+    if request.param == "emulator":
+        yield request.getfixturevalue("atlas_emulator")
+        return
+    info = request.getfixturevalue("real_atlas")
+    monkeypatch.setenv("ATLAS_USERNAME", info["username"])
+    monkeypatch.setenv("ATLAS_PASSWORD", info["password"])
+    yield RealAtlas(info["url"])
 
 
 @pytest.fixture

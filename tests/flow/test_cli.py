@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,24 +33,32 @@ def test_validate_reports_every_problem_with_file_and_line(example_repo):
     assert ok.returncode == 0 and json.loads(ok.stdout)["model"]["name"] == "iris-classifier"
 
 
-def test_deploy_json_then_search(prefect_api, example_repo, tmp_path, mlserver, atlas, request):
+def test_deploy_json_then_search(prefect_api, example_repo, tmp_path, mlserver, atlas_server, request):
+    """Against the emulator and the real Atlas (shared by the session: a model name per server)."""
+    atlas = atlas_server
+    model = "cli-model" if request.node.callspec.params["atlas_server"] == "emulator" else "cli-model-real"
     env = {"PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
-    write_metadata(example_repo, model_name="cli-model")
+    write_metadata(example_repo, model_name=model)
     proc = modelgov("deploy", str(example_repo), "--target", mlserver.target_uri(), "--registry",
                     f"file://{tmp_path / 'registry'}", "--atlas", atlas.url, "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)  # stdout holds exactly one JSON object
     assert summary["status"] == "deployed"
-    assert summary["model"]["name"] == "cli-model" and summary["model"]["version"] == "1.0"
+    assert summary["model"]["name"] == model and summary["model"]["version"] == "1.0"
     assert {"path", "sha256", "size"} <= set(summary["artifacts"][0])
-    assert summary["registry_uri"] == f"file://{tmp_path / 'registry'}/cli-model/1.0"
+    assert summary["registry_uri"] == f"file://{tmp_path / 'registry'}/{model}/1.0"
     assert summary["endpoint"].startswith(mlserver.url)
     for role in ("build", "deployment"):
         assert set(summary["atlas"][role]) == {"guid", "qualifiedName", "typeName"}
     assert "admin" not in proc.stdout + proc.stderr.replace("admin/admin", "")
 
-    found = modelgov("search", "--name", "cli-model", "--json", "--atlas", atlas.url, env=env)
-    assert found.returncode == 0, found.stderr
+    deadline = time.monotonic() + 60  # a real Atlas searches its Solr index: bounded wait for the commit
+    while True:
+        found = modelgov("search", "--name", model, "--json", "--atlas", atlas.url, env=env)
+        assert found.returncode == 0, found.stderr
+        if json.loads(found.stdout) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     [row] = json.loads(found.stdout)
     assert row["qualifiedName"] == summary["atlas"]["deployment"]["qualifiedName"]
     assert (row["status"], row["owner"], row["targetKind"]) == ("deployed", "Ana Müller", "mlserver")

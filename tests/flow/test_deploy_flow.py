@@ -1,9 +1,13 @@
-"""The real Prefect flow end to end: staged repo -> file registry -> real MLServer -> Atlas emulator."""
+"""The real Prefect flow end to end: staged repo -> file registry -> real MLServer -> Atlas, once with the
+Atlas emulator and once with the session's real Apache Atlas (``atlas_server``)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from emulators.atlas import AtlasEmulator
 from flows.deploy_model import deploy_model
 from governance.errors import StepFailed, ValidationError
 from governance.registries import get_registry
@@ -12,22 +16,44 @@ from tests.conftest import write_metadata
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def atlas(atlas_server):
+    """Every flow here runs against the emulator and against the real Atlas."""
+    return atlas_server
+
+
 def run(example_repo, tmp_path, mlserver, atlas, **kwargs):
     return deploy_model(source=str(example_repo), target=mlserver.target_uri(),
                         registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url, **kwargs)
 
 
 def unique_model(request, example_repo, **metadata):
-    name = "flow-" + request.node.name.replace("_", "-")[5:40].strip("-").lower()
-    write_metadata(example_repo, model_name=name, **metadata)
-    return name
+    """A model name of the test's own (the real Atlas and MLServer are shared by the session)."""
+    server = request.node.callspec.params.get("atlas_server", "") if hasattr(request.node, "callspec") else ""
+    name = "flow-" + request.node.originalname.replace("_", "-")[5:36].strip("-").lower() + f"-{server}"[:5]
+    write_metadata(example_repo, model_name=name.strip("-"), **metadata)
+    return name.strip("-")
 
 
-def deployments_of(atlas_client, name):
+def eventually(check, timeout: float = 60.0):
+    """A real Atlas answers searches from its Solr index and may propagate classifications in background
+    tasks (2.4): bounded poll; the emulator answers at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)
+
+
+def deployments_of(atlas_client, name, expect: int = 1):
     params = {"typeName": "modelgov_model_deployment", "excludeDeletedEntities": True,
               "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": name},
               "attributes": ["status", "outcome", "stoppedTime", "failureReason"]}
-    return list(atlas_client.search_basic(params))
+    def found() -> list:
+        hits = list(atlas_client.search_basic(params))
+        return hits if len(hits) >= expect else []
+    return eventually(found) or list(atlas_client.search_basic(params))
 
 
 def test_deploy_records_full_lineage(prefect_api, example_repo, tmp_path, mlserver, atlas, atlas_client, request):
@@ -85,7 +111,7 @@ def test_rerun_updates_build_and_supersedes_previous_deployment(prefect_api, exa
     builds = list(atlas_client.search_basic({"typeName": "modelgov_model_build", "excludeDeletedEntities": True,
                                              "query": name}))
     assert len([b for b in builds if b["attributes"]["qualifiedName"] == f"{name}/1.0@modelgov"]) == 1
-    states = {d["guid"]: d["attributes"] for d in deployments_of(atlas_client, name)}
+    states = {d["guid"]: d["attributes"] for d in deployments_of(atlas_client, name, expect=2)}
     old, new = states[first["atlas"]["deployment"]["guid"]], states[second["atlas"]["deployment"]["guid"]]
     assert (old["status"], new["status"]) == ("stopped", "deployed")
     assert old["stoppedTime"] and not new.get("stoppedTime")
@@ -118,7 +144,11 @@ def test_invalid_repo_writes_nothing(prefect_api, example_repo, tmp_path, mlserv
     assert "metadata.txt:2: model.version is empty" in str(info.value.cause)
     assert not (tmp_path / "registry").exists()
     assert not (mlserver.repository / name).exists()
-    assert atlas_client.get_typedef("modelgov_model_build") is None  # not even our types were written
+    if isinstance(atlas, AtlasEmulator):
+        assert atlas_client.get_typedef("modelgov_model_build") is None  # not even our types were written
+    else:  # the session's real Atlas may have our types from other tests: no entity of this model, then
+        assert atlas_client.get_entity_by_unique("ml_project", f"{name}@modelgov") is None
+        assert deployments_of(atlas_client, name, expect=0) == []
 
 
 def test_unreachable_atlas_stops_before_anything_is_written(prefect_api, example_repo, tmp_path, mlserver,
@@ -144,13 +174,15 @@ def test_sensitive_training_data_tag_propagates_to_the_deployment(prefect_api, e
     [own] = dataset["entity"]["classifications"]
     assert (own["typeName"], own["attributes"]["category"], own["propagate"]) == ("modelgov_sensitive_data",
                                                                                    "pii", True)
+    expected = [("modelgov_sensitive_data", dataset["entity"]["guid"])]
+
+    def tags_of(role: str) -> list:
+        return [(t["typeName"], t["entityGuid"]) for t in atlas_client.get_classifications(summary["atlas"][role]["guid"])]
     for role in ("build", "deployment"):
-        tags = atlas_client.get_classifications(summary["atlas"][role]["guid"])
-        assert [(t["typeName"], t["entityGuid"]) for t in tags] == [("modelgov_sensitive_data",
-                                                                     dataset["entity"]["guid"])]
-    found = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment",
-                                            "classification": "modelgov_sensitive_data"}))
-    assert summary["atlas"]["deployment"]["guid"] in {h["guid"] for h in found}
+        assert eventually(lambda role=role: tags_of(role) == expected), (role, tags_of(role))
+    tagged = {"typeName": "modelgov_model_deployment", "classification": "modelgov_sensitive_data"}
+    assert eventually(lambda: summary["atlas"]["deployment"]["guid"] in {
+        h["guid"] for h in atlas_client.search_basic(tagged)})
     again = run(example_repo, tmp_path, mlserver, atlas)  # re-recording does not fail on the existing tag
     assert again["status"] == "deployed"
 
