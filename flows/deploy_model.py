@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from governance import pipeline
+from governance.config import resolve_run
 from governance.errors import AtlasError, RegistryUnavailable, StepFailed
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
@@ -56,12 +57,19 @@ def record_task(atlas, record, namespace: str):
 
 
 @flow(name="deploy-model", log_prints=False, validate_parameters=True)
-def deploy_model(source: str, target: str, registry: str, atlas_url: str | None = None,
-                 environment: str | None = None, namespace: str = "modelgov", progress: bool = False) -> dict:
-    """Govern one deployment of the staged repo at ``source``; returns the summary dict."""
+def deploy_model(source: str, target: str | None = None, registry: str | None = None, atlas_url: str | None = None,
+                 environment: str | None = None, namespace: str | None = None, config: str | None = None,
+                 progress: bool = False) -> dict:
+    """Govern one deployment of the staged repo at ``source``; returns the summary dict.
+
+    ``target``/``registry`` are names from modelgov.yaml or URIs; unset values come from its defaults.
+    """
     log = get_run_logger()
-    request = pipeline.DeployRequest(source=source, target=target, registry=registry, atlas_url=atlas_url,
-                                     environment=environment, namespace=namespace, progress=progress)
+    settings = resolve_run(target, registry, atlas_url, environment, namespace, config)
+    namespace = settings.namespace
+    request = pipeline.DeployRequest(source=source, target=settings.target_uri, registry=settings.registry_uri,
+                                     atlas_url=settings.atlas_url, environment=settings.environment,
+                                     namespace=namespace, progress=progress)
     try:
         staged, fetched = fetch_validate_task(source)
     except Exception as exc:

@@ -52,23 +52,20 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _resolve(args: argparse.Namespace) -> tuple[str, str, str | None, str | None, str]:
-    """Target URI, registry URI, Atlas URL, environment and namespace from flags, then modelgov.yaml."""
-    from governance.config import load_config
+def _resolve(args: argparse.Namespace):
+    """The library's one resolution (flags, then modelgov.yaml), done early so bad names fail before Prefect."""
+    from governance.config import resolve_run
 
-    config = load_config(args.config)
-    target = config.target(args.target)
-    return (target.uri, config.registry_uri(args.registry), args.atlas or config.atlas_url,
-            args.environment or target.environment, args.namespace or config.namespace or "modelgov")
+    return resolve_run(args.target, args.registry, args.atlas, args.environment, args.namespace, args.config)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    target, registry, atlas_url, environment, namespace = _resolve(args)
+    settings = _resolve(args)
     if args.dry_run:
         from governance.pipeline import plan
 
         try:
-            planned = plan(args.source, target, registry)
+            planned = plan(args.source, settings.target_uri, settings.registry_uri)
         except ValidationError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
@@ -85,8 +82,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from flows.deploy_model import deploy_model
 
     try:
-        summary = deploy_model(source=args.source, target=target, registry=registry, atlas_url=atlas_url,
-                               environment=environment, namespace=namespace, progress=not args.json)
+        # names, not resolved URIs: the flow resolves them exactly as a worker or a scheduled run does
+        summary = deploy_model(source=args.source, target=args.target, registry=args.registry, atlas_url=args.atlas,
+                               environment=args.environment, namespace=args.namespace, config=args.config,
+                               progress=not args.json)
     except StepFailed as exc:
         if exc.step == "validate" and isinstance(exc.cause, ValidationError):
             for problem in exc.cause.problems:
