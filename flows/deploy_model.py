@@ -10,12 +10,13 @@ attempt of a retried task.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from governance import pipeline
+from governance import pipeline, report
 from governance.config import resolve_run
-from governance.errors import AtlasError, RegistryUnavailable, StepFailed
+from governance.errors import AtlasError, ConfigError, RegistryUnavailable, StepFailed
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
@@ -56,6 +57,13 @@ def record_task(atlas, record, namespace: str):
     return pipeline.finish(atlas, record, namespace)
 
 
+def publish_report(summary: dict) -> None:
+    """Leave a Markdown artifact on the run: what was deployed where, the registry copy, the Atlas guids."""
+    create_markdown_artifact(markdown=report.deployment_markdown(summary),
+                             key=report.artifact_key("deploy", (summary.get("model") or {}).get("name")),
+                             description=f"modelgov deploy: {summary.get('status')}")
+
+
 @flow(name="deploy-model", log_prints=False, validate_parameters=True)
 def deploy_model(source: str, target: str | None = None, registry: str | None = None, atlas_url: str | None = None,
                  environment: str | None = None, namespace: str | None = None, config: str | None = None,
@@ -63,7 +71,24 @@ def deploy_model(source: str, target: str | None = None, registry: str | None = 
     """Govern one deployment of the staged repo at ``source``; returns the summary dict.
 
     ``target``/``registry`` are names from modelgov.yaml or URIs; unset values come from its defaults.
+    Every run, failed or not, leaves a Markdown artifact summarising it.
     """
+    try:
+        summary = govern_one(source, target, registry, atlas_url, environment, namespace, config, progress)
+    except StepFailed as exc:
+        publish_report(report.failed_summary(source, exc.step, str(exc.cause), exc.summary))
+        raise
+    except Exception as exc:  # configuration (names, modelgov.yaml) or a bug: still leave the report
+        step = "configuration" if isinstance(exc, ConfigError) else "unexpected"
+        publish_report(report.failed_summary(source, step, f"{exc.__class__.__name__}: {exc}"))
+        raise
+    publish_report(summary)
+    return summary
+
+
+def govern_one(source: str, target: str | None, registry: str | None, atlas_url: str | None,
+               environment: str | None, namespace: str | None, config: str | None, progress: bool) -> dict:
+    """The deploy saga inside the flow run: resolve, validate, publish, record intent, deploy, record outcome."""
     log = get_run_logger()
     settings = resolve_run(target, registry, atlas_url, environment, namespace, config)
     namespace = settings.namespace
