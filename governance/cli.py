@@ -60,6 +60,12 @@ def _resolve(args: argparse.Namespace):
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from governance.cli_operations import batch_sources, cmd_deploy_batch
+
+    sources = batch_sources(args.sources, args.from_file)
+    if len(sources) != 1 or args.from_file:
+        return cmd_deploy_batch(args, sources)
+    args.source = sources[0]
     settings = _resolve(args)
     if args.dry_run:
         from governance.pipeline import plan
@@ -179,8 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("deploy", help="validate, publish, deploy and record a staged repo")
-    p.add_argument("source")
+    p = sub.add_parser("deploy", help="validate, publish, deploy and record staged repos (several: one batch run)")
+    p.add_argument("sources", nargs="*", metavar="SOURCE")
+    p.add_argument("--from-file", metavar="LIST", help="more sources, one per line (# comments)")
+    p.add_argument("--per-target-limit", type=int, default=2, help="batch: models deployed at once per target")
     p.add_argument("--target", help="a target name from modelgov.yaml, or mlserver://HOST:PORT?repository=DIR, "
                                     "mleap://HOST:PORT?bundle_dir=DIR, kserve://NAMESPACE?context=CTX")
     p.add_argument("--registry", help="a registry name from modelgov.yaml, or file:///DIR, s3://BUCKET/PREFIX, "
@@ -222,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target")
     atlas_opt(p)
     p.set_defaults(func=cmd_doctor)
+
+    from governance.cli_operations import add_operations_commands
+
+    add_operations_commands(sub, atlas_opt)
     return parser
 
 
