@@ -14,9 +14,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
 from governance import pipeline, report
 from governance.config import resolve_run
-from governance.errors import AtlasError, ConfigError, RegistryUnavailable, StepFailed
+from governance.errors import ApprovalRefused, AtlasError, ConfigError, RegistryUnavailable, StepFailed
+from governance.record import ApprovalDecision
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
@@ -67,14 +69,16 @@ def publish_report(summary: dict) -> None:
 @flow(name="deploy-model", log_prints=False, validate_parameters=True)
 def deploy_model(source: str, target: str | None = None, registry: str | None = None, atlas_url: str | None = None,
                  environment: str | None = None, namespace: str | None = None, config: str | None = None,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT) -> dict:
     """Govern one deployment of the staged repo at ``source``; returns the summary dict.
 
     ``target``/``registry`` are names from modelgov.yaml or URIs; unset values come from its defaults.
+    A production deploy waits (up to ``approval_timeout`` seconds) for an approval before it deploys.
     Every run, failed or not, leaves a Markdown artifact summarising it.
     """
     try:
-        summary = govern_one(source, target, registry, atlas_url, environment, namespace, config, progress)
+        summary = govern_one(source, target, registry, atlas_url, environment, namespace, config, progress,
+                             approval_timeout=approval_timeout)
     except StepFailed as exc:
         publish_report(report.failed_summary(source, exc.step, str(exc.cause), exc.summary))
         raise
@@ -87,8 +91,10 @@ def deploy_model(source: str, target: str | None = None, registry: str | None = 
 
 
 def govern_one(source: str, target: str | None, registry: str | None, atlas_url: str | None,
-               environment: str | None, namespace: str | None, config: str | None, progress: bool) -> dict:
-    """The deploy saga inside the flow run: resolve, validate, publish, record intent, deploy, record outcome."""
+               environment: str | None, namespace: str | None, config: str | None, progress: bool, *,
+               approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT, approval: ApprovalDecision | None = None) -> dict:
+    """The deploy saga inside the flow run: resolve, validate, publish, [approval], record intent, deploy,
+    record outcome. ``approval``: a decision already taken for this run (a batch asks once for all)."""
     log = get_run_logger()
     settings = resolve_run(target, registry, atlas_url, environment, namespace, config)
     namespace = settings.namespace
@@ -105,6 +111,16 @@ def govern_one(source: str, target: str | None, registry: str | None, atlas_url:
         registered = pipeline.run_step("publish", publish_task, staged, res.registry, progress)
         log.info("registered %s (%s)", registered.location, "new" if registered.created else "already present")
         record = pipeline.start_record(staged, registered, res.target, request, str(flow_run.id or "") or None)
+        if request.environment == "production":
+            decision = approval or await_approval(
+                f"{staged.metadata.name} {staged.metadata.version} on {res.target.host_detail} "
+                f"(registry {registered.location})", approval_timeout)
+            if not decision.approved:
+                refused = record.rejected(decision)
+                atlas_record, _ = pipeline.run_step("record", record_task, res.atlas, refused, namespace)
+                raise StepFailed("approval", ApprovalRefused(refused.failure),
+                                 pipeline.summary(refused, atlas_record, []))
+            record = record.approved(decision)
         pipeline.run_step("record", record_task, res.atlas, record, namespace)
         release = pipeline.release_for(staged, registered, res.registry)
         try:

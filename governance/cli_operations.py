@@ -74,7 +74,8 @@ def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
 
     summaries = deploy_models(sources=sources, target=args.target, registry=args.registry, atlas_url=args.atlas,
                               environment=args.environment, namespace=args.namespace, config=args.config,
-                              per_target_limit=args.per_target_limit, progress=not args.json)
+                              per_target_limit=args.per_target_limit, progress=not args.json,
+                              approval_timeout=args.approval_timeout)
     if args.json:
         for summary in summaries:
             print(json.dumps(summary, sort_keys=True, default=str))
@@ -86,6 +87,23 @@ def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Resume a production run waiting at its approval gate, with the decision as the run's typed input."""
+    if args.reject and not (args.reason or "").strip():
+        raise ConfigError("--reject needs --reason TEXT (it is recorded in Atlas)")
+    from flows.approval import decide
+
+    decide(args.run_id, args.approver, approved=not args.reject, reason=args.reason or "")
+    print(f"flow run {args.run_id}: {'rejected' if args.reject else 'approved'} by {args.approver}")
+    return EXIT_OK
+
+
 def add_operations_commands(sub: argparse._SubParsersAction,
                             atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
     """The operations subcommands (added to ``modelgov``'s parser)."""
+    p = sub.add_parser("approve", help="approve (or --reject) a production deploy waiting for approval")
+    p.add_argument("run_id", metavar="RUN_ID", help="the flow run id the waiting run logged")
+    p.add_argument("--approver", required=True, help="your name; recorded on the Atlas deployment")
+    p.add_argument("--reject", action="store_true")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(func=cmd_approve)
