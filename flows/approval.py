@@ -1,4 +1,4 @@
-"""The approval gate of production deploys: the flow run pauses with a typed input until someone approves
+"""The approval gate of deploys to a target marked ``environment: production`` in modelgov.yaml: the flow run pauses with a typed input until someone approves
 or rejects it (Prefect UI form, or ``modelgov approve RUN_ID --approver NAME [--reject --reason TEXT]``).
 
 Open-source Prefect does not record who resumed a run, so the approver is the name given in the input;

@@ -92,7 +92,7 @@ def deploy_models(sources: list[str], target: str | None = None, registry: str |
     settings = resolve_run(target, registry, atlas_url, environment, namespace, config)  # bad names fail here
     show = _progress_printer(len(sources), progress and sys.stderr is not None)
     approval = None
-    if settings.environment == "production":
+    if settings.approval_required:
         approval = await_approval(f"a batch of {len(sources)} models to {settings.target_uri.split('?')[0]}",
                                   approval_timeout)
     futures = [deploy_one.submit(src, target, registry, atlas_url, environment, namespace, config,

@@ -73,7 +73,8 @@ def deploy_model(source: str, target: str | None = None, registry: str | None = 
     """Govern one deployment of the staged repo at ``source``; returns the summary dict.
 
     ``target``/``registry`` are names from modelgov.yaml or URIs; unset values come from its defaults.
-    A production deploy waits (up to ``approval_timeout`` seconds) for an approval before it deploys.
+    A deploy to a target marked production in modelgov.yaml waits (up to ``approval_timeout`` seconds) for
+    an approval before it deploys.
     Every run, failed or not, leaves a Markdown artifact summarising it.
     """
     try:
@@ -111,7 +112,7 @@ def govern_one(source: str, target: str | None, registry: str | None, atlas_url:
         registered = pipeline.run_step("publish", publish_task, staged, res.registry, progress)
         log.info("registered %s (%s)", registered.location, "new" if registered.created else "already present")
         record = pipeline.start_record(staged, registered, res.target, request, str(flow_run.id or "") or None)
-        if request.environment == "production":
+        if settings.approval_required:
             decision = approval or await_approval(
                 f"{staged.metadata.name} {staged.metadata.version} on {res.target.host_detail} "
                 f"(registry {registered.location})", approval_timeout)

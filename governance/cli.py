@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="*", metavar="SOURCE")
     p.add_argument("--from-file", metavar="LIST", help="more sources, one per line (# comments)")
     p.add_argument("--per-target-limit", type=int, default=2, help="batch: models deployed at once per target")
-    p.add_argument("--approval-timeout", type=int, default=24 * 3600, help="production: seconds to wait for approval")
+    p.add_argument("--approval-timeout", type=int, default=24 * 3600, help="targets marked production: seconds to wait for approval")
     p.add_argument("--target", help="a target name from modelgov.yaml, or mlserver://HOST:PORT?repository=DIR, "
                                     "mleap://HOST:PORT?bundle_dir=DIR, kserve://NAMESPACE?context=CTX")
     p.add_argument("--registry", help="a registry name from modelgov.yaml, or file:///DIR, s3://BUCKET/PREFIX, "

@@ -147,6 +147,7 @@ class RunSettings:
     atlas_url: str | None
     environment: str | None
     namespace: str
+    approval_required: bool = False  # the target is marked production in modelgov.yaml: deploys wait for approval
 
 
 def resolve_run(target: str | None = None, registry: str | None = None, atlas_url: str | None = None,
@@ -163,4 +164,5 @@ def resolve_run(target: str | None = None, registry: str | None = None, atlas_ur
         raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
     return RunSettings(target_uri=named.uri, registry_uri=cfg.registry_uri(registry),
                        atlas_url=atlas_url or cfg.atlas_url, environment=environment or named.environment,
-                       namespace=namespace or cfg.namespace or "modelgov")
+                       namespace=namespace or cfg.namespace or "modelgov",
+                       approval_required=named.environment == "production")

@@ -100,3 +100,15 @@ def test_resolve_run_explicit_values_win_then_config_then_defaults(tmp_path, mon
     assert resolve_run("mlserver://h:1?repository=/m", "file:///r").namespace == "modelgov"
     with pytest.raises(ConfigError, match="environment must be one of"):
         resolve_run("local", "file:///r", environment="prod", config=path)
+
+
+def test_only_targets_marked_production_require_approval(tmp_path, monkeypatch):
+    from governance.config import resolve_run
+
+    monkeypatch.setenv("TEST_ATLAS_URL", "x")
+    monkeypatch.setenv("TEST_KUBE_CONTEXT", "c")
+    path = write(tmp_path, CONFIG)
+    assert resolve_run("kserve-prod", config=path).approval_required
+    assert not resolve_run("local", config=path).approval_required
+    # the flag classifies the deployment; the approval policy belongs to the target's configuration
+    assert not resolve_run("local", environment="production", config=path).approval_required
