@@ -98,6 +98,18 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_notify_push(args: argparse.Namespace) -> int:
+    """Announce a pushed staged repo to the shared Prefect server (git hook / CI step)."""
+    from flows.relay import notify_push
+
+    sent = notify_push(args.source, args.ref)
+    if args.json:
+        print(json.dumps(sent, sort_keys=True))
+    else:
+        print(f"sent {sent['event']} for {sent['source']} (event {sent['id']})")
+    return EXIT_OK
+
+
 def add_operations_commands(sub: argparse._SubParsersAction,
                             atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
     """The operations subcommands (added to ``modelgov``'s parser)."""
@@ -107,3 +119,9 @@ def add_operations_commands(sub: argparse._SubParsersAction,
     p.add_argument("--reject", action="store_true")
     p.add_argument("--reason", default=None)
     p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("notify-push", help="tell the shared Prefect server a staged repo was pushed (git hook, CI)")
+    p.add_argument("source", help="the staged repo, e.g. git+https://git.corp/models/churn.git")
+    p.add_argument("--ref", default=None, help="the pushed branch, tag or commit (pins a git source)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_notify_push)
