@@ -13,6 +13,7 @@ from pathlib import Path
 from governance.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUCCESS = ("deployed", "unchanged")  # unchanged: the target already served exactly these bytes
 
 
 def batch_sources(positional: list[str], from_file: str | None) -> list[str]:
@@ -44,16 +45,16 @@ def print_batch_table(summaries: list[dict]) -> None:
 
     from governance import report
 
-    ok = sum(1 for s in summaries if s.get("status") == "deployed")
+    ok = sum(1 for s in summaries if s.get("status") in SUCCESS)
     table = Table(title=f"{ok} of {len(summaries)} deployed", title_justify="left")
     for column in ("model", "version", "status", "target", "endpoint / error", "Atlas deployment"):
         table.add_column(column, overflow="fold")
     for summary in summaries:
         row = report.row(summary)
-        detail = row["endpoint"] if row["status"] == "deployed" else f"{row['step']}: {row['error']}"
+        detail = row["endpoint"] if row["status"] in SUCCESS else f"{row['step']}: {row['error']}"
         table.add_row(row["model"] or row["source"] or "?", row["version"] or "", row["status"] or "",
                       row["target"] or "", detail or "", row["atlas_deployment_guid"] or "",
-                      style=None if row["status"] == "deployed" else "red")
+                      style=None if row["status"] in SUCCESS else "red")
     Console(width=200).print(table)
 
 
@@ -81,7 +82,7 @@ def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
             print(json.dumps(summary, sort_keys=True, default=str))
     else:
         print_batch_table(summaries)
-    failed = [s for s in summaries if s.get("status") != "deployed"]
+    failed = [s for s in summaries if s.get("status") not in SUCCESS]
     if failed:
         print(f"modelgov deploy: {len(failed)} of {len(summaries)} failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
