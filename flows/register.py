@@ -25,6 +25,8 @@ from flows.deploy_model import deploy_model
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = "flows/deploy_model.py:deploy_model"
+ENTRYPOINTS = {"deploy-model": ENTRYPOINT, "deploy-models": "flows/batch.py:deploy_models",
+               "reconcile": "flows/reconcile.py:reconcile"}
 
 
 async def ensure_pool(name: str) -> None:
@@ -34,10 +36,13 @@ async def ensure_pool(name: str) -> None:
 
 
 def register(pool: str, name: str = "ops", cron: str | None = None, parameters: dict | None = None,
-             source: str | Path = ROOT) -> str:
-    """Create or update the deployment; return its id. Creates the process work pool when missing."""
+             source: str | Path = ROOT, flow_name: str = "deploy-model") -> str:
+    """Create or update the deployment of ``flow_name`` (deploy-model, deploy-models, reconcile); return its
+    id. Creates the process work pool when missing."""
+    if flow_name not in ENTRYPOINTS:
+        raise SystemExit(f"unknown flow {flow_name!r}; known: {', '.join(ENTRYPOINTS)}")
     asyncio.run(ensure_pool(pool))
-    flow = deploy_model.from_source(source=str(source), entrypoint=ENTRYPOINT)
+    flow = deploy_model.from_source(source=str(source), entrypoint=ENTRYPOINTS[flow_name])
     deployment_id = flow.deploy(name=name, work_pool_name=pool, cron=cron, parameters=parameters or {},
                                 build=False, push=False, print_next_steps=False, ignore_warnings=True)
     return str(deployment_id)
@@ -70,6 +75,7 @@ def register_push_trigger(deployment: str = "deploy-model/on-push", name: str = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.register", description=__doc__.splitlines()[0])
     parser.add_argument("--pool", default="modelgov")
+    parser.add_argument("--flow", default="deploy-model", choices=sorted(ENTRYPOINTS))
     parser.add_argument("--name", default="ops")
     parser.add_argument("--cron", default=None, help="schedule, e.g. '0 3 * * *' for a nightly redeploy")
     parser.add_argument("--on-push", action="store_true",
@@ -78,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="default flow parameter (source, target, registry, atlas_url, environment)")
     args = parser.parse_args(argv)
     params = dict(p.split("=", 1) for p in args.param)
-    deployment_id = register(args.pool, args.name, args.cron, params)
+    deployment_id = register(args.pool, args.name, args.cron, params, flow_name=args.flow)
     if args.on_push:
         automation_id = register_push_trigger(f"deploy-model/{args.name}")
         print(f"automation {automation_id}: modelgov.staging.pushed -> deploy-model/{args.name}")
-    print(f"deployment deploy-model/{args.name} ({deployment_id}) on work pool {args.pool!r}; start a worker "
+    print(f"deployment {args.flow}/{args.name} ({deployment_id}) on work pool {args.pool!r}; start a worker "
           f"with: prefect worker start --pool {args.pool}")
     return 0
 
