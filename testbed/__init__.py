@@ -14,4 +14,5 @@ SERVICES: dict[str, str] = {
     "radosgw": "testbed.radosgw:RadosgwService",
     "mlserver": "testbed.mlserver:MLServerService",
     "prefect-server": "testbed.prefect_server:PrefectServerService",
+    "hdfs": "testbed.hdfs:HdfsService",
 }

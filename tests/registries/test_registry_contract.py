@@ -1,4 +1,4 @@
-"""The registry contract, run unchanged against S3 (real radosgw and moto) and HDFS (WebHDFS emulator)."""
+"""The registry contract, run unchanged against S3 (real radosgw and moto) and HDFS (real and the WebHDFS emulator)."""
 
 from __future__ import annotations
 
