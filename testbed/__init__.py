@@ -14,4 +14,6 @@ SERVICES: dict[str, str] = {
     "radosgw": "testbed.radosgw:RadosgwService",
     "mlserver": "testbed.mlserver:MLServerService",
     "atlas": "testbed.atlas:AtlasService",
+    "prefect-server": "testbed.prefect_server:PrefectServerService",
+    "hdfs": "testbed.hdfs:HdfsService",
 }

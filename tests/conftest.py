@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.service_fixtures", "tests.real_atlas"]
+pytest_plugins = ["tests.service_fixtures", "tests.hdfs_fixtures", "tests.real_atlas"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "staging_template" / "example"

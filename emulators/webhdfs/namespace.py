@@ -65,7 +65,11 @@ def parse_permission(value: str | None, default: str) -> str:
     """Permission is radix-8 in 0..1777; ``493`` (a Python int 0o755 printed in decimal) is rejected."""
     if value is None or value == "":
         return default
-    if not value.isdigit() or any(c in "89" for c in value) or int(value, 8) > 0o1777:
+    if not value.isdigit() or any(c in "89" for c in value):
+        raise RemoteError("IllegalArgumentException",
+                          f'Invalid value for webhdfs parameter "permission": java.lang.IllegalArgumentException: '
+                          f'Failed to parse "{value}" as a radix-8 short integer.')
+    if int(value, 8) > 0o1777:
         raise RemoteError("IllegalArgumentException",
                           f'Invalid value for webhdfs parameter "permission": Invalid value: "{value}" '
                           f'does not belong to the domain [0, 1777] (radix 8)')
@@ -99,9 +103,11 @@ class Namespace:
         with self.lock:
             found = self._meta.get(path)
             if found is None:
-                # created outside the emulator (or the root): owned by the superuser, open to everyone
+                # the root is the superuser's, drwxr-xr-x, as on a freshly formatted HDFS; anything created
+                # outside the emulator (a test hook) is the superuser's and open to everyone
                 is_dir = self.real(path).is_dir()
-                found = Meta(SUPERUSER, SUPERGROUP, "777" if is_dir else "644", next(self._ids))
+                mode = "755" if path == "/" else "777" if is_dir else "644"
+                found = Meta(SUPERUSER, SUPERGROUP, mode, next(self._ids))
                 self._meta[path] = found
             return found
 
@@ -172,16 +178,22 @@ class Namespace:
 
     def get_status(self, user: str, path: str) -> dict:
         with self.lock:
-            self._check_traverse(user, path)
+            self._check_traverse(user, path, None if user == SUPERUSER else "AccessControlException")
             if not self.real(path).exists():
                 raise RemoteError("FileNotFoundException", f"File does not exist: {path}")
             return self._status(path, "")
 
-    def _check_traverse(self, user: str, path: str) -> None:
+    def _check_traverse(self, user: str, path: str, not_dir: str | None = "AccessControlException") -> None:
+        """Execute permission on every ancestor. A file among them is an error as HDFS reports it with
+        permissions on (AccessControlException "<file> (is not a directory)"; ParentNotDirectoryException
+        when creating); ``not_dir=None`` stops quietly there (the superuser's GETFILESTATUS: not found)."""
         parts = [p for p in path.split("/") if p]
         for i in range(len(parts)):
             ancestor = "/" + "/".join(parts[:i])
-            if not self.real(ancestor).is_dir():
+            real = self.real(ancestor)
+            if not real.is_dir():
+                if real.exists() and not_dir:
+                    raise RemoteError(not_dir, f"{ancestor} (is not a directory)")
                 return
             if not self._allowed(user, ancestor, 1):
                 self._denied(user, "EXECUTE", ancestor)
@@ -215,7 +227,7 @@ class Namespace:
     def mkdirs(self, user: str, path: str, permission: str | None) -> bool:
         perm = parse_permission(permission, "755")
         with self.lock:
-            self._check_traverse(user, path)
+            self._check_traverse(user, path, "ParentNotDirectoryException")
             real = self.real(path)
             if real.is_dir():
                 return True
@@ -232,7 +244,7 @@ class Namespace:
         """Open a new file for writing (the datanode's half of CREATE); the caller streams into it."""
         perm = parse_permission(permission, "644")
         with self.lock:
-            self._check_traverse(user, path)
+            self._check_traverse(user, path, "ParentNotDirectoryException")
             real = self.real(path)
             if real.is_dir():
                 raise RemoteError("FileAlreadyExistsException", f"{path} already exists as a directory")
@@ -253,11 +265,11 @@ class Namespace:
             real = self._existing_file(user, path, "w")
             return real.open("ab")
 
-    def _existing_file(self, user: str, path: str, access: str) -> Path:
+    def _existing_file(self, user: str, path: str, access: str, missing: str = "File does not exist: {path}") -> Path:
         self._check_traverse(user, path)
         real = self.real(path)
         if not real.exists():
-            raise RemoteError("FileNotFoundException", f"File does not exist: {path}")
+            raise RemoteError("FileNotFoundException", missing.format(path=path))
         if real.is_dir():
             raise RemoteError("FileNotFoundException", f"Path is not a file: {path}")
         self._check(user, path, access)
@@ -265,7 +277,7 @@ class Namespace:
 
     def open_file(self, user: str, path: str) -> Path:
         with self.lock:
-            return self._existing_file(user, path, "r")
+            return self._existing_file(user, path, "r", missing="File {path} not found.")
 
     def checksum(self, user: str, path: str) -> dict:
         with self.lock:
