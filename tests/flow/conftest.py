@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -40,6 +41,15 @@ def atlas(atlas_emulator):
 class RealAtlas:
     url: str
     is_real: bool = True
+
+
+REAL_RUN = uuid.uuid4().hex[:4]  # model names on the real Atlas: unique per run, so a reused Atlas works too
+
+
+def model_name_for(request, base: str) -> str:
+    """``base`` on the emulator (fresh per test); ``base-real-<run>`` on the real Atlas, shared by the session."""
+    real = getattr(request.node, "callspec", None) and request.node.callspec.params.get("atlas_server") == "real"
+    return f"{base}-real-{REAL_RUN}" if real else base
 
 
 @pytest.fixture(params=["emulator", pytest.param("real", marks=pytest.mark.real_atlas)])

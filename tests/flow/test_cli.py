@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, write_metadata
+from tests.flow.conftest import model_name_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_validate_reports_every_problem_with_file_and_line(example_repo):
 def test_deploy_json_then_search(prefect_api, example_repo, tmp_path, mlserver, atlas_server, request):
     """Against the emulator and the real Atlas (shared by the session: a model name per server)."""
     atlas = atlas_server
-    model = "cli-model" if request.node.callspec.params["atlas_server"] == "emulator" else "cli-model-real"
+    model = model_name_for(request, "cli-model")
     env = {"PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
     write_metadata(example_repo, model_name=model)
     proc = modelgov("deploy", str(example_repo), "--target", mlserver.target_uri(), "--registry",

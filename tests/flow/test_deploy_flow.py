@@ -12,6 +12,7 @@ from flows.deploy_model import deploy_model
 from governance.errors import StepFailed, ValidationError
 from governance.registries import get_registry
 from tests.conftest import write_metadata
+from tests.flow.conftest import model_name_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +30,9 @@ def run(example_repo, tmp_path, mlserver, atlas, **kwargs):
 
 def unique_model(request, example_repo, **metadata):
     """A model name of the test's own (the real Atlas and MLServer are shared by the session)."""
-    server = request.node.callspec.params.get("atlas_server", "") if hasattr(request.node, "callspec") else ""
-    name = "flow-" + request.node.originalname.replace("_", "-")[5:36].strip("-").lower() + f"-{server}"[:5]
-    write_metadata(example_repo, model_name=name.strip("-"), **metadata)
-    return name.strip("-")
+    name = model_name_for(request, "flow-" + request.node.originalname.replace("_", "-")[5:36].strip("-").lower())
+    write_metadata(example_repo, model_name=name, **metadata)
+    return name
 
 
 def eventually(check, timeout: float = 60.0):

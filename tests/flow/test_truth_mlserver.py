@@ -14,6 +14,7 @@ from flows.deploy_model import deploy_model
 from governance.errors import StepFailed
 from governance.targets.mlserver import MLServerTarget
 from tests.conftest import EXAMPLE, ROOT, write_metadata
+from tests.flow.conftest import model_name_for
 
 pytestmark = pytest.mark.slow
 SERVING_PYTHON = ROOT / ".venv-mlserver" / "bin" / "python"
@@ -85,7 +86,7 @@ def test_v2_replaces_v1_and_v1_is_recorded_stopped(prefect_api, tmp_path, mlserv
     atlas = atlas_server
     atlas_client = AtlasClient(AtlasSettings(url=atlas.url, username="admin", password="admin"))
     request.addfinalizer(atlas_client.close)
-    name = "truth-replace" + ("-real" if request.node.callspec.params["atlas_server"] == "real" else "")
+    name = model_name_for(request, "truth-replace")
     first = deploy(stage(tmp_path, name, "1.0"), mlserver.target_uri(), tmp_path / "reg", atlas)
     assert assert_invariant(mlserver, atlas_client, name).keys() == {"1.0"}
     second = deploy(stage(tmp_path, name, "2.0"), mlserver.target_uri(), tmp_path / "reg", atlas)
