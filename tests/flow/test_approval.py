@@ -15,7 +15,7 @@ from tests.conftest import write_metadata
 from tests.flow.test_cli import modelgov
 from tests.flow.workers import process_workers, wait_for_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 POOL = "modelgov-approvals"
 
 

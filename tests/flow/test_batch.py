@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import write_metadata
 from tests.flow.test_cli import modelgov
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 
 
 def stage(example_repo, tmp_path, name, broken=False):
