@@ -26,7 +26,7 @@ from governance.atlas.entities import (
 )
 from governance.atlas.recorder import AtlasRecord, find_deployments, record_deployment
 from governance.atlas.typedefs import install_types
-from governance.errors import AtlasConflict, AtlasError, AtlasNotFound
+from governance.errors import AtlasError, AtlasNotFound
 from governance.record import DeploymentRecord
 
 ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
@@ -87,15 +87,7 @@ class Ledger:
     def check(self) -> None:
         """Atlas answers and has our types (installing what is missing); raises AtlasError otherwise."""
         self.atlas.status()
-        for attempt in range(3):
-            try:
-                install_types(self.atlas)
-                return
-            except AtlasConflict:
-                # another deploy created the same types between our read and our write: read again
-                if attempt == 2:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
+        install_types(self.atlas)  # survives a concurrent first run creating the same types (HTTP 409)
 
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:
