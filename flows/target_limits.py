@@ -43,7 +43,10 @@ def target_slot(target: ServingTarget, log: Callable[[str], None], timeout_s: fl
 
     name = limit_name(target)
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        except Exception:  # noqa: BLE001 - a concurrent run created it between the read and the create
+            client.read_global_concurrency_limit_by_name(name)  # raises if it really is missing
     log(f"taking the Prefect concurrency slot {name} for {target.kind} {target.host_detail} "
         f"(one deploy per target across workers)")
     started = time.monotonic()
