@@ -467,13 +467,16 @@ class KServeTarget(ServingTarget):
         self._wait_ready(isvc)
 
     def undeploy(self, name: str, version: str) -> None:
-        """Take one version out of service. During a canary: removing the canary rolls back to the stable
-        version, removing the stable one promotes the canary. Otherwise the InferenceService is deleted."""
+        """Take one version (dotted, or the ``target_version`` that ``served()`` reports) out of service. During a
+        canary: removing the canary rolls back to the stable version, removing the stable one promotes the
+        canary. Otherwise the InferenceService is deleted."""
         isvc = isvc_name(name)
         obj = self._get(isvc)
         serving = self.served(name)
-        if obj is None or not any(m.version == version for m in serving):
+        leaving = [m for m in serving if version in (m.version, m.target_version)]  # dotted or our own id
+        if obj is None or not leaving:
             return
+        version = leaving[0].version
         others = [m for m in serving if m.version != version]
         if not others:
             proc = self._kubectl("delete", "inferenceservice", isvc)

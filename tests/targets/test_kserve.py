@@ -209,3 +209,23 @@ def test_missing_kubectl_is_a_target_error(monkeypatch, tmp_path: Path, release)
 def test_bad_uris_are_config_errors(uri: str) -> None:
     with pytest.raises(ConfigError):
         KServeTarget(uri)
+
+
+def test_canary_serves_both_until_rollback_by_undeploy(fake_kubectl, tmp_path: Path) -> None:
+    v1 = remote(make_release(tmp_path, version="1.0", exe_name="model.joblib"), "s3://b/r/price-model/1.0")
+    v2 = remote(make_release(tmp_path, version="2.0", exe_name="model.joblib"), "s3://b/r/price-model/2.0")
+    target().deploy(v1)
+    canary = target(URI + "&canary_percent=25")
+    canary.deploy(v2)
+    assert {m.version: m.traffic_percent for m in canary.served("price-model")} == {"1.0": 75, "2.0": 25}
+    [new] = [m for m in canary.served() if m.version == "2.0"]
+    assert new.target_version.startswith("price-model/price-model-predictor-")
+    canary.undeploy("price-model", new.target_version)  # as `modelgov undeploy` names it
+    assert {m.version: m.traffic_percent for m in target().served("price-model")} == {"1.0": 100}
+    assert target().status("price-model", "2.0") == "stopped"
+
+
+def test_canary_percent_must_be_a_share(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="canary_percent must be a whole number from 1 to 99"):
+        KServeTarget(URI + "&canary_percent=100")
+    assert KServeTarget(URI).ready_timeout == 1800  # allows large models by default
