@@ -292,10 +292,13 @@ class KServeTarget(ServingTarget):
                     raise TargetError(f"kubectl delete inferenceservice {name} failed: {shorten(proc.stderr)}")
                 return
             meta = before.get("metadata") or {}
+            annotations = dict(meta.get("annotations") or {})
+            # name what the rolled-out revision serves, in case the re-applied revision fails too
+            annotations.update({f"{STABLE}{k}": v for k, v in (_stable_of(before) or {}).items()})
             previous = {"apiVersion": before.get("apiVersion", "serving.kserve.io/v1beta1"),
                         "kind": "InferenceService",
                         "metadata": {"name": name, "namespace": self.namespace, "labels": meta.get("labels") or {},
-                                     "annotations": meta.get("annotations") or {}},
+                                     "annotations": annotations},
                         "spec": before.get("spec") or {}}
             self._apply(json.dumps(previous, indent=2), name)  # JSON is YAML
             self._wait_ready(name)

@@ -229,3 +229,18 @@ def test_canary_percent_must_be_a_share(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="canary_percent must be a whole number from 1 to 99"):
         KServeTarget(URI + "&canary_percent=100")
     assert KServeTarget(URI).ready_timeout == 1800  # allows large models by default
+
+
+def test_a_failed_compensation_is_reported_plainly(fake_kubectl, tmp_path: Path) -> None:
+    from governance.errors import CompensationError
+
+    v1 = remote(make_release(tmp_path, version="1.0", exe_name="model.joblib"), "s3://b/r/price-model/1.0")
+    v2 = remote(make_release(tmp_path, version="2.0", exe_name="model.joblib"), "s3://b/r/price-model/2.0")
+    target().deploy(v1)
+    fake_kubectl.set(fail_storage="/r/price-model/")  # the new revision fails, and so does re-applying the old
+    with pytest.raises(CompensationError, match=r"failed to load the model: .*; putting inferenceservice "
+                                                r"price-model in kserve prod-east/ml-prod back failed: ") as info:
+        target().deploy(v2)
+    assert isinstance(info.value.cause, TargetError)
+    # what serves is still the rolled-out v1 revision: the record can say so
+    assert {m.version: m.traffic_percent for m in target().served("price-model")} == {"1.0": 100}
