@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo test test-fast lint bench example serving-env venv ceph clean
+.PHONY: demo test test-fast lint bench example serving-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -45,11 +45,18 @@ ceph:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd >/dev/null; }
 
+# Headless Chromium: the HTML audit report test renders the page and checks what a person sees (Debian package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 demo: venv example
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m flows.demo
 
-test: venv example ceph
+test: venv example ceph chromium
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 

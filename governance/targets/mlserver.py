@@ -23,7 +23,14 @@ import requests
 
 from governance.errors import ConfigError, IntegrityError, TargetError
 from governance.http import build_session
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
+from governance.targets.base import (
+    DeploymentResult,
+    Release,
+    ServedModel,
+    ServingTarget,
+    SmokeResult,
+    target_options,
+)
 from governance.targets.smoke import check_expected
 
 IMPLEMENTATIONS = {
@@ -222,3 +229,37 @@ class MLServerTarget(ServingTarget):
         if self.status(release.metadata.name, version) != "deployed":
             problems.append(f"MLServer at {self.host_detail}: {release.metadata.name} v{version} is not ready")
         return problems
+
+    def served(self, name: str | None = None) -> list[ServedModel]:
+        """What MLServer reports READY (``POST /v2/repository/index``), with the sha256 of the executable it
+        loaded from the repository folder (named by ``parameters.uri`` in its model-settings.json)."""
+        resp = self._call("POST", "/v2/repository/index", json={})
+        if resp.status_code != 200:
+            raise TargetError(f"MLServer at {self.host_detail}: repository index failed with HTTP "
+                              f"{resp.status_code}: {resp.text.strip()[:200]}")
+        out = []
+        for model in resp.json():
+            if model.get("state") != "READY" or (name is not None and model.get("name") != name):
+                continue
+            version = str(model.get("version") or "")
+            out.append(ServedModel(name=model["name"], version=dotted_version(version), target_version=version,
+                                   sha256=self._installed_sha256(model["name"], version),
+                                   endpoint_url=f"{self.public_url}/v2/models/{model['name']}/versions/{version}/infer"))
+        return sorted(out, key=lambda s: (s.name, s.target_version))
+
+    def _installed_sha256(self, name: str, version: str) -> str | None:
+        folder = self._model_dir(name, version)
+        try:
+            uri = json.loads((folder / SETTINGS_FILE).read_text())["parameters"]["uri"]
+            return hashlib.sha256((folder / uri).read_bytes()).hexdigest()
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def dotted_version(version_number: str) -> str:
+    """MLServer's integer version back to the owner's dotted form (major*10^6 + minor*10^3 + patch)."""
+    if not version_number.isdigit():
+        return version_number
+    number = int(version_number)
+    major, minor, patch = number // 1_000_000, number // 1_000 % 1_000, number % 1_000
+    return f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
