@@ -3,6 +3,7 @@ history built once through the real flow: real Prefect, two real MLServers, the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -28,10 +29,25 @@ ATLAS_ENV = {"ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
 SEARCH_WAIT_S = 60  # Atlas basic search is eventually consistent (index commits): poll, bounded
 
 
-def modelgov(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def modelgov_process(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """`modelgov` as a separate process, exactly as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
     return subprocess.run([sys.executable, "-m", "governance", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**env, **ATLAS_ENV})
+
+
+def modelgov(*args: str) -> subprocess.CompletedProcess:
+    """`modelgov` through its entry point (governance.cli.main) in this process: the same parsing, the same
+    output, without a Python start-up per call on a busy machine."""
+    from governance.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+    return subprocess.CompletedProcess(["modelgov", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +161,7 @@ def test_search_json_csv_and_table(history):
     assert reader.fieldnames == list(rows(history, "search")[0].keys())
     assert list(reader) == [{k: "" if v is None else v for k, v in r.items()} for r in rows(history, "search")]
 
-    table = modelgov("search", "--atlas", history.atlas_url)
+    table = modelgov_process("search", "--atlas", history.atlas_url)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     header = next(line for line in lines if line.lstrip().startswith("model "))
@@ -263,7 +279,7 @@ def test_trace_reaches_the_sensitive_dataset(history):
     other = run_json(history, "trace", history.step(1).guid)
     assert [d["sensitive"] for d in other["training"]["datasets"]] == [None]
     assert other["deployment"]["status"] == "stopped" and other["deployment"]["propagatedClassifications"] == []
-    text = modelgov("trace", step.guid, "--atlas", history.atlas_url)
+    text = modelgov_process("trace", step.guid, "--atlas", history.atlas_url)
     assert text.returncode == 0
     for expected in (step.qualified_name, f"{executable}  executable/model.joblib", "SENSITIVE: pii",
                      "owner Ana Müller (retail), deployed by jane.ops"):
@@ -275,7 +291,7 @@ def test_trace_reaches_the_sensitive_dataset(history):
 
 # -- verify ----------------------------------------------------------------------------------------------------
 def verify(history: History, reference: str) -> tuple[int, list[str], dict]:
-    text = modelgov("verify", reference, "--atlas", history.atlas_url)
+    text = modelgov_process("verify", reference, "--atlas", history.atlas_url)
     data = modelgov("verify", reference, "--json", "--atlas", history.atlas_url)
     assert text.returncode == data.returncode, (text.stderr, data.stderr)
     return text.returncode, [line for line in text.stdout.splitlines() if line.startswith("MISMATCH")], \
