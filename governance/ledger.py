@@ -11,6 +11,7 @@ it. Without a model name the ledger falls back to a basic search.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from governance.atlas.entities import (
 )
 from governance.atlas.recorder import AtlasRecord, find_deployments, record_deployment
 from governance.atlas.typedefs import install_types
-from governance.errors import AtlasNotFound
+from governance.errors import AtlasError, AtlasNotFound
 from governance.record import DeploymentRecord
 
 ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
@@ -58,9 +59,22 @@ def deployment_row(entity: dict) -> dict:
 class Ledger:
     """Intent, outcome, retirement and history of deployments, recorded in Apache Atlas."""
 
-    def __init__(self, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE):
+    def __init__(self, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE,
+                 retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0)):
         self.atlas = atlas
         self.namespace = namespace
+        self.retry_delays = retry_delays
+
+    def _write(self, fn, *args):
+        """A write, retried with backoff while Atlas fails on its side (connection, 5xx); upserts make it safe."""
+        for delay in (*self.retry_delays, None):
+            try:
+                return fn(*args)
+            except AtlasError as exc:
+                if delay is None or (exc.status is not None and exc.status < 500):
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     @classmethod
     def from_env(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
@@ -78,18 +92,18 @@ class Ledger:
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:
         """Record the attempt as ``deploying`` before the target is touched (upsert)."""
-        return record_deployment(self.atlas, record, self.namespace)
+        return self._write(record_deployment, self.atlas, record, self.namespace)
 
     def record_outcome(self, record: DeploymentRecord) -> AtlasRecord:
         """Record the attempt's final state, ``deployed`` or failed (upsert of the same entities)."""
-        return record_deployment(self.atlas, record, self.namespace)
+        return self._write(record_deployment, self.atlas, record, self.namespace)
 
     def retire(self, qualified_names: Iterable[str], stopped_at: datetime) -> list[str]:
         """Mark deployments ``stopped`` with ``stoppedTime``: their version left service."""
         done = []
         for name in qualified_names:
-            self.atlas.partial_update_by_unique(DEPLOYMENT_TYPE, name,
-                                                {"status": "stopped", "stoppedTime": millis(stopped_at)})
+            self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, name,
+                        {"status": "stopped", "stoppedTime": millis(stopped_at)})
             done.append(name)
         return done
 
@@ -105,7 +119,7 @@ class Ledger:
             reason = reason or "abandoned"
             attrs = {"status": "stopped", "outcome": "failed", "failureReason": reason, "stoppedTime": moment}
             settled = Settlement(qualified_name, "stopped", "failed", reason)
-        self.atlas.partial_update_by_unique(DEPLOYMENT_TYPE, qualified_name, attrs)
+        self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, qualified_name, attrs)
         return settled
 
     # -- reads -----------------------------------------------------------------------------------------------

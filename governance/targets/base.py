@@ -124,6 +124,11 @@ class ServingTarget(ABC):
         raise NotImplementedError(f"the {self.kind} target cannot say what it serves; modelgov cannot keep "
                                   f"Atlas true to it")
 
+    def recover(self, name: str) -> list[str]:
+        """Undo what a deploy of model ``name`` killed mid-way left on the target (called under the deploy
+        lock, before anything else); returns what was removed. Default: nothing to do."""
+        return []
+
     def lock_path(self) -> Path:
         """The file whose exclusive lock serialises deploys to this target across processes.
 
