@@ -48,7 +48,7 @@ def _show(renderable) -> None:
     if sys.stdout.isatty():
         Console().print(renderable)
         return
-    console = Console(width=400, no_color=True, highlight=False)
+    console = Console(width=2000, no_color=True, highlight=False)
     with console.capture() as captured:
         console.print(renderable)
     print("\n".join(line.rstrip() for line in captured.get().splitlines()))

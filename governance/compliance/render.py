@@ -42,6 +42,10 @@ def trace_tree(chain: dict) -> Tree:
     for ds in training["datasets"]:
         flag = f"  [red]SENSITIVE: {ds['sensitive']}[/]" if ds["sensitive"] else ""
         t.add(f"{ds['qualifiedName']}  [{ds['typeName']}]{flag}")
+    changes = root.add("[bold]record changes[/] (Atlas audit)")
+    for change in chain["recordChanges"]:
+        changes.add(f"{change['time']}  {change['action']}  by {change['user']}"
+                    + (f"  status={change['status']}" if change["status"] else ""))
     people = chain["people"]
     root.add(f"[bold]people[/] owner {people['owner']} ({people['ownerLob']}), deployed by {people['deployedBy']}, "
              f"trained by {people['trainedBy'] or '-'}, recorded in Atlas by {people['recordedBy'] or '-'}")

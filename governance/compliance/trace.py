@@ -3,10 +3,13 @@
 deployment --(deploy process)--> build + registry copy --(train process)--> training datasets.
 The chain is read with ``GET /v2/lineage/{guid}?direction=INPUT`` (only Process inputs/outputs edges, as
 Atlas walks them) and each node with ``GET /v2/entity/guid/{guid}`` (attributes and classifications,
-including classifications propagated along lineage).
+including classifications propagated along lineage). The deployment record's own changes (status
+deploying -> deployed -> stopped, and by which Atlas account) come from ``GET /v2/entity/{guid}/audit``.
 """
 
 from __future__ import annotations
+
+import json
 
 from governance.atlas.client import AtlasClient
 from governance.atlas.entities import DEPLOY_PROCESS_TYPE, DEPLOYMENT_TYPE, TRAIN_PROCESS_TYPE
@@ -63,6 +66,26 @@ def _own_and_propagated(entity: dict) -> tuple[list[dict], list[dict]]:
         else:
             propagated.append({**item, "from": c.get("entityGuid")})
     return own, propagated
+
+
+def record_changes(client: AtlasClient, guid: str) -> list[dict]:
+    """The deployment record's audit trail, oldest first: when, which Atlas account, what, and the status
+    the record had after the change (parsed from the event's entity snapshot)."""
+    out = []
+    for event in sorted(client.audit(guid), key=lambda e: e.get("timestamp") or 0):
+        status = None
+        details = event.get("details") or ""
+        snapshot = event.get("entity")
+        if snapshot is None and ": " in details:
+            try:
+                snapshot = json.loads(details.split(": ", 1)[1])
+            except ValueError:
+                snapshot = None
+        if isinstance(snapshot, dict):
+            status = (snapshot.get("attributes") or {}).get("status")
+        out.append({"time": iso(event.get("timestamp")), "user": event.get("user"), "action": event.get("action"),
+                    "status": status})
+    return out
 
 
 def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
@@ -134,6 +157,7 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
                 "codeUri": train_proc["attributes"].get("codeUri"),
                 "commit": train_proc["attributes"].get("commit")},
             "datasets": datasets},
+        "recordChanges": record_changes(client, entity["guid"]),
         "people": {"owner": battrs.get("owner") or dep.owner, "ownerLob": battrs.get("ownerLob"),
                    "deployedBy": dep.deployed_by,
                    "trainedBy": train_proc["attributes"].get("userName") if train_proc else None,

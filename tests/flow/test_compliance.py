@@ -144,7 +144,7 @@ def test_search_json_csv_and_table(history):
     failed = everything[2]
     assert failed["qualifiedName"] == history.step(4).qualified_name
     reason = failed.pop("failureReason")
-    assert reason.startswith(f"TargetError: MLServer at {history.details['B']} failed to load 'churn-predictor'")
+    assert f"MLServer at {history.details['B']} failed to load 'churn-predictor'" in reason
     assert ISO.match(failed.pop("deployedTime")) and ISO.match(failed.pop("stoppedTime"))
     assert failed == {"guid": history.step(4).guid, "qualifiedName": history.step(4).qualified_name,
                       "modelName": "churn-predictor", "modelVersion": "2.1", "targetKind": "mlserver",
@@ -276,7 +276,14 @@ def test_trace_reaches_the_sensitive_dataset(history):
     assert by_name["people"] == {"owner": ANA, "ownerLob": "retail", "deployedBy": "jane.ops", "trainedBy": ANA,
                                  "recordedBy": "admin"}
 
+    assert [(c["action"], c["status"]) for c in by_name["recordChanges"] if c["action"] == "ENTITY_CREATE"] == \
+        [("ENTITY_CREATE", "deploying")]
+    assert [c["status"] for c in by_name["recordChanges"] if c["status"]][-1] == "deployed"
+    assert {c["user"] for c in by_name["recordChanges"]} == {"admin"}  # the Atlas account, not the deployer
+
     other = run_json(history, "trace", history.step(1).guid)
+    statuses = [c["status"] for c in other["recordChanges"] if c["status"]]
+    assert [s for i, s in enumerate(statuses) if i == 0 or s != statuses[i - 1]] == ["deploying", "deployed", "stopped"]
     assert [d["sensitive"] for d in other["training"]["datasets"]] == [None]
     assert other["deployment"]["status"] == "stopped" and other["deployment"]["propagatedClassifications"] == []
     text = modelgov_process("trace", step.guid, "--atlas", history.atlas_url)
@@ -312,7 +319,7 @@ def release_of(history: History, name: str, version: str):
 
 
 def test_verify_agrees_then_catches_a_tampered_registry_file(history):
-    for step in (5, 1, 4, 6):  # deployed, superseded, failed attempt, deployed on the other target
+    for step in (5, 1, 4, 2, 6):  # deployed, superseded, failed attempt, deployed on the other target (twice)
         code, mismatches, data = verify(history, history.step(step).guid)
         assert (code, mismatches, data["agree"]) == (0, [], True), (step, data)
     code, _, data = verify(history, history.step(5).qualified_name)
