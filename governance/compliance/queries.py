@@ -61,7 +61,8 @@ class Deployment:
 
     @property
     def failed(self) -> bool:
-        return self.outcome == "failed"
+        """An attempt that put nothing into service: failed, or refused at approval (``rejected``)."""
+        return self.outcome in ("failed", "rejected")
 
     def serving_at(self, moment_ms: int) -> bool:
         """Served at that moment: a successful deploy with deployedTime <= T < stoppedTime (or not stopped)."""

@@ -102,7 +102,7 @@ def _window(attribute: str, since_ms: int, until_ms: int) -> dict:
 def _events(d: Deployment, since_ms: int, until_ms: int) -> tuple[str, ...]:
     events = []
     if d.deployed_ms is not None and since_ms <= d.deployed_ms < until_ms:
-        events.append("failed attempt" if d.failed else "deployed")
+        events.append(f"{d.outcome} attempt" if d.failed else "deployed")
     if not d.failed and d.stopped_ms is not None and since_ms <= d.stopped_ms < until_ms:
         events.append("stopped")
     return tuple(events)
@@ -186,7 +186,7 @@ def lineage_diagram(section: ModelSection) -> dict:
           "css": "build", "href": b.atlas_url} for b in section.builds],
         [{"key": r.deployment.guid,
           "lines": [f"{r.deployment.target_kind}://{r.deployment.target_detail}",
-                    f"v{r.deployment.model_version} · " + ("FAILED attempt" if r.deployment.failed
+                    f"v{r.deployment.model_version} · " + (f"{r.deployment.outcome.upper()} attempt" if r.deployment.failed
                                                             else r.deployment.status or "?")],
           "css": "deployment " + ("failed" if r.deployment.failed else (r.deployment.status or "")),
           "href": r.atlas_url} for r in rows],

@@ -77,3 +77,25 @@ def test_command_line_times():
     assert iso(None) is None
     with pytest.raises(ConfigError, match="--at 'noon': not an ISO date or datetime"):
         parse_moment("noon", option="--at")
+
+
+def _deployment(outcome: str, deployed: int, stopped: int | None):
+    from governance.compliance.queries import Deployment
+
+    return Deployment.from_header({"guid": "g", "attributes": {
+        "qualifiedName": "m/1.0/mlserver://h:1/run@ns", "modelName": "m", "modelVersion": "1.0",
+        "outcome": outcome, "deployedTime": deployed, "stoppedTime": stopped, "status": "stopped"}})
+
+
+def test_serving_rule_and_attempts_that_deployed_nothing():
+    from governance.compliance.report import _events
+
+    served = _deployment("succeeded", 1000, 2000)
+    assert [served.serving_at(t) for t in (999, 1000, 1999, 2000)] == [False, True, True, False]
+    assert _deployment("succeeded", 1000, None).serving_at(10**13)
+    for outcome in ("failed", "rejected", "pending"):
+        assert not _deployment(outcome, 1000, 2000).serving_at(1500)
+    rejected = _deployment("rejected", 1000, 1000)
+    assert rejected.failed and _events(rejected, 0, 5000) == ("rejected attempt",)
+    assert _events(served, 0, 1500) == ("deployed",) and _events(served, 1500, 5000) == ("stopped",)
+    assert served.build_qualified_name == "m/1.0@ns"

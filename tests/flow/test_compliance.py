@@ -391,7 +391,7 @@ def test_report_csv_and_markdown_carry_the_same_rows(history):
         assert row["executableSha256"] == next(f["sha256"] for f in manifest["files"]
                                                if f["path"] == manifest["executable"])
     markdown = report(history, "md", since, until)
-    assert "- Deploys: 5 · failed attempts: 1 · stops: 1" in markdown
+    assert "- Deploys: 5 · failed or rejected attempts: 1 · stops: 1" in markdown
     assert "- Trained on sensitive data: iris-species" in markdown
     assert f"- FAILED attempt: churn-predictor 2.1 on mlserver://{history.details['B']}" in markdown
     table_rows = [line for line in markdown.splitlines() if line.startswith("| ") and "detailPage" in line]
@@ -406,7 +406,7 @@ def test_report_csv_and_markdown_carry_the_same_rows(history):
                                                     steps[5]["deployedTime"]))))
     assert sorted(r["qualifiedName"] for r in narrow) == sorted(qns(history, 1, 3, 4))
     narrow_md = report(history, "md", steps[3]["deployedTime"], steps[5]["deployedTime"])
-    assert "- Deploys: 1 · failed attempts: 1 · stops: 1" in narrow_md
+    assert "- Deploys: 1 · failed or rejected attempts: 1 · stops: 1" in narrow_md
     assert "| 1.0 | production | stopped | stopped |" in narrow_md
 
 
