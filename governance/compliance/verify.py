@@ -5,7 +5,8 @@
 2. target: ask the target what it serves (``ServingTarget.served``: name, version, installed bytes where it
    lets us read them) and compare with what Atlas records as deployed there: this deployment's version
    must be served (with the recorded executable sha256) when Atlas says ``deployed``, and nothing of this
-   model may be served that Atlas does not record as deployed on that target.
+   model may be served that Atlas does not record as deployed on that target (read through the ledger's
+   relationship walk, so a record written a moment ago counts although basic search indexes it later).
 Each disagreement is one line naming the side that disagrees and how.
 """
 
@@ -15,9 +16,9 @@ import hashlib
 from dataclasses import dataclass, field
 
 from governance.atlas.client import AtlasClient
-from governance.compliance.queries import DeploymentFilter, TargetFilter, find_deployments
 from governance.compliance.trace import deployment_of, load_deployment, related_guid
 from governance.errors import GovernanceError
+from governance.ledger import Ledger
 
 
 @dataclass
@@ -122,9 +123,9 @@ def _check_target(result: Verification, client: AtlasClient, dep, attrs: dict, b
     def is_this(s) -> bool:
         return s.version == dep.model_version or (version_number is not None and s.target_version == version_number)
 
-    deployed_here = find_deployments(client, DeploymentFilter(name=dep.model_name, status="deployed",
-                                                              target=TargetFilter(detail=dep.target_detail)))
-    recorded_versions = {d.model_version for d in deployed_here}
+    # a consistent read (project -> builds -> deployments), not basic search, which Atlas indexes later
+    ledger = Ledger(client, namespace=dep.qualified_name.rsplit("@", 1)[-1])
+    recorded_versions = {r["modelVersion"] for r in ledger.deployed_on(dep.target_detail or "", dep.model_name)}
     mine = [s for s in served if is_this(s)]
     if dep.status == "deployed":
         if not mine:
