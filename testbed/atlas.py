@@ -29,7 +29,7 @@ FILES = Path(__file__).resolve().parent / "atlas_files"
 MODELS = ROOT / "emulators" / "atlas" / "models"
 ATLAS_VERSION = "2.1.0"
 USERNAME = PASSWORD = "admin"
-START_TIMEOUT = float(os.environ.get("MODELGOV_ATLAS_START_TIMEOUT", "600"))
+START_TIMEOUT = float(os.environ.get("MODELGOV_ATLAS_START_TIMEOUT", "1200"))  # 2 min idle, >10 min at load 20
 HEAP = os.environ.get("MODELGOV_ATLAS_HEAP", "1536m")
 
 
@@ -101,7 +101,7 @@ class AtlasService(Service):
             fill((FILES / "atlas-application.properties").read_text(), values))
         shutil.copy(FILES / "atlas-log4j.properties", conf / "atlas-log4j.properties")
         (conf / "users-credentials.properties").write_text(users_file(USERNAME, PASSWORD))
-        cmd = [java, f"-Xmx{HEAP}", "-XX:+UseG1GC", "-Djava.net.preferIPv4Stack=true",
+        cmd = [java, f"-Xmx{HEAP}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
                f"-Datlas.home={home}", f"-Datlas.conf={conf}", f"-Datlas.data={data}",
                f"-Datlas.log.dir={logs}", f"-Dsolr.log.dir={logs}", f"-Dembedded.solr.directory={solr}",
                f"-Dlog4j.configuration=file:{conf / 'atlas-log4j.properties'}",

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = float(os.environ.get("MODELGOV_ATLAS_START_TIMEOUT", "900"))
+START_TIMEOUT = float(os.environ.get("MODELGOV_ATLAS_START_TIMEOUT", "1200")) + 120
 
 
 class RealAtlasProcess:
