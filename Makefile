@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo demo-real java-tools test test-fast lint bench example serving-env venv ceph chromium clean
+.PHONY: demo demo-real java-tools postgresql test test-fast lint bench example serving-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -52,6 +52,14 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+# PostgreSQL: the shared Prefect server's database in the worker, approval and push-trigger tests (Debian package;
+# testbed/prefect_server.py runs its own cluster in a temp folder, the packaged service is not used).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
 # Java 17 + Maven run the real HDFS (testbed/java/hdfs); the machines have them, a bare Debian gets them here.
 java-tools:
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || { \
@@ -69,7 +77,7 @@ demo-real: venv example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m flows.demo_real
 
-test: venv example ceph java-tools chromium
+test: venv example ceph java-tools chromium postgresql
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 
