@@ -13,4 +13,5 @@ SERVICES: dict[str, str] = {
     "mleap-classic-emulator": "testbed.stand_ins:MleapClassicEmulatorService",
     "radosgw": "testbed.radosgw:RadosgwService",
     "mlserver": "testbed.mlserver:MLServerService",
+    "mlflow": "testbed.mlflow:MLflowService",
 }
