@@ -33,6 +33,7 @@ from urllib.parse import urlparse
 import yaml
 
 from governance.errors import Problem, StagingError, ValidationError
+from governance.staging.metadata import NAME_PATTERN
 from governance.staging.mlflow_client import MLflowClient, ModelVersion, RegisteredModel, Run
 from governance.staging.repo import EXAMPLE_REQUEST, MLFLOW_MODEL_FILE
 
@@ -116,6 +117,10 @@ def map_metadata(version: ModelVersion, registered: RegisteredModel, run: Run | 
 
     problems: list[Problem] = []
     out: dict[str, str] = {"model.name": tag("model.name") or version.name, "model.version": version.version}
+    if not NAME_PATTERN.match(out["model.name"]):
+        problems.append(Problem(where, f"model.name {out['model.name']!r} must be lowercase letters, digits, '.', "
+                                       f"'_' or '-': set the MLflow tag {tags.get('model.name', 'model.name')!r} "
+                                       f"on registered model {version.name} to such a name"))
     for key in TAGGED_KEYS:
         value = tag(key)
         if not value:

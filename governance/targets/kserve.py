@@ -27,6 +27,7 @@ import requests
 
 from governance.errors import ConfigError, TargetError
 from governance.http import build_session
+from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
 from governance.targets.mleap import executable_file
 from governance.targets.smoke import check_expected, shorten
@@ -63,6 +64,14 @@ def isvc_name(name: str, version: str) -> str:
         digest = hashlib.sha256(f"{name}/{version}".encode()).hexdigest()[:6]
         full = f"{full[:63 - len(suffix) - 7]}-{digest}{suffix}"
     return full.strip("-")
+
+
+def model_format(release: Release) -> str:
+    """KServe's modelFormat: ``mlflow`` for a model in MLflow's format (served by MLServer's MLflow runtime
+    from the folder holding MLmodel), else the framework the owner declared."""
+    if posixpath.basename(release.executable) == MLFLOW_MODEL_FILE:
+        return "mlflow"
+    return (release.metadata.framework or "sklearn").lower()
 
 
 def storage_uri(location: str, executable: str) -> str:
@@ -167,7 +176,7 @@ class KServeTarget(ServingTarget):
         return self._env.get_template("inferenceservice.yaml.j2").render(
             name=isvc_name(meta.name, meta.version), namespace=self.namespace, labels=labels,
             annotations=annotations, service_account=self.service_account,
-            model_format=(meta.framework or "sklearn").lower(), protocol=self.protocol, runtime=self.runtime,
+            model_format=model_format(release), protocol=self.protocol, runtime=self.runtime,
             storage_uri=storage_uri(registered.location, release.executable))
 
     # ------------------------------------------------------------------------------------------ kubectl

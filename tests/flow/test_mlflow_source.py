@@ -8,12 +8,14 @@ modelgov); modelgov itself talks to the server's REST API.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 
 import pytest
 import requests
 
-from testbed.mlflow import MLflowService, mlflow_env, mlflow_python
+from testbed.mlflow import mlflow_env, mlflow_python
 from tests.conftest import ROOT
 from tests.flow.test_cli import modelgov
 
@@ -24,13 +26,32 @@ LOG_SCRIPT = ROOT / "tests" / "fixtures" / "mlflow_log_model.py"
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """One real ``mlflow server`` (SQLite store, proxied local artifacts) for this module."""
+    """One real ``mlflow server`` (SQLite store, proxied local artifacts) for this module, started the way a
+    person starts it: ``python -m testbed mlflow`` prints one ready line and stops cleanly on SIGTERM."""
     if not mlflow_python().exists():
         pytest.fail(f"MLflow's venv is missing at {mlflow_python()}: run `make mlflow-env` (make test does it)")
-    service = MLflowService(tmp_path_factory.mktemp("mlflow"))
-    service.start()
-    yield service.info
-    service.stop()
+    proc = subprocess.Popen([sys.executable, "-m", "testbed", "mlflow", "--workdir",
+                             str(tmp_path_factory.mktemp("mlflow"))], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-3000:]
+        info = json.loads(line)
+        assert info["service"] == "mlflow" and info["url"].startswith("http://127.0.0.1:")
+        assert requests.get(f"{info['url']}/health", timeout=10).status_code == 200
+        yield info
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert proc.stdout.read() == ""  # exactly one line
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{info['url']}/health", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +125,18 @@ def test_deploy_version_and_alias_to_mlserver_records_mlflow_lineage(registered,
     assert (build2["mlflowModelUri"], build2["mlflowRunId"]) == ("models:/iris-mlflow/2", v2["run_id"])
     assert second["superseded"] == [first["atlas"]["deployment"]["qualifiedName"]]
 
-    again = deploy("models:/iris-mlflow/2", mlserver, tmp_path / "registry", atlas, env)
+    planted = "planted-mlflow-token-7f3a9c"  # the server has no auth, so it ignores the token; we must too
+    proc = modelgov("deploy", "models:/iris-mlflow/2", "--target", mlserver.target_uri(), "--registry",
+                    f"file://{tmp_path / 'registry'}", "--atlas", atlas.url, "--json",
+                    env={**env, "MLFLOW_TRACKING_TOKEN": planted}, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(proc.stdout)
     assert again["registry_created"] is False  # by alias or by number: the same bytes, the same version
+    assert planted not in proc.stdout + proc.stderr
+    assert planted not in json.dumps(atlas_client.get_entity(again["atlas"]["build"]["guid"]))
+    assert planted not in json.dumps(atlas_client.get_entity(again["atlas"]["deployment"]["guid"]))
+    for path in (tmp_path / "registry").rglob("*"):
+        assert not path.is_file() or planted.encode() not in path.read_bytes(), path
 
 
 def test_version_missing_owner_tag_is_refused_naming_the_tag(registered, env, mlserver, atlas, tmp_path):

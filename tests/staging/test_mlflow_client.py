@@ -102,6 +102,15 @@ def test_missing_metadata_names_the_tag_to_set():
     assert any(line.startswith("models:/churn/3: model.description is missing") for line in lines)
 
 
+def test_a_name_modelgov_cannot_use_names_the_tag_that_renames_it():
+    version = ModelVersion("Churn Model", "1", "d", None, None,
+                           {"model.type": "gbm", "model.owner": "Ana", "model.owner.lob": "retail"})
+    with pytest.raises(ValidationError, match="set the MLflow tag 'model.name' on registered model Churn Model"):
+        map_metadata(version, RegisteredModel("Churn Model", ""), None, {})
+    renamed = ModelVersion("Churn Model", "1", "d", None, None, {**version.tags, "model.name": "churn"})
+    assert map_metadata(renamed, RegisteredModel("Churn Model", ""), None, {})["model.name"] == "churn"
+
+
 def test_version_tags_win_over_registered_model_tags_and_datasets_carry_digests():
     version = ModelVersion("churn", "3", "churn model", "r1", None,
                            {"model.type": "gbm", "model.owner": "Ana", "model.owner.lob": "retail"})
