@@ -14,4 +14,6 @@ SERVICES: dict[str, str] = {
     "radosgw": "testbed.radosgw:RadosgwService",
     "mlserver": "testbed.mlserver:MLServerService",
     "mlflow": "testbed.mlflow:MLflowService",
+    "prefect-server": "testbed.prefect_server:PrefectServerService",
+    "hdfs": "testbed.hdfs:HdfsService",
 }
