@@ -9,9 +9,13 @@ Unversioned entries keep Atlas's own path conventions (``add_location``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from governance.staging.data_versions import DataVersion
+
+if TYPE_CHECKING:
+    from governance.record import DeploymentRecord
 
 DATASET_TYPE = "modelgov_dataset"
 
@@ -23,3 +27,12 @@ def versioned_dataset_attributes(version: DataVersion, namespace: str) -> dict:
     base = path.rsplit("/", 1)[-1] or version.location
     return {"qualifiedName": f"{uri}@{namespace}", "name": f"{base}@{version.version}", "uri": uri,
             "location": version.location, "dataVersion": version.version, "dataVersionKind": version.kind}
+
+
+def registered_data_versions(record: DeploymentRecord) -> dict[str, DataVersion]:
+    """entry -> DataVersion as the registry version recorded them when it was published (the truth for that
+    build, even if a local file changed since), else as this run's validation saw them."""
+    stored = record.registered.manifest.data_versions
+    if stored:
+        return {v["entry"]: DataVersion(**v) for v in stored}
+    return {v.entry: v for v in record.staged.data_versions}

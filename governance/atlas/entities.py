@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-from governance.atlas.datasets import DATASET_TYPE, versioned_dataset_attributes
+from governance.atlas.datasets import DATASET_TYPE, registered_data_versions, versioned_dataset_attributes
 from governance.record import DeploymentRecord
 from governance.staging.metadata import is_repo_relative
 
@@ -161,7 +161,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     if meta.training_data:
         inputs = []
         datasets = []
-        versions = {v.entry: v for v in staged.data_versions}
+        versions = registered_data_versions(record)
         for entry in meta.training_data:
             uri = registered.artifact_uri(entry) if is_repo_relative(entry) else entry
             version = versions.get(entry)

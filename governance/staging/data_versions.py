@@ -99,7 +99,7 @@ def _local_file(location: str) -> Path | None:
     return None
 
 
-def resolve(entries: tuple[str, ...], repo_files: set[str], filename: str) -> tuple[list[DataVersion], list[Problem]]:
+def resolve(entries: tuple[str, ...], filename: str) -> tuple[list[DataVersion], list[Problem]]:
     """Every entry's data version; local files are hashed (and a stated sha256 checked against them)."""
     from governance.staging.metadata import is_repo_relative
 

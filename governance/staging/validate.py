@@ -78,7 +78,7 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
                     problems.append(Problem(metadata_file, f"model.training.data entry {entry!r} is not a file "
                                                            "in the staged repo"))
             if metadata:
-                versions, version_problems = data_versions.resolve(metadata.training_data, set(files), metadata_file)
+                versions, version_problems = data_versions.resolve(metadata.training_data, metadata_file)
                 problems.extend(version_problems)
 
     if "README.md" not in files:

@@ -60,3 +60,33 @@ def test_local_files_are_hashed_and_stated_hashes_checked(example_repo, tmp_path
     text = str(info.value)
     assert f"{data} has sha256 {digest}, not the one stated" in text
     assert "gone.csv is not a readable file here" in text
+
+
+def test_the_registry_version_keeps_the_data_versions_it_was_trained_on(example_repo, tmp_path):
+    """A registry version describes itself: a redeploy, or a rerun after the local file changed, still
+    records the data version the build was registered with."""
+    from datetime import UTC, datetime
+
+    from governance.atlas.entities import build_entities
+    from governance.record import DeploymentRecord, TargetInfo
+    from governance.redeploy import release_from_registry, staged_view
+    from governance.registries.file import FileRegistry
+
+    data = tmp_path / "train.csv"
+    data.write_bytes(b"first")
+    first_sha = hashlib.sha256(b"first").hexdigest()
+    write_metadata(example_repo, model_training_data=f"{data.as_uri()}, iceberg://prod/sales.orders@42")
+    staged = validate_repo(example_repo)
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    registry.publish(staged)
+    data.write_bytes(b"changed after registration")
+
+    release = release_from_registry(registry, "iris-classifier", "1.0")
+    assert staged_view(release).data_versions == staged.data_versions
+    rerun = validate_repo(example_repo)  # same staged files, but the local data now hashes differently
+    record = DeploymentRecord(deployment_id="d1", staged=rerun, registered=release.registered,
+                              target=TargetInfo("mlserver", "mlserver://h:1?repository=/r", "h:1"),
+                              started_at=datetime.now(UTC), deployed_by="ops")
+    _, names = build_entities(record)
+    assert sorted(qn for _, qn in names.training_data) == sorted([
+        f"{data.as_uri()}#sha256={first_sha}@modelgov", "iceberg://prod/sales.orders@42@modelgov"])
