@@ -132,9 +132,11 @@ def test_deploy_version_and_alias_to_mlserver_records_mlflow_lineage(registered,
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads(proc.stdout)
     assert again["registry_created"] is False  # by alias or by number: the same bytes, the same version
+    assert again["status"] == "unchanged"  # and MLServer already serves exactly them
+    assert again["existing_deployment"]["qualifiedName"] == second["atlas"]["deployment"]["qualifiedName"]
     assert planted not in proc.stdout + proc.stderr
-    assert planted not in json.dumps(atlas_client.get_entity(again["atlas"]["build"]["guid"]))
-    assert planted not in json.dumps(atlas_client.get_entity(again["atlas"]["deployment"]["guid"]))
+    for guid in (second["atlas"]["build"]["guid"], second["atlas"]["deployment"]["guid"]):
+        assert planted not in json.dumps(atlas_client.get_entity(guid))
     for path in (tmp_path / "registry").rglob("*"):
         assert not path.is_file() or planted.encode() not in path.read_bytes(), path
 
