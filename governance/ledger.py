@@ -87,7 +87,7 @@ class Ledger:
     def check(self) -> None:
         """Atlas answers and has our types (installing what is missing); raises AtlasError otherwise."""
         self.atlas.status()
-        install_types(self.atlas)
+        install_types(self.atlas)  # survives a concurrent first run creating the same types (HTTP 409)
 
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:

@@ -134,3 +134,47 @@ def test_failed_load_of_v3_leaves_v2_serving_and_deployed(prefect_api, tmp_path,
     [failed] = recorded(atlas_client, name, f"{mlserver.host}:{mlserver.http_port}")["stopped"]
     assert (failed["modelVersion"], failed["outcome"]) == ("3.0", "failed")
     assert "HTTP 500" in failed["failureReason"]
+
+
+@pytest.mark.timeout(900)  # four CLI processes (Python + Prefect start-up each) on a shared 2-core machine
+def test_four_concurrent_cli_deploys_leave_one_deployed_record_equal_to_what_serves(
+        prefect_api, tmp_path, mlserver, atlas, atlas_client):
+    """Four `modelgov deploy` processes of different versions, forced to contend: the test holds the target's
+    deploy lock until all four are waiting for it, then lets them go."""
+    import fcntl
+    import os
+    import sys
+    import time
+
+    name = "truth-race"
+    # the library's own lock is what this test forces (the Prefect limit per target is tested on its own)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin",
+           "MODELGOV_PREFECT_TARGET_LIMIT": "off"}
+    lock = (mlserver.repository / ".modelgov-deploy.lock").open("a+")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    procs = []
+    try:
+        for version in ("1.0", "2.0", "3.0", "4.0"):
+            repo = stage(tmp_path, name, version)
+            err = (tmp_path / f"deploy-{version}.err").open("w")
+            out = (tmp_path / f"deploy-{version}.out").open("w")
+            procs.append((version, subprocess.Popen(
+                [sys.executable, "-m", "governance", "deploy", str(repo), "--target", mlserver.target_uri(),
+                 "--registry", f"file://{tmp_path / 'reg'}", "--atlas", atlas.url, "--json"],
+                cwd=ROOT, env=env, stdout=out, stderr=err), tmp_path / f"deploy-{version}.err"))
+        deadline = time.monotonic() + 240
+        while not all("waiting for the deploy lock" in p.read_text() for _, _, p in procs):
+            assert time.monotonic() < deadline, [p.read_text()[-2000:] for _, _, p in procs]
+            assert all(proc.poll() is None for _, proc, _ in procs), [p.read_text()[-2000:] for _, _, p in procs]
+            time.sleep(0.5)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    for version, proc, err in procs:
+        assert proc.wait(timeout=300) == 0, (version, err.read_text()[-3000:])
+
+    now_served = assert_invariant(mlserver, atlas_client, name)
+    assert len(now_served) == 1  # keep_previous is off: one version serves, and exactly it is deployed
+    records = recorded(atlas_client, name, f"{mlserver.host}:{mlserver.http_port}")
+    assert len(records["deployed"]) == 1 and len(records["stopped"]) == 3
+    assert all(r["outcome"] == "succeeded" and r["stoppedTime"] for r in records["stopped"])
