@@ -8,7 +8,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVING_STAMP := $(SERVING_VENV)/.installed
 EXAMPLE_MODEL := staging_template/example/executable/model.joblib
-MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 'uvloop<0.22'
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
+# MLflow 3.17.2 is what mlserver-mlflow 1.7.1 resolves to; the test venv that logs models uses the same
+# MLflow and scikit-learn, so what it writes is what the serving runtime reads.
+MLFLOW_PINS := mlflow==3.17.2 scikit-learn==1.9.1
+MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn==1.9.1 'uvloop<0.22'
 
 export PREFECT_HOME ?= $(CURDIR)/.modelgov/prefect
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
@@ -16,7 +21,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo demo-real java-tools postgresql test test-fast lint bench example serving-env venv ceph chromium clean
+.PHONY: demo demo-real java-tools postgresql test test-fast lint bench example serving-env mlflow-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -31,6 +36,15 @@ $(SERVING_STAMP):
 	$(PYTHON) -m venv $(SERVING_VENV)
 	$(SERVING_VENV)/bin/pip install --quiet --upgrade pip
 	$(SERVING_VENV)/bin/pip install --quiet $(MLSERVER_PINS)
+	touch $@
+
+# A real MLflow tracking server and the scripts that log models run from their own venv (tests only):
+# MLflow is heavy and must not enter modelgov's environment, which talks to the server over REST.
+mlflow-env: $(MLFLOW_STAMP)
+$(MLFLOW_STAMP):
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/pip install --quiet $(MLFLOW_PINS)
 	touch $@
 
 # The example model is trained with the serving env's scikit-learn, so the pickle matches what serves it.
@@ -77,7 +91,7 @@ demo-real: venv example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m flows.demo_real
 
-test: venv example ceph java-tools chromium postgresql
+test: venv example ceph java-tools chromium postgresql mlflow-env
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 

@@ -14,6 +14,9 @@
     defaults:
       registry: models-s3
       target: mlserver-prod
+    mlflow:
+      tags:                                 # metadata key -> MLflow tag (default: the same name)
+        model.owner: owner
 
 ``${VAR}`` in a value is read from the environment when the config is used. Credentials come from the
 environment (ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN, AWS_*, kubeconfig); a config that contains a
@@ -52,6 +55,7 @@ class Config:
     targets: dict[str, NamedTarget] = field(default_factory=dict)
     default_registry: str | None = None
     default_target: str | None = None
+    mlflow_tags: dict[str, str] = field(default_factory=dict)  # metadata key -> MLflow tag name
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -113,7 +117,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
-    unknown = set(data) - {"atlas", "registries", "targets", "defaults"}
+    unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -128,10 +132,14 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{file}: targets.{name}.environment must be one of {', '.join(ENVIRONMENTS)}")
         targets[str(name)] = NamedTarget(str(spec["uri"]), env)
     defaults = data.get("defaults") or {}
+    mlflow_tags = (data.get("mlflow") or {}).get("tags") or {}
+    if not isinstance(mlflow_tags, dict) or not all(str(k).startswith("model.") for k in mlflow_tags):
+        raise ConfigError(f"{file}: mlflow.tags maps metadata keys (model.owner, ...) to MLflow tag names")
     return Config(path=file, atlas_url=_expand(atlas["url"], "atlas.url") if atlas.get("url") else None,
                   namespace=atlas.get("namespace"),
                   registries={str(k): str(v) for k, v in (data.get("registries") or {}).items()},
-                  targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"))
+                  targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"),
+                  mlflow_tags={str(k): str(v) for k, v in mlflow_tags.items()})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from governance.errors import RegistryError
 from governance.registries.base import Registry, RegistryVersion
+from governance.staging.data_versions import DataVersion
 from governance.staging.metadata import ModelMetadata
 from governance.staging.repo import StagedRepo
 from governance.targets.base import Release
@@ -51,4 +52,5 @@ def staged_view(release: Release) -> StagedRepo:
     return StagedRepo(root=Path("/nonexistent-registry-only"), source=manifest.source, commit=manifest.commit,
                       metadata=release.metadata, metadata_file="metadata.txt", executable=manifest.executable,
                       files=manifest.files, example_request=release.example_request,
-                      example_response=release.example_response)
+                      example_response=release.example_response,
+                      data_versions=tuple(DataVersion(**v) for v in manifest.data_versions))

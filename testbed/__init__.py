@@ -14,6 +14,7 @@ SERVICES: dict[str, str] = {
     "radosgw": "testbed.radosgw:RadosgwService",
     "mlserver": "testbed.mlserver:MLServerService",
     "atlas": "testbed.atlas:AtlasService",
+    "mlflow": "testbed.mlflow:MLflowService",
     "prefect-server": "testbed.prefect_server:PrefectServerService",
     "hdfs": "testbed.hdfs:HdfsService",
 }

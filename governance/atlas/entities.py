@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
+from governance.atlas.datasets import DATASET_TYPE, registered_data_versions, versioned_dataset_attributes
 from governance.record import DeploymentRecord
 from governance.staging.metadata import is_repo_relative
 
@@ -151,6 +152,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
         "metadata": {k: v for k, v in {**meta.extra, "model.microservice.endpoint": meta.endpoint or ""}.items()
                      if v},
         "exampleRequest": example_request, "exampleResponse": example_response,
+        "mlflowModelUri": meta.extra.get("model.mlflow.model.uri"), "mlflowRunId": meta.extra.get("model.mlflow.run.id"),
     }
     build = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
                       {"project": ref(project, "ml_project_model_build"),
@@ -159,9 +161,14 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     if meta.training_data:
         inputs = []
         datasets = []
+        versions = registered_data_versions(record)
         for entry in meta.training_data:
             uri = registered.artifact_uri(entry) if is_repo_relative(entry) else entry
-            guid = add_location(batch, uri, is_file=True, namespace=namespace)
+            version = versions.get(entry)
+            if version is not None and version.version is not None:
+                guid = batch.add(DATASET_TYPE, versioned_dataset_attributes(version, namespace))
+            else:
+                guid = add_location(batch, uri, is_file=True, namespace=namespace)
             inputs.append(ref(guid, "dataset_process_inputs"))
             entity = next(e for e in batch.entities if e["guid"] == guid)
             datasets.append((entity["typeName"], entity["attributes"]["qualifiedName"]))

@@ -39,6 +39,8 @@ class Manifest:
     metadata: dict | None = field(default=None, compare=False)
     example_request: Any = field(default=None, compare=False)
     example_response: Any = field(default=None, compare=False)
+    # the exact training-data versions seen at validation (DataVersion.to_dict), e.g. a local file's sha256
+    data_versions: tuple[dict, ...] = field(default=(), compare=False)
 
     def to_json(self) -> str:
         data = {
@@ -49,6 +51,8 @@ class Manifest:
         if self.metadata is not None:
             data.update(metadata=self.metadata, example_request=self.example_request,
                         example_response=self.example_response)
+        if self.data_versions:
+            data["data_versions"] = list(self.data_versions)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -58,7 +62,8 @@ class Manifest:
                    files=tuple(ArtifactFile.from_dict(f) for f in data["files"]), executable=data["executable"],
                    source=data["source"], commit=data.get("commit"), published_at=data["published_at"],
                    format=int(data.get("format", MANIFEST_FORMAT)), metadata=data.get("metadata"),
-                   example_request=data.get("example_request"), example_response=data.get("example_response"))
+                   example_request=data.get("example_request"), example_response=data.get("example_response"),
+                   data_versions=tuple(data.get("data_versions") or ()))
 
     @classmethod
     def parse(cls, text: str, where: str) -> Manifest:
@@ -74,7 +79,8 @@ class Manifest:
                    executable=staged.executable, source=staged.source, commit=staged.commit,
                    published_at=datetime.now(UTC).isoformat(timespec="seconds"),
                    metadata=staged.metadata.to_dict(), example_request=staged.example_request,
-                   example_response=staged.example_response)
+                   example_response=staged.example_response,
+                   data_versions=tuple(v.to_dict() for v in staged.data_versions))
 
     def same_content(self, files: tuple[ArtifactFile, ...]) -> bool:
         return sorted(self.files, key=lambda f: f.path) == sorted(files, key=lambda f: f.path)

@@ -1,4 +1,5 @@
-"""Fetch a staged repo from a folder, a .zip/.tar.gz archive (path or http(s) URL) or a git URL pinned to a commit.
+"""Fetch a staged repo from a folder, a .zip/.tar.gz archive (path or http(s) URL), a git URL pinned to a commit,
+or an MLflow model registry (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``; see ``mlflow_source``).
 
 Archives are extracted safely: no absolute paths, no ``..``, no links or devices. A git source is resolved to
 its commit SHA, which is recorded so a deployment traces to the exact code. Credentials never go on argv:
@@ -71,6 +72,10 @@ def refuse_embedded_credentials(source: str) -> None:
 def fetch(source: str, workdir: Path | None = None) -> FetchedSource:
     """Bring the staged repo to local disk. Raises StagingError naming the source on any failure."""
     refuse_embedded_credentials(source)
+    if source.startswith("models:"):
+        from governance.staging.mlflow_source import fetch_mlflow
+
+        return fetch_mlflow(source, workdir)
     git = parse_git_source(source)
     if git:
         return _fetch_git(source, *git, workdir=workdir)

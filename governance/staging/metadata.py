@@ -13,7 +13,7 @@ REQUIRED_KEYS = ("model.name", "model.version", "model.type", "model.owner", "mo
 KNOWN_OPTIONAL_KEYS = ("model.microservice.endpoint", "model.framework", "model.training.data")
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 VERSION_PATTERN = re.compile(r"^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){0,2}$")
-DATASET_URI_PATTERN = re.compile(r"^(hdfs|s3|s3a|file|https?|gs|abfss?)://\S+$")
+DATASET_URI_PATTERN = re.compile(r"^(hdfs|s3|s3a|file|https?|gs|abfss?|iceberg|mlflow-dataset)://\S+$")
 
 
 def is_repo_relative(entry: str) -> bool:
@@ -108,8 +108,8 @@ def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list
         for uri in uris:
             if not (DATASET_URI_PATTERN.match(uri) or is_repo_relative(uri)):
                 problems.append(Problem(filename, f"model.training.data entry {uri!r} is neither a dataset URI "
-                                                  "(hdfs://, s3://, file://, https://, ...) nor a path inside "
-                                                  "the staged repo (data/...)", props["model.training.data"].line))
+                                                  "(hdfs://, s3://, file://, iceberg://, https://, ...) nor a path "
+                                                  "inside the staged repo (data/...)", props["model.training.data"].line))
         training = tuple(uris)
     for key, entry in props.items():
         if not key.startswith("model."):

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from governance.checksums import ArtifactFile
+from governance.staging.data_versions import DataVersion
 from governance.staging.metadata import ModelMetadata
 
 EXAMPLE_REQUEST = "examples/request.json"
 EXAMPLE_RESPONSE = "examples/response.json"
+MLFLOW_MODEL_FILE = "MLmodel"  # an executable/ folder holding this file is one model in MLflow's format
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class StagedRepo:
     files: tuple[ArtifactFile, ...]
     example_request: Any | None = None
     example_response: Any | None = None
+    data_versions: tuple[DataVersion, ...] = ()  # one per model.training.data entry, in order
 
     def file(self, path: str) -> ArtifactFile:
         for f in self.files:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from governance.checksums import ArtifactFile, hash_file
 from governance.errors import Problem, ValidationError
+from governance.staging import data_versions
 from governance.staging.metadata import is_repo_relative, parse_metadata
-from governance.staging.repo import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, StagedRepo
+from governance.staging.repo import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, MLFLOW_MODEL_FILE, StagedRepo
 
 METADATA_FILES = ("metadata.txt", "modelMetadata.txt")  # the second is the original framework's name
 IGNORED_DIRS = {".git"}
@@ -58,6 +59,7 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
     files = _walk_files(root, problems)
     present = [name for name in METADATA_FILES if name in files]
     metadata = None
+    versions: list[data_versions.DataVersion] = []
     metadata_file = present[0] if present else METADATA_FILES[0]
     if not present:
         problems.append(Problem("metadata.txt", "is missing (the legacy name modelMetadata.txt is also accepted)"))
@@ -75,6 +77,9 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
                 if is_repo_relative(entry) and entry not in files:
                     problems.append(Problem(metadata_file, f"model.training.data entry {entry!r} is not a file "
                                                            "in the staged repo"))
+            if metadata:
+                versions, version_problems = data_versions.resolve(metadata.training_data, metadata_file)
+                problems.extend(version_problems)
 
     if "README.md" not in files:
         problems.append(Problem("README.md", "is missing; describe the model and project for its users"))
@@ -82,6 +87,10 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
         problems.append(Problem("README.md", "is empty"))
 
     executables = [f for f in files if f.startswith("executable/") and not Path(f).name.startswith(".")]
+    mlflow_model = f"executable/{MLFLOW_MODEL_FILE}"
+    if mlflow_model in files:
+        # a model in MLflow's format is a folder (MLmodel, model files, environment); MLmodel names it
+        executables = [mlflow_model]
     if not (root / "executable").is_dir():
         problems.append(Problem("executable/", "is missing; put the serialized model there"))
     elif len(executables) != 1:
@@ -111,5 +120,5 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
     return StagedRepo(
         root=root, source=source or str(root), commit=commit, metadata=metadata, metadata_file=metadata_file,
         executable=executables[0], files=tuple(artifacts), example_request=example_request,
-        example_response=example_response,
+        example_response=example_response, data_versions=tuple(versions),
     )

@@ -34,6 +34,7 @@ import requests
 
 from governance.errors import CompensationError, ConfigError, TargetError
 from governance.http import build_session
+from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import (
     DeploymentResult,
     Release,
@@ -80,6 +81,14 @@ def isvc_name(name: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:6]
         full = f"{full[:56].rstrip('-')}-{digest}"
     return full.strip("-")
+
+
+def model_format(release: Release) -> str:
+    """KServe's modelFormat: ``mlflow`` for a model in MLflow's format (served by MLServer's MLflow runtime
+    from the folder holding MLmodel), else the framework the owner declared."""
+    if posixpath.basename(release.executable) == MLFLOW_MODEL_FILE:
+        return "mlflow"
+    return (release.metadata.framework or "sklearn").lower()
 
 
 def storage_uri(location: str, executable: str) -> str:
@@ -199,7 +208,7 @@ class KServeTarget(ServingTarget):
         return self._env.get_template("inferenceservice.yaml.j2").render(
             name=isvc_name(meta.name), namespace=self.namespace, labels=labels,
             annotations=annotations, service_account=self.service_account,
-            model_format=(meta.framework or "sklearn").lower(), protocol=self.protocol, runtime=self.runtime,
+            model_format=model_format(release), protocol=self.protocol, runtime=self.runtime,
             storage_uri=uri, canary_percent=self.canary_percent)
 
     # ------------------------------------------------------------------------------------------ kubectl

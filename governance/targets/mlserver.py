@@ -1,5 +1,8 @@
 """``mlserver://HOST:PORT?repository=DIR``: deploy to a running MLServer through its model repository API.
 
+A model in MLflow's format (``executable/MLmodel``) is copied as its whole folder and served by MLServer's
+MLflow runtime (``mlserver-mlflow``), which loads any flavor through MLflow's pyfunc loader.
+
 Recipe (measured against MLServer 1.7): copy the registered artifact into ``<repository>/<name>/<version>/``
 with an explicit ``model-settings.json`` (name + integer version: MLServer orders versions as ints), call
 ``POST /v2/repository/models/{name}/load``, poll ``/v2/models/{name}/versions/{v}/ready``, then run the
@@ -28,8 +31,10 @@ from urllib.parse import urlparse
 
 import requests
 
+from governance.checksums import ArtifactFile
 from governance.errors import CompensationError, ConfigError, IntegrityError, TargetError
 from governance.http import build_session
+from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import (
     DeploymentResult,
     Release,
@@ -99,7 +104,20 @@ class MLServerTarget(ServingTarget):
         return self.repository / name / version
 
     @staticmethod
+    def _model_files(release: Release) -> list[tuple[ArtifactFile, str]]:
+        """(registered file, name under the version folder): the executable, or the whole folder of a model
+        in MLflow's format (``executable/MLmodel`` with its model files and environment)."""
+        files = release.registered.manifest.files
+        exe = PurePosixPath(release.executable)
+        if exe.name != MLFLOW_MODEL_FILE:
+            return [(next(f for f in files if f.path == release.executable), exe.name)]
+        folder = f"{exe.parent}/"
+        return [(f, f.path[len(folder):]) for f in files if f.path.startswith(folder)]
+
+    @staticmethod
     def _implementation(release: Release) -> str:
+        if PurePosixPath(release.executable).name == MLFLOW_MODEL_FILE:
+            return IMPLEMENTATIONS["mlflow"]  # MLflow's pyfunc loader reads the MLmodel, whatever the flavor
         framework = (release.metadata.framework or "").lower()
         if not framework:
             framework = SUFFIX_FRAMEWORK.get(PurePosixPath(release.executable).suffix, "")
@@ -114,24 +132,28 @@ class MLServerTarget(ServingTarget):
         A folder already there for this version is moved aside (returned) so a failure can put it back."""
         name = release.metadata.name
         target = self._model_dir(name, version)
-        expected = next(f for f in release.registered.manifest.files if f.path == release.executable)
+        files = self._model_files(release)
         filename = PurePosixPath(release.executable).name
         target.parent.mkdir(parents=True, exist_ok=True)
         # hidden temp folder: MLServer's glob for model-settings.json skips dot-folders
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
         try:
-            digest = hashlib.sha256()
-            size = 0
-            with (tmp / filename).open("wb") as out:
-                for chunk in release.registry.open_artifact(release.registered, release.executable):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-            if digest.hexdigest() != expected.sha256 or size != expected.size:
-                raise IntegrityError(f"{release.registered.executable_uri}: registry copy has sha256 "
-                                     f"{digest.hexdigest()}, manifest says {expected.sha256}; refusing to deploy")
+            for expected, dest in files:
+                digest = hashlib.sha256()
+                size = 0
+                (tmp / dest).parent.mkdir(parents=True, exist_ok=True)
+                with (tmp / dest).open("wb") as out:
+                    for chunk in release.registry.open_artifact(release.registered, expected.path):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                if digest.hexdigest() != expected.sha256 or size != expected.size:
+                    raise IntegrityError(f"{release.registered.artifact_uri(expected.path)}: registry copy has "
+                                         f"sha256 {digest.hexdigest()}, manifest says {expected.sha256}; "
+                                         "refusing to deploy")
+            uri = "./" if filename == MLFLOW_MODEL_FILE else f"./{filename}"
             settings = {"name": name, "implementation": self._implementation(release),
-                        "parameters": {"uri": f"./{filename}", "version": version,
+                        "parameters": {"uri": uri, "version": version,
                                        "extra": {"modelgov": {"model_version": release.metadata.version,
                                                               "executable": filename}}}}
             (tmp / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
@@ -363,12 +385,18 @@ class MLServerTarget(ServingTarget):
 
     def verify(self, release: Release) -> list[str]:
         version = str(release.metadata.version_number)
-        path = self._model_dir(release.metadata.name, version) / PurePosixPath(release.executable).name
-        expected = next(f for f in release.registered.manifest.files if f.path == release.executable)
-        if not path.is_file():
-            return [f"{path}: missing from the MLServer repository"]
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        problems = [] if digest == expected.sha256 else [f"{path}: sha256 {digest}, registry says {expected.sha256}"]
+        problems, missing = [], False
+        for expected, dest in self._model_files(release):
+            path = self._model_dir(release.metadata.name, version) / dest
+            if not path.is_file():
+                problems.append(f"{path}: missing from the MLServer repository")
+                missing = True
+                continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest != expected.sha256:
+                problems.append(f"{path}: sha256 {digest}, registry says {expected.sha256}")
+        if missing:
+            return problems
         if self.status(release.metadata.name, version) != "deployed":
             problems.append(f"MLServer at {self.host_detail}: {release.metadata.name} v{version} is not ready")
         return problems

@@ -57,6 +57,13 @@ def test_manifest_defaults_omit_optional_fields(tmp_path: Path) -> None:
     assert model["model"]["protocolVersion"] == "v2"
 
 
+def test_mlflow_format_model_is_served_as_mlflow_from_its_folder(tmp_path: Path) -> None:
+    rel = remote(make_release(tmp_path, exe_name="MLmodel", executable=b"flavors: {sklearn: {}}\n",
+                              framework="sklearn"), S3)
+    model = yaml.safe_load(target().render_manifest(rel))["spec"]["predictor"]["model"]
+    assert model["modelFormat"] == {"name": "mlflow"} and model["storageUri"] == f"{S3}/executable"
+
+
 def test_hostile_metadata_cannot_break_the_yaml(tmp_path: Path) -> None:
     rel = remote(make_release(tmp_path), S3)
     meta = rel.metadata.__class__(**{**rel.metadata.to_dict(), "owner": "x\n  evil: \"1\"\n# {{ }}",
