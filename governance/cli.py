@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p2.add_argument("name")
     p2.add_argument("version")
     p2.set_defaults(func=cmd_registry_verify)
+    from governance.cli_registry import add_gc_parser
+
+    add_gc_parser(reg_sub)
 
     p = sub.add_parser("doctor", help="check connectivity and credentials")
     p.add_argument("--registry")

@@ -168,7 +168,7 @@ class KServeTarget(ServingTarget):
             name=isvc_name(meta.name, meta.version), namespace=self.namespace, labels=labels,
             annotations=annotations, service_account=self.service_account,
             model_format=(meta.framework or "sklearn").lower(), protocol=self.protocol, runtime=self.runtime,
-            storage_uri=storage_uri(registered.location, release.executable))
+            storage_uri=storage_uri(registered.data_location, release.executable))
 
     # ------------------------------------------------------------------------------------------ kubectl
     def _kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -315,7 +315,7 @@ class KServeTarget(ServingTarget):
         if obj is None:
             return [f"kserve {self.where}: inferenceservice {name} does not exist"]
         problems = []
-        wanted = storage_uri(release.registered.location, release.executable)
+        wanted = storage_uri(release.registered.data_location, release.executable)
         got = obj.get("spec", {}).get("predictor", {}).get("model", {}).get("storageUri")
         if got != wanted:
             problems.append(f"kserve {self.where}: {name} storageUri is {got}, expected {wanted}")

@@ -92,7 +92,7 @@ def test_registry_path_that_is_a_file(webhdfs, make_staged):
 def test_version_path_that_is_a_file(webhdfs, make_staged):
     (webhdfs.namespace.root / "data/models/iris").mkdir(parents=True)
     (webhdfs.namespace.root / "data/models/iris/1").write_bytes(b"oops")
-    with pytest.raises(RegistryError, match="/data/models/iris/1 exists on HDFS and is not a folder"):
+    with pytest.raises(RegistryError, match="/data/models/iris/1 exists but holds no manifest"):
         _registry(webhdfs).publish(make_staged())
     assert sorted(p.name for p in (webhdfs.namespace.root / "data/models/iris").iterdir()) == ["1"]
 
@@ -122,22 +122,17 @@ def test_disk_full_on_the_manifest_write(webhdfs, make_staged):
     assert _registry(webhdfs).lookup("iris", "1") is None
 
 
-def test_rename_race_lost_to_an_identical_publisher(webhdfs, make_staged):
-    """The destination appears between our check and our RENAME (answered {"boolean": false})."""
+def test_commit_never_moves_into_an_existing_version(webhdfs, make_staged):
+    """Plain RENAME onto an existing folder moves the source inside it; the commit uses rename2 instead."""
     registry = _registry(webhdfs)
-    staged = make_staged()
-    other = _registry(webhdfs)
-    original = registry._commit
-
-    def commit_after_other_wins(tmp, final, staged_, manifest, location):
-        other.publish(make_staged())
-        return original(tmp, final, staged_, manifest, location)
-
-    registry._commit = commit_after_other_wins
-    result = registry.publish(staged)
-    assert result.created is False
-    assert sorted(p.name for p in (webhdfs.namespace.root / "data/models/iris").iterdir()) == ["1"]
-    assert registry.verify(result) == []
+    registry.publish(make_staged())
+    staged = make_staged(model=b"other bytes")
+    attempt = registry._begin("iris", "1")
+    registry._stage_file(staged, attempt, staged.executable_file, lambda n: None)
+    assert registry._commit(attempt, b"{}") is False
+    assert sorted(p.name for p in (webhdfs.namespace.root / "data/models/iris/1").iterdir()) == \
+        [MANIFEST_NAME, "README.md", "executable", "metadata.txt"]
+    assert any("renameoptions=NONE" in r for r in webhdfs.requests)
 
 
 def test_uri_parsing_and_config_errors(monkeypatch):
