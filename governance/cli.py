@@ -63,7 +63,12 @@ def _resolve(args: argparse.Namespace) -> tuple[str, str, str | None, str | None
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from governance.secrets import refuse_urls_with_credentials
+
     target, registry, atlas_url, environment, namespace = _resolve(args)
+    # before Prefect stores the flow's parameters (and before a dry run prints anything)
+    refuse_urls_with_credentials(source=args.source, target=target, registry=registry,
+                                 atlas=atlas_url or os.environ.get("ATLAS_URL"))
     if args.dry_run:
         from governance.pipeline import plan
 
@@ -78,9 +83,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         else:
             print(planned["rendered"] or json.dumps(planned, indent=2, sort_keys=True))
         return EXIT_OK
-    from governance.staging.intake import refuse_embedded_credentials
-
-    refuse_embedded_credentials(args.source)  # before Prefect stores the flow's parameters
     _prefect_defaults()
     from flows.deploy_model import deploy_model
 

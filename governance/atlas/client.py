@@ -57,7 +57,10 @@ class AtlasSettings:
     @classmethod
     def from_env(cls, url: str | None = None) -> AtlasSettings:
         """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, ATLAS_CA_BUNDLE."""
+        from governance.secrets import refuse_credentials
+
         env = os.environ
+        refuse_credentials(url or env.get("ATLAS_URL"), "Atlas URL")
         ca = env.get("ATLAS_CA_BUNDLE")
         verify: bool | str = ca if ca else env.get("ATLAS_TLS_VERIFY", "true").lower() != "false"
         return cls(url=(url or env.get("ATLAS_URL") or DEFAULT_URL).rstrip("/"),
