@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from governance import pipeline
-from governance.errors import AtlasError, RegistryUnavailable, StepFailed
+from governance.errors import AtlasError, AtlasUnavailable, RegistryUnavailable, StepFailed
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
@@ -25,6 +25,8 @@ def _transient(task, task_run, state) -> bool:
     """Retry only errors that may pass: service errors, not refusals (immutability, integrity, 4xx)."""
     try:
         state.result()
+    except AtlasUnavailable:
+        return False  # the client already retried within its deadline: another round would multiply it
     except AtlasError as exc:
         return exc.status is None or exc.status >= 500
     except RegistryUnavailable:

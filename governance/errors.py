@@ -69,6 +69,14 @@ class AtlasError(GovernanceError):
         super().__init__(message)
 
 
+class AtlasUnavailable(AtlasError):
+    """Atlas could not be reached or did not answer within its deadline (retries already spent)."""
+
+    def __init__(self, message: str, *, waited: float | None = None):
+        self.waited = waited
+        super().__init__(message)
+
+
 class AtlasAuthError(AtlasError):
     """Bad or missing credentials (401) or not authorised (403)."""
 
