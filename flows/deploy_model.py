@@ -10,11 +10,22 @@ attempt of a retried task.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from governance import pipeline
-from governance.errors import AtlasError, AtlasUnavailable, RegistryUnavailable, StepFailed
+from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
+from governance import pipeline, report
+from governance.config import resolve_run
+from governance.errors import (
+    ApprovalRefused,
+    AtlasError,
+    AtlasUnavailable,
+    ConfigError,
+    RegistryUnavailable,
+    StepFailed,
+)
+from governance.record import ApprovalDecision
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
@@ -57,13 +68,49 @@ def record_task(atlas, record, namespace: str):
     return pipeline.finish(atlas, record, namespace)
 
 
+def publish_report(summary: dict) -> None:
+    """Leave a Markdown artifact on the run: what was deployed where, the registry copy, the Atlas guids."""
+    create_markdown_artifact(markdown=report.deployment_markdown(summary),
+                             key=report.artifact_key("deploy", (summary.get("model") or {}).get("name")),
+                             description=f"modelgov deploy: {summary.get('status')}")
+
+
 @flow(name="deploy-model", log_prints=False, validate_parameters=True)
-def deploy_model(source: str, target: str, registry: str, atlas_url: str | None = None,
-                 environment: str | None = None, namespace: str = "modelgov", progress: bool = False) -> dict:
-    """Govern one deployment of the staged repo at ``source``; returns the summary dict."""
+def deploy_model(source: str, target: str | None = None, registry: str | None = None, atlas_url: str | None = None,
+                 environment: str | None = None, namespace: str | None = None, config: str | None = None,
+                 progress: bool = False, approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT) -> dict:
+    """Govern one deployment of the staged repo at ``source``; returns the summary dict.
+
+    ``target``/``registry`` are names from modelgov.yaml or URIs; unset values come from its defaults.
+    A deploy to a target marked production in modelgov.yaml waits (up to ``approval_timeout`` seconds) for
+    an approval before it deploys.
+    Every run, failed or not, leaves a Markdown artifact summarising it.
+    """
+    try:
+        summary = govern_one(source, target, registry, atlas_url, environment, namespace, config, progress,
+                             approval_timeout=approval_timeout)
+    except StepFailed as exc:
+        publish_report(report.failed_summary(source, exc.step, str(exc.cause), exc.summary))
+        raise
+    except Exception as exc:  # configuration (names, modelgov.yaml) or a bug: still leave the report
+        step = "configuration" if isinstance(exc, ConfigError) else "unexpected"
+        publish_report(report.failed_summary(source, step, f"{exc.__class__.__name__}: {exc}"))
+        raise
+    publish_report(summary)
+    return summary
+
+
+def govern_one(source: str, target: str | None, registry: str | None, atlas_url: str | None,
+               environment: str | None, namespace: str | None, config: str | None, progress: bool, *,
+               approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT, approval: ApprovalDecision | None = None) -> dict:
+    """The deploy saga inside the flow run: resolve, validate, publish, [approval], record intent, deploy,
+    record outcome. ``approval``: a decision already taken for this run (a batch asks once for all)."""
     log = get_run_logger()
-    request = pipeline.DeployRequest(source=source, target=target, registry=registry, atlas_url=atlas_url,
-                                     environment=environment, namespace=namespace, progress=progress)
+    settings = resolve_run(target, registry, atlas_url, environment, namespace, config)
+    namespace = settings.namespace
+    request = pipeline.DeployRequest(source=source, target=settings.target_uri, registry=settings.registry_uri,
+                                     atlas_url=settings.atlas_url, environment=settings.environment,
+                                     namespace=namespace, progress=progress)
     try:
         staged, fetched = fetch_validate_task(source)
     except Exception as exc:
@@ -74,6 +121,16 @@ def deploy_model(source: str, target: str, registry: str, atlas_url: str | None 
         registered = pipeline.run_step("publish", publish_task, staged, res.registry, progress)
         log.info("registered %s (%s)", registered.location, "new" if registered.created else "already present")
         record = pipeline.start_record(staged, registered, res.target, request, str(flow_run.id or "") or None)
+        if settings.approval_required:
+            decision = approval or await_approval(
+                f"{staged.metadata.name} {staged.metadata.version} on {res.target.host_detail} "
+                f"(registry {registered.location})", approval_timeout)
+            if not decision.approved:
+                refused = record.rejected(decision)
+                atlas_record, _ = pipeline.run_step("record", record_task, res.atlas, refused, namespace)
+                raise StepFailed("approval", ApprovalRefused(refused.failure),
+                                 pipeline.summary(refused, atlas_record, []))
+            record = record.approved(decision)
         pipeline.run_step("record", record_task, res.atlas, record, namespace)
         release = pipeline.release_for(staged, registered, res.registry)
         try:

@@ -52,28 +52,29 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _resolve(args: argparse.Namespace) -> tuple[str, str, str | None, str | None, str]:
-    """Target URI, registry URI, Atlas URL, environment and namespace from flags, then modelgov.yaml."""
-    from governance.config import load_config
+def _resolve(args: argparse.Namespace):
+    """The library's one resolution (flags, then modelgov.yaml), done early so bad names fail before Prefect."""
+    from governance.config import resolve_run
 
-    config = load_config(args.config)
-    target = config.target(args.target)
-    return (target.uri, config.registry_uri(args.registry), args.atlas or config.atlas_url,
-            args.environment or target.environment, args.namespace or config.namespace or "modelgov")
+    return resolve_run(args.target, args.registry, args.atlas, args.environment, args.namespace, args.config)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from governance.secrets import refuse_urls_with_credentials
+    from governance.cli_operations import batch_sources, cmd_deploy_batch
+    from governance.secrets import refuse_credentials
 
-    target, registry, atlas_url, environment, namespace = _resolve(args)
-    # before Prefect stores the flow's parameters (and before a dry run prints anything)
-    refuse_urls_with_credentials(source=args.source, target=target, registry=registry,
-                                 atlas=atlas_url or os.environ.get("ATLAS_URL"))
+    sources = batch_sources(args.sources, args.from_file)
+    for source in sources:  # before Prefect stores the flow's parameters (and before a dry run prints)
+        refuse_credentials(source, "source")
+    settings = _resolve(args)  # refuses target, registry and Atlas URLs that carry credentials
+    if len(sources) != 1 or args.from_file:
+        return cmd_deploy_batch(args, sources)
+    args.source = sources[0]
     if args.dry_run:
         from governance.pipeline import plan
 
         try:
-            planned = plan(args.source, target, registry)
+            planned = plan(args.source, settings.target_uri, settings.registry_uri)
         except ValidationError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
@@ -87,8 +88,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from flows.deploy_model import deploy_model
 
     try:
-        summary = deploy_model(source=args.source, target=target, registry=registry, atlas_url=atlas_url,
-                               environment=environment, namespace=namespace, progress=not args.json)
+        # names, not resolved URIs: the flow resolves them exactly as a worker or a scheduled run does
+        summary = deploy_model(source=args.source, target=args.target, registry=args.registry, atlas_url=args.atlas,
+                               environment=args.environment, namespace=args.namespace, config=args.config,
+                               progress=not args.json, approval_timeout=args.approval_timeout)
     except StepFailed as exc:
         if exc.step == "validate" and isinstance(exc.cause, ValidationError):
             for problem in exc.cause.problems:
@@ -182,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("deploy", help="validate, publish, deploy and record a staged repo")
-    p.add_argument("source")
+    p = sub.add_parser("deploy", help="validate, publish, deploy and record staged repos (several: one batch run)")
+    p.add_argument("sources", nargs="*", metavar="SOURCE")
+    p.add_argument("--from-file", metavar="LIST", help="more sources, one per line (# comments)")
+    p.add_argument("--per-target-limit", type=int, default=2, help="batch: models deployed at once per target")
+    p.add_argument("--approval-timeout", type=int, default=24 * 3600, help="targets marked production: seconds to wait for approval")
     p.add_argument("--target", help="a target name from modelgov.yaml, or mlserver://HOST:PORT?repository=DIR, "
                                     "mleap://HOST:PORT?bundle_dir=DIR, kserve://NAMESPACE?context=CTX")
     p.add_argument("--registry", help="a registry name from modelgov.yaml, or file:///DIR, s3://BUCKET/PREFIX, "
@@ -228,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target")
     atlas_opt(p)
     p.set_defaults(func=cmd_doctor)
+
+    from governance.cli_operations import add_operations_commands
+
+    add_operations_commands(sub, atlas_opt)
     return parser
 
 

@@ -46,6 +46,10 @@ class RegistryUnavailable(RegistryError):
     """The store could not be reached or failed on its side (connection, timeout, 5xx): worth a retry."""
 
 
+class ApprovalRefused(GovernanceError):
+    """A production deploy was rejected, or nobody approved it in time: nothing was deployed."""
+
+
 class ImmutableVersionError(RegistryError):
     """A version already exists in the registry with different bytes."""
 

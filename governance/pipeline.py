@@ -93,7 +93,7 @@ def summary(record: DeploymentRecord, atlas_record: AtlasRecord | None, supersed
     """The one JSON object ``modelgov deploy --json`` prints."""
     meta, registered = record.staged.metadata, record.registered
     out = {
-        "status": "deployed" if record.outcome == "succeeded" else "failed",
+        "status": {"succeeded": "deployed", "rejected": "rejected"}.get(record.outcome, "failed"),
         "model": {"name": meta.name, "version": meta.version, "owner": meta.owner},
         "staging": {"source": record.staged.source, "commit": record.staged.commit},
         "registry_uri": registered.location,
@@ -105,6 +105,8 @@ def summary(record: DeploymentRecord, atlas_record: AtlasRecord | None, supersed
         "failure": record.failure,
         "superseded": superseded,
     }
+    if record.approval:
+        out["approval"] = record.approval.to_dict()
     if record.result and record.result.smoke:
         out["prediction"] = record.result.smoke.response.get("outputs") \
             if isinstance(record.result.smoke.response, dict) else record.result.smoke.response

@@ -26,6 +26,27 @@ class TargetInfo:
 
 
 @dataclass(frozen=True)
+class ApprovalDecision:
+    """The answer at a production deploy's approval gate: who, when, which way, why.
+
+    ``approver`` is the name the approver typed (open-source Prefect records no identity on resume).
+    """
+
+    decision: str             # approved, rejected, timed_out
+    approver: str | None
+    time: datetime
+    reason: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return self.decision == "approved"
+
+    def to_dict(self) -> dict:
+        return {"decision": self.decision, "approver": self.approver, "time": self.time.isoformat(),
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class DeploymentRecord:
     deployment_id: str
     staged: StagedRepo
@@ -40,6 +61,7 @@ class DeploymentRecord:
     result: DeploymentResult | None = None
     failure: str | None = None
     finished_at: datetime | None = None
+    approval: ApprovalDecision | None = None
 
     @property
     def endpoint_url(self) -> str | None:
@@ -50,6 +72,16 @@ class DeploymentRecord:
 
     def failed(self, reason: str) -> DeploymentRecord:
         return replace(self, status="stopped", outcome="failed", failure=reason, finished_at=datetime.now(UTC))
+
+    def approved(self, approval: ApprovalDecision) -> DeploymentRecord:
+        return replace(self, approval=approval)
+
+    def rejected(self, approval: ApprovalDecision) -> DeploymentRecord:
+        """Nothing was deployed: recorded so the audit trail shows the attempt and who stopped it."""
+        why = {"rejected": f"rejected by {approval.approver}", "timed_out": "not approved in time"}[approval.decision]
+        reason = f"{why}: {approval.reason}" if approval.reason else why
+        return replace(self, status="stopped", outcome="rejected", failure=reason, approval=approval,
+                       finished_at=datetime.now(UTC))
 
     def example_json(self) -> tuple[str | None, str | None]:
         req, resp = self.staged.example_request, self.staged.example_response

@@ -13,4 +13,6 @@ SERVICES: dict[str, str] = {
     "mleap-classic-emulator": "testbed.stand_ins:MleapClassicEmulatorService",
     "radosgw": "testbed.radosgw:RadosgwService",
     "mlserver": "testbed.mlserver:MLServerService",
+    "prefect-server": "testbed.prefect_server:PrefectServerService",
+    "hdfs": "testbed.hdfs:HdfsService",
 }

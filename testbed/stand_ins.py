@@ -41,12 +41,18 @@ class WebHdfsEmulatorService(_InProcessStandIn):
 
     def start(self) -> dict[str, Any]:
         from emulators.webhdfs import WebHdfsEmulator
+        from emulators.webhdfs.namespace import SUPERUSER
+        from testbed.hdfs import registry_user
 
         self._check_port()
         self.emulator = WebHdfsEmulator(self.workdir / "hdfs", "127.0.0.1", self.port or 0).start()
+        # as on the real service: HDFS's root is the superuser's, /registry belongs to the registry user
+        owner = registry_user()
+        self.emulator.namespace.mkdirs(SUPERUSER, "/registry", "755")
+        self.emulator.namespace.set_meta("/registry", owner=owner)
         self.info = {"service": self.name, "url": self.emulator.url, "pid": os.getpid(),
                      "registry_uri": f"hdfs://127.0.0.1:{self.emulator.port}/registry",
-                     "datanode_port": self.emulator.datanode_port}
+                     "datanode_port": self.emulator.datanode_port, "registry_user": owner}
         return self.info
 
 

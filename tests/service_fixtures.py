@@ -92,6 +92,9 @@ def webhdfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MODELGOV_HDFS_USER", "deployer")
     monkeypatch.delenv("MODELGOV_HDFS_AUTH", raising=False)
     emu = WebHdfsEmulator(tmp_path / "hdfs", "127.0.0.1", 0).start()
+    # HDFS's root is the superuser's (755); these tests create top-level folders as ordinary users, like
+    # on a dev cluster after `hdfs dfs -chmod 777 /`
+    emu.namespace.set_meta("/", permission="777")
     try:
         yield emu
     finally:
@@ -100,7 +103,9 @@ def webhdfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that need the Ceph cluster are ``slow`` (the project's marker for real servers)."""
+    """Tests that need the Ceph cluster or the real HDFS are ``slow`` (the project's marker for real servers)."""
     for item in items:
         if "radosgw" in item.nodeid or "radosgw_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+        if "real-hdfs" in item.nodeid or "hdfs_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)

@@ -78,3 +78,37 @@ def test_dry_run_renders_kserve_manifest_from_config(tmp_path, monkeypatch):
     assert planned["registry_uri"] == f"file://{tmp_path}/r/iris-classifier/1.0"
     assert planned["registry_state"] == "new" and planned["rendered"] is None
     assert not (tmp_path / "r").exists()
+
+
+def test_resolve_run_explicit_values_win_then_config_then_defaults(tmp_path, monkeypatch):
+    from governance.config import resolve_run
+
+    monkeypatch.setenv("TEST_ATLAS_URL", "https://atlas.corp:21443")
+    monkeypatch.setenv("TEST_KUBE_CONTEXT", "prod-cluster")
+    path = write(tmp_path, CONFIG)
+    run = resolve_run(config=path)
+    assert (run.target_uri, run.registry_uri, run.atlas_url, run.environment, run.namespace) == (
+        "kserve://models?context=prod-cluster", "s3://ml-registry/models", "https://atlas.corp:21443",
+        "production", "prod")
+    run = resolve_run("local", "file:///r", "http://a:1", "staging", "ns2", config=path)
+    assert (run.target_uri, run.registry_uri, run.atlas_url, run.environment, run.namespace) == (
+        "mlserver://127.0.0.1:8080?repository=/srv/models", "file:///r", "http://a:1", "staging", "ns2")
+    monkeypatch.setenv("MODELGOV_CONFIG", str(path))
+    assert resolve_run("local").namespace == "prod"  # $MODELGOV_CONFIG, as a worker sees it
+    monkeypatch.delenv("MODELGOV_CONFIG")
+    monkeypatch.chdir(tmp_path / "..")
+    assert resolve_run("mlserver://h:1?repository=/m", "file:///r").namespace == "modelgov"
+    with pytest.raises(ConfigError, match="environment must be one of"):
+        resolve_run("local", "file:///r", environment="prod", config=path)
+
+
+def test_only_targets_marked_production_require_approval(tmp_path, monkeypatch):
+    from governance.config import resolve_run
+
+    monkeypatch.setenv("TEST_ATLAS_URL", "x")
+    monkeypatch.setenv("TEST_KUBE_CONTEXT", "c")
+    path = write(tmp_path, CONFIG)
+    assert resolve_run("kserve-prod", config=path).approval_required
+    assert not resolve_run("local", config=path).approval_required
+    # the flag classifies the deployment; the approval policy belongs to the target's configuration
+    assert not resolve_run("local", environment="production", config=path).approval_required

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -55,3 +56,31 @@ def test_unknown_service_is_a_usage_error():
     proc = start("nonesuch")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "nonesuch" in err
+
+
+@pytest.mark.slow
+def test_real_hdfs_ready_line_webhdfs_and_sigterm(tmp_path):
+    """``python -m testbed hdfs``: a real NameNode + DataNode, /registry for the registry user, WebHDFS on."""
+    proc = subprocess.Popen([sys.executable, "-m", "testbed", "hdfs", "--workdir", str(tmp_path)], cwd=ROOT,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "MODELGOV_HDFS_USER": "ops"})
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["service"] == "hdfs" and info["pid"] > 0 and info["registry_user"] == "ops"
+        port = int(info["url"].rsplit(":", 1)[1])
+        assert info["registry_uri"] == f"hdfs://127.0.0.1:{port}/registry"
+        assert info["rpc_port"] > 0 and info["rpc_port"] != port
+        status = requests.get(f"{info['url']}/webhdfs/v1/registry?op=GETFILESTATUS&user.name=ops",
+                              timeout=10).json()["FileStatus"]
+        assert (status["owner"], status["permission"], status["type"]) == ("ops", "755", "DIRECTORY")
+        denied = requests.put(f"{info['url']}/webhdfs/v1/elsewhere?op=MKDIRS&user.name=ops", timeout=10)
+        assert denied.status_code == 403 and "AccessControlException" in denied.text  # permissions are on
+        with socket.create_connection(("127.0.0.1", info["rpc_port"]), timeout=5):
+            pass  # the NameNode's RPC port answers too
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert proc.stdout.read() == ""
+        with pytest.raises(requests.ConnectionError):
+            requests.get(info["url"], timeout=2)
+    finally:
+        proc.kill()

@@ -99,9 +99,11 @@ class Namespace:
         with self.lock:
             found = self._meta.get(path)
             if found is None:
-                # created outside the emulator (or the root): owned by the superuser, open to everyone
+                # the root is the superuser's, drwxr-xr-x, as on a freshly formatted HDFS; anything created
+                # outside the emulator (a test hook) is the superuser's and open to everyone
                 is_dir = self.real(path).is_dir()
-                found = Meta(SUPERUSER, SUPERGROUP, "777" if is_dir else "644", next(self._ids))
+                mode = "755" if path == "/" else "777" if is_dir else "644"
+                found = Meta(SUPERUSER, SUPERGROUP, mode, next(self._ids))
                 self._meta[path] = found
             return found
 
@@ -172,16 +174,22 @@ class Namespace:
 
     def get_status(self, user: str, path: str) -> dict:
         with self.lock:
-            self._check_traverse(user, path)
+            self._check_traverse(user, path, None if user == SUPERUSER else "AccessControlException")
             if not self.real(path).exists():
                 raise RemoteError("FileNotFoundException", f"File does not exist: {path}")
             return self._status(path, "")
 
-    def _check_traverse(self, user: str, path: str) -> None:
+    def _check_traverse(self, user: str, path: str, not_dir: str | None = "AccessControlException") -> None:
+        """Execute permission on every ancestor. A file among them is an error as HDFS reports it with
+        permissions on (AccessControlException "<file> (is not a directory)"; ParentNotDirectoryException
+        when creating); ``not_dir=None`` stops quietly there (the superuser's GETFILESTATUS: not found)."""
         parts = [p for p in path.split("/") if p]
         for i in range(len(parts)):
             ancestor = "/" + "/".join(parts[:i])
-            if not self.real(ancestor).is_dir():
+            real = self.real(ancestor)
+            if not real.is_dir():
+                if real.exists() and not_dir:
+                    raise RemoteError(not_dir, f"{ancestor} (is not a directory)")
                 return
             if not self._allowed(user, ancestor, 1):
                 self._denied(user, "EXECUTE", ancestor)
@@ -215,7 +223,7 @@ class Namespace:
     def mkdirs(self, user: str, path: str, permission: str | None) -> bool:
         perm = parse_permission(permission, "755")
         with self.lock:
-            self._check_traverse(user, path)
+            self._check_traverse(user, path, "ParentNotDirectoryException")
             real = self.real(path)
             if real.is_dir():
                 return True
@@ -232,7 +240,7 @@ class Namespace:
         """Open a new file for writing (the datanode's half of CREATE); the caller streams into it."""
         perm = parse_permission(permission, "644")
         with self.lock:
-            self._check_traverse(user, path)
+            self._check_traverse(user, path, "ParentNotDirectoryException")
             real = self.real(path)
             if real.is_dir():
                 raise RemoteError("FileAlreadyExistsException", f"{path} already exists as a directory")

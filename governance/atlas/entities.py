@@ -187,6 +187,10 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     }
     if record.status == "stopped" and record.finished_at:
         deployment_attrs["stoppedTime"] = millis(record.finished_at)
+    if record.approval:
+        deployment_attrs.update(approver=record.approval.approver, approvalTime=millis(record.approval.time),
+                                approvalDecision=record.approval.decision,
+                                approvalReason=record.approval.reason or None)
     deployment = batch.add(DEPLOYMENT_TYPE, {k: v for k, v in deployment_attrs.items() if v is not None},
                            {"build": ref(build, "ml_build_deployment")})
     process_attrs = {"qualifiedName": qn.deploy_process,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import atlas_types
 from governance.atlas.client import AtlasClient
-from governance.errors import AtlasError
+from governance.errors import AtlasConflict, AtlasError
 
 CATEGORIES = ("enumDefs", "structDefs", "classificationDefs", "entityDefs", "relationshipDefs")
 ML_BASE_TYPES = ("ml_project", "ml_model_build", "ml_model_deployment", "ml_model_train_build_process",
@@ -68,9 +68,21 @@ def _diff_relationship(ours: dict, theirs: dict, problems: list[str]) -> None:
                         f"({theirs.get('relationshipCategory')} -> {ours.get('relationshipCategory')})")
 
 
-def install_types(client: AtlasClient, typedefs: dict | None = None) -> InstallReport:
-    """Bring the server's modelgov types up to date. Safe to run any number of times."""
+def install_types(client: AtlasClient, typedefs: dict | None = None, attempts: int = 3) -> InstallReport:
+    """Bring the server's modelgov types up to date. Safe to run any number of times, also concurrently:
+    when another process creates a type between our read and our create (HTTP 409, as the first runs on
+    several workers do against a fresh Atlas), we read again and install only what is still missing."""
     typedefs = typedefs or atlas_types.load()
+    for attempt in range(1, attempts + 1):
+        try:
+            return _install_once(client, typedefs)
+        except AtlasConflict:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _install_once(client: AtlasClient, typedefs: dict) -> InstallReport:
     missing_base = [name for name in ML_BASE_TYPES if client.get_typedef(name) is None]
     if missing_base:
         raise TypedefIncompatible(

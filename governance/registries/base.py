@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from governance.checksums import ArtifactFile, HashingReader
 from governance.errors import ImmutableVersionError, IntegrityError, RegistryError
@@ -40,14 +40,24 @@ class Manifest:
     published_at: str  # ISO-8601 UTC
     format: int = MANIFEST_FORMAT
     data_dir: str = ""  # where the files sit relative to the version folder ("" = in it)
+    # self-description (like an OCI image's config): enough to deploy this version again without its staging
+    # repo. None in manifests written before versions described themselves.
+    metadata: dict | None = field(default=None, compare=False)
+    example_request: Any = field(default=None, compare=False)
+    example_response: Any = field(default=None, compare=False)
 
     def to_json(self) -> str:
-        return json.dumps({
+        data = {
             "format": self.format, "model_name": self.model_name, "model_version": self.model_version,
             "executable": self.executable, "source": self.source, "commit": self.commit,
             "published_at": self.published_at, "files": [f.to_dict() for f in self.files],
-            **({"data_dir": self.data_dir} if self.data_dir else {}),
-        }, indent=2, sort_keys=True) + "\n"
+        }
+        if self.data_dir:
+            data["data_dir"] = self.data_dir
+        if self.metadata is not None:
+            data.update(metadata=self.metadata, example_request=self.example_request,
+                        example_response=self.example_response)
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -55,7 +65,9 @@ class Manifest:
         return cls(model_name=data["model_name"], model_version=data["model_version"],
                    files=tuple(ArtifactFile.from_dict(f) for f in data["files"]), executable=data["executable"],
                    source=data["source"], commit=data.get("commit"), published_at=data["published_at"],
-                   format=int(data.get("format", MANIFEST_FORMAT)), data_dir=str(data.get("data_dir") or ""))
+                   format=int(data.get("format", MANIFEST_FORMAT)), data_dir=str(data.get("data_dir") or ""),
+                   metadata=data.get("metadata"), example_request=data.get("example_request"),
+                   example_response=data.get("example_response"))
 
     @classmethod
     def parse(cls, text: str, where: str) -> Manifest:
@@ -69,7 +81,9 @@ class Manifest:
     def for_staged(cls, staged: StagedRepo, *, data_dir: str = "") -> Manifest:
         return cls(model_name=staged.metadata.name, model_version=staged.metadata.version, files=staged.files,
                    executable=staged.executable, source=staged.source, commit=staged.commit,
-                   published_at=datetime.now(UTC).isoformat(timespec="seconds"), data_dir=data_dir)
+                   published_at=datetime.now(UTC).isoformat(timespec="seconds"), data_dir=data_dir,
+                   metadata=staged.metadata.to_dict(), example_request=staged.example_request,
+                   example_response=staged.example_response)
 
     def same_content(self, files: tuple[ArtifactFile, ...]) -> bool:
         return sorted(self.files, key=lambda f: f.path) == sorted(files, key=lambda f: f.path)

@@ -89,6 +89,13 @@ class HdfsRegistry(Registry):
         try:
             yield
         except HdfsError as exc:
+            message = str(exc)
+            if message.endswith("(is not a directory)"):
+                # a file where a folder belongs; HDFS calls it AccessControlException (or
+                # ParentNotDirectoryException), which reads like a permission problem
+                blocker = message.removesuffix("(is not a directory)").strip()
+                raise RegistryError(f"{blocker} exists on HDFS and is not a folder; cannot {action} {path} "
+                                    f"on {', '.join(self.namenodes)}") from exc
             kind = f" ({exc.exception})" if getattr(exc, "exception", None) else ""
             raise RegistryError(f"HDFS {action} {path} on {', '.join(self.namenodes)} failed{kind}: {exc}") from exc
         except requests.RequestException as exc:

@@ -60,6 +60,14 @@ class ModelMetadata:
             "framework": self.framework, "training_data": list(self.training_data), "extra": dict(self.extra),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ModelMetadata:
+        """The inverse of ``to_dict`` (a registry manifest stores it, so a version describes itself)."""
+        return cls(name=data["name"], version=data["version"], type=data["type"], owner=data["owner"],
+                   owner_lob=data["owner_lob"], description=data["description"], endpoint=data.get("endpoint"),
+                   framework=data.get("framework"), training_data=tuple(data.get("training_data") or ()),
+                   extra=dict(data.get("extra") or {}))
+
 
 def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list[Problem]]:
     """Parse and check metadata text; return the value (when valid) and every problem found."""

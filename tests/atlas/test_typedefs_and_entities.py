@@ -115,3 +115,25 @@ def test_s3_chain_loads_into_atlas(client):
     add_location(batch, "s3://ml-reg/models/iris/1.0/executable/model.joblib", is_file=True, namespace="ns")
     result = client.upsert_entities(batch.entities)
     assert len(result.created) == len(batch.entities) == 6  # bucket, 4 directories, object
+
+
+def test_concurrent_first_installs_both_succeed(client):
+    """Two workers' first runs against a fresh Atlas: the other installer creates the types between our read
+    and our create (Atlas answers 409). Found on the shared-server test; the loser now reads again."""
+    other = AtlasClient(client.settings)
+
+    class RacedClient(AtlasClient):
+        raced = False
+
+        def create_typedefs(self, typedefs):
+            if not self.raced:
+                self.raced = True
+                install_types(other)  # the other worker wins the race right here
+            return super().create_typedefs(typedefs)
+
+    raced = RacedClient(client.settings)
+    report = install_types(raced)
+    assert raced.raced and report.created == [] and "modelgov_model_deployment" in report.unchanged
+    assert client.get_typedef("modelgov_model_deployment") is not None
+    other.close()
+    raced.close()

@@ -40,3 +40,25 @@ def atlas_client(atlas):
 def clean_env(monkeypatch):
     for key in [k for k in os.environ if k.startswith("ATLAS_")]:
         monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A shared Prefect server on PostgreSQL (``python -m testbed prefect-server``), once per session."""
+    from testbed.prefect_server import PrefectServerService
+
+    service = PrefectServerService(tmp_path_factory.mktemp("prefect-server"))
+    try:
+        yield service.start()
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def on_prefect_server(prefect_server, monkeypatch):
+    """This test's Prefect client talks to the shared PostgreSQL-backed server (not the session harness)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server["url"])
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server["url"]}):
+        yield prefect_server["url"]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from emulators.webhdfs import WebHdfsEmulator
 from governance.registries.file import FileRegistry
 from governance.registries.hdfs import HdfsRegistry
 from governance.registries.s3 import S3Registry
 from governance.staging.validate import validate_repo
+from tests.hdfs_fixtures import KINDS as HDFS_KINDS
+from tests.hdfs_fixtures import Hdfs, hdfs_of_kind
 from tests.service_fixtures import S3Server, unique_ids
 
 
@@ -55,23 +56,22 @@ class S3Backend(Backend):
 
 
 class HdfsBackend(Backend):
-    def __init__(self, emu: WebHdfsEmulator):
-        self.name = "hdfs"
-        self.emu = emu
-        self.registry = HdfsRegistry(f"hdfs://127.0.0.1:{emu.port}/data/models")
-        self.disk = emu.namespace.root / "data" / "models"
+    """A registry root prepared for ``deployer`` on real HDFS or the emulator; raw access through WebHDFS."""
+
+    def __init__(self, hdfs: Hdfs):
+        self.name = hdfs.kind
+        self.hdfs = hdfs
+        self.root = f"{hdfs.fresh_folder()}/models"
+        self.registry = HdfsRegistry(hdfs.uri(self.root))
 
     def put_raw(self, rel: str, data: bytes) -> None:
-        target = self.disk / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        self.hdfs.write(posixpath.join(self.root, rel), data)  # as the registry user, like a crashed publish
 
     def get_raw(self, rel: str) -> bytes | None:
-        target = self.disk / rel
-        return target.read_bytes() if target.is_file() else None
+        return self.hdfs.read(posixpath.join(self.root, rel))
 
     def list_raw(self) -> list[str]:
-        return sorted(posixpath.join(*p.relative_to(self.disk).parts) for p in self.disk.rglob("*") if p.is_file())
+        return self.hdfs.files_under(self.root)
 
 
 class FileBackend(Backend):
@@ -95,12 +95,12 @@ class FileBackend(Backend):
         return sorted(posixpath.join(*p.relative_to(self.disk).parts) for p in self.disk.rglob("*") if p.is_file())
 
 
-@pytest.fixture(params=["s3-radosgw", "s3-moto", "hdfs", "file"])
+@pytest.fixture(params=["s3-radosgw", "s3-moto", *HDFS_KINDS, "file"])
 def backend(request, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Backend:
     if request.param == "file":
         return FileBackend(tmp_path / "models")
-    if request.param == "hdfs":
-        return HdfsBackend(request.getfixturevalue("webhdfs"))
+    if request.param in HDFS_KINDS:
+        return HdfsBackend(hdfs_of_kind(request, request.param))
     kind = request.param.removeprefix("s3-")
     server = request.getfixturevalue("radosgw_server" if kind == "radosgw" else "moto_s3_server")
     for var, value in (("AWS_ENDPOINT_URL", server.endpoint_url), ("AWS_ACCESS_KEY_ID", server.access_key),

@@ -1,8 +1,18 @@
-"""HDFS-specific behaviour against the WebHDFS emulator: HA failover, permissions, failures, config."""
+"""HDFS-specific behaviour. Tests taking ``hdfs`` run against a real HDFS (MiniDFSCluster) and the WebHDFS
+emulator alike; the ones taking ``webhdfs`` need what only the emulator can do (a standby namenode sharing
+its namespace, injected datanode failures, its request log)."""
 
 from __future__ import annotations
 
+import json
+import os
+import posixpath
+import signal
+import subprocess
 import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,26 +21,31 @@ from governance.errors import ConfigError, RegistryError
 from governance.registries import get_registry
 from governance.registries.base import MANIFEST_NAME
 from governance.registries.hdfs import HdfsRegistry
+from tests.hdfs_fixtures import Hdfs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _registry(emu: WebHdfsEmulator, path: str = "/data/models") -> HdfsRegistry:
     return HdfsRegistry(f"hdfs://127.0.0.1:{emu.port}{path}")
 
 
-def test_files_are_owned_by_the_configured_user_with_octal_permissions(webhdfs, make_staged):
-    version = _registry(webhdfs).publish(make_staged())
-    status = webhdfs.namespace.get_status("hdfs", "/data/models/iris/1/executable/model.joblib")
+def test_files_are_owned_by_the_configured_user_with_octal_permissions(hdfs: Hdfs, make_staged):
+    root = hdfs.fresh_folder()
+    version = HdfsRegistry(hdfs.uri(f"{root}/models")).publish(make_staged())
+    status = hdfs.status(f"{root}/models/iris/1/executable/model.joblib")
     assert status["owner"] == "deployer" and status["permission"] == "644"
-    assert webhdfs.namespace.get_status("hdfs", "/data/models/iris/1")["permission"] == "755"
-    assert not any("GETFILECHECKSUM" in r for r in webhdfs.requests)  # sha256 from the manifest, not HDFS
-    assert version.location == f"hdfs://127.0.0.1:{webhdfs.port}/data/models/iris/1"
+    assert hdfs.status(f"{root}/models/iris/1")["permission"] == "755"
+    assert hdfs.status(f"{root}/models")["owner"] == "deployer"  # the missing parent, made by the registry
+    assert version.location == f"hdfs://127.0.0.1:{hdfs.port}{root}/models/iris/1"
 
 
-def test_hadoop_user_name_is_the_fallback_user(webhdfs, monkeypatch, make_staged):
+def test_hadoop_user_name_is_the_fallback_user(hdfs: Hdfs, monkeypatch, make_staged):
+    root = hdfs.fresh_folder(owner="etl")
     monkeypatch.delenv("MODELGOV_HDFS_USER")
     monkeypatch.setenv("HADOOP_USER_NAME", "etl")
-    _registry(webhdfs).publish(make_staged())
-    assert webhdfs.namespace.get_status("hdfs", "/data/models/iris/1/README.md")["owner"] == "etl"
+    HdfsRegistry(hdfs.uri(root)).publish(make_staged())
+    assert hdfs.status(f"{root}/iris/1/README.md")["owner"] == "etl"
 
 
 def test_publish_is_a_rename_of_a_complete_temp_folder(webhdfs, make_staged):
@@ -39,12 +54,14 @@ def test_publish_is_a_rename_of_a_complete_temp_folder(webhdfs, make_staged):
     assert len(renames) == 1 and "/data/models/iris/.1.tmp-" in renames[0]
     creates = [r for r in webhdfs.requests if r.startswith("namenode") and "op=CREATE" in r]
     assert creates and all(".tmp-" in r for r in creates)
+    assert not any("GETFILECHECKSUM" in r for r in webhdfs.requests)  # sha256 from the manifest, not HDFS
     assert sorted(p.name for p in (webhdfs.namespace.root / "data/models/iris").iterdir()) == ["1"]
 
 
 def test_ha_fails_over_from_a_standby_namenode(tmp_path, monkeypatch, make_staged):
     monkeypatch.setenv("MODELGOV_HDFS_USER", "deployer")
     active = WebHdfsEmulator(tmp_path / "hdfs").start()
+    active.namespace.set_meta("/", permission="777")
     standby = WebHdfsEmulator(tmp_path / "unused", standby=True, namespace=active.namespace).start()
     try:
         uri = f"hdfs://127.0.0.1:{standby.port},127.0.0.1:{active.port}/data/models"
@@ -65,36 +82,111 @@ def test_ha_fails_over_from_a_standby_namenode(tmp_path, monkeypatch, make_stage
         active.stop()
 
 
-def test_unreachable_namenode_fails_over_to_the_next(webhdfs, make_staged):
+def test_unreachable_namenode_fails_over_to_the_next(hdfs: Hdfs, make_staged):
     from emulators.radosgw import free_port
 
-    registry = HdfsRegistry(f"hdfs://127.0.0.1:{free_port()},127.0.0.1:{webhdfs.port}/data/models")
+    root = hdfs.fresh_folder()
+    registry = HdfsRegistry(f"hdfs://127.0.0.1:{free_port()},127.0.0.1:{hdfs.port}{root}")
     assert registry.publish(make_staged()).created
 
 
-def test_permission_denied_is_an_error_not_a_missing_version(webhdfs, make_staged):
-    _registry(webhdfs).publish(make_staged())
-    webhdfs.namespace.set_meta("/data/models", owner="someone-else", permission="700")
+def test_permission_denied_is_an_error_not_a_missing_version(hdfs: Hdfs, make_staged):
+    root = hdfs.fresh_folder()
+    HdfsRegistry(hdfs.uri(root)).publish(make_staged())
+    hdfs.chown(root, "someone-else", "700")
+    with pytest.raises(RegistryError, match=f"AccessControlException.*user=deployer.*{root}") as info:
+        HdfsRegistry(hdfs.uri(root)).lookup("iris", "1")
+    assert "someone-else" in str(info.value)  # the message names who owns the folder
     with pytest.raises(RegistryError, match="AccessControlException.*user=deployer"):
-        _registry(webhdfs).lookup("iris", "1")
-    with pytest.raises(RegistryError, match="AccessControlException"):
-        _registry(webhdfs).publish(make_staged(version="2"))
+        HdfsRegistry(hdfs.uri(root)).publish(make_staged(version="2"))
 
 
-def test_registry_path_that_is_a_file(webhdfs, make_staged):
-    (webhdfs.namespace.root / "data").mkdir()
-    (webhdfs.namespace.root / "data" / "models").write_bytes(b"not a folder")
-    with pytest.raises(RegistryError, match="/data/models"):
-        _registry(webhdfs).publish(make_staged())
-    assert (webhdfs.namespace.root / "data" / "models").read_bytes() == b"not a folder"
+def test_missing_parent_folders_are_created_for_the_registry_user(hdfs: Hdfs, make_staged):
+    root = hdfs.fresh_folder()
+    registry = HdfsRegistry(hdfs.uri(f"{root}/a/b/models"))
+    assert registry.publish(make_staged()).created
+    assert hdfs.status(f"{root}/a/b")["owner"] == "deployer"
+    assert hdfs.files_under(root) == ["a/b/models/iris/1/MANIFEST.json", "a/b/models/iris/1/README.md",
+                                      "a/b/models/iris/1/executable/model.joblib", "a/b/models/iris/1/metadata.txt"]
 
 
-def test_version_path_that_is_a_file(webhdfs, make_staged):
-    (webhdfs.namespace.root / "data/models/iris").mkdir(parents=True)
-    (webhdfs.namespace.root / "data/models/iris/1").write_bytes(b"oops")
-    with pytest.raises(RegistryError, match="/data/models/iris/1 exists but holds no manifest"):
-        _registry(webhdfs).publish(make_staged())
-    assert sorted(p.name for p in (webhdfs.namespace.root / "data/models/iris").iterdir()) == ["1"]
+def test_missing_parent_the_user_may_not_create(hdfs: Hdfs, make_staged):
+    """The parent is missing and only the superuser may create it (here: at HDFS's root): a clear error."""
+    top = f"/not-yet-{hdfs.fresh_folder().lstrip('/')}"
+    registry = HdfsRegistry(hdfs.uri(f"{top}/models"))
+    with pytest.raises(RegistryError, match=f"mkdirs {top}/models/iris.*AccessControlException.*user=deployer"):
+        registry.publish(make_staged())
+    assert hdfs.admin.status(top, strict=False) is None
+
+
+def test_registry_path_that_is_a_file(hdfs: Hdfs, make_staged):
+    root = hdfs.fresh_folder()
+    hdfs.write(f"{root}/models", b"not a folder")
+    with pytest.raises(RegistryError, match=f"{root}/models"):
+        HdfsRegistry(hdfs.uri(f"{root}/models")).publish(make_staged())
+    assert hdfs.read(f"{root}/models") == b"not a folder"
+
+
+def test_version_path_that_is_a_file(hdfs: Hdfs, make_staged):
+    root = hdfs.fresh_folder()
+    hdfs.write(f"{root}/iris/1", b"oops")
+    with pytest.raises(RegistryError, match=f"{root}/iris/1"):
+        HdfsRegistry(hdfs.uri(root)).publish(make_staged())
+    assert hdfs.admin.list(f"{root}/iris") == ["1"] and hdfs.read(f"{root}/iris/1") == b"oops"
+
+
+KILLED_PUBLISHER = textwrap.dedent("""
+    import os, signal, sys
+    from governance.registries import base, hdfs as hdfs_registry
+    from governance.staging.validate import validate_repo
+
+    real_open = base.open_staged
+
+    class DiesMidway:
+        # the publisher's process is killed -9 after it streamed this many bytes of the artifact
+        def __init__(self, raw, limit):
+            self.raw, self.limit, self.sent = raw, limit, 0
+        def read(self, n=-1):
+            if self.sent >= self.limit:
+                os.kill(os.getpid(), signal.SIGKILL)
+            data = self.raw.read(n)
+            self.sent += len(data)
+            return data
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            self.raw.close()
+        def close(self):
+            self.raw.close()
+
+    def open_staged(staged, rel):
+        raw = real_open(staged, rel)
+        return DiesMidway(raw, int(sys.argv[3])) if rel.startswith("executable/") else raw
+
+    base.open_staged = open_staged
+    hdfs_registry.HdfsRegistry(sys.argv[1]).publish(validate_repo(sys.argv[2], commit="0123abcd"))
+""")
+
+
+def test_retry_after_a_publisher_killed_mid_upload(hdfs: Hdfs, make_staged):
+    """kill -9 in the middle of streaming the artifact: no version appears; the retry publishes it whole."""
+    root = hdfs.fresh_folder()
+    uri = hdfs.uri(root)
+    staged = make_staged(model=os.urandom(3 << 20))
+    proc = subprocess.run([sys.executable, "-c", KILLED_PUBLISHER, uri, str(staged.root), str(1 << 20)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    leftovers = hdfs.admin.list(f"{root}/iris")
+    assert len(leftovers) == 1 and leftovers[0].startswith(".1.tmp-")  # the dead publisher's temp folder
+    registry = HdfsRegistry(uri)
+    assert registry.lookup("iris", "1") is None
+    version = registry.publish(staged)
+    assert version.created and registry.verify(version) == []
+    assert registry.lookup("iris", "1") == version
+    assert hdfs.files_under(posixpath.join(root, "iris", "1")) == sorted(
+        ["MANIFEST.json", *(f.path for f in staged.files)])
+    assert [lo.kind for lo in registry.gc(older_than=timedelta(0))] == ["temporary folder of an interrupted publish"]
+    assert hdfs.admin.list(f"{root}/iris") == ["1"] and registry.verify(version) == []
 
 
 def test_datanode_failing_mid_upload_leaves_no_version(webhdfs, make_staged):
@@ -122,17 +214,36 @@ def test_disk_full_on_the_manifest_write(webhdfs, make_staged):
     assert _registry(webhdfs).lookup("iris", "1") is None
 
 
-def test_commit_never_moves_into_an_existing_version(webhdfs, make_staged):
-    """Plain RENAME onto an existing folder moves the source inside it; the commit uses rename2 instead."""
-    registry = _registry(webhdfs)
+def test_commit_never_moves_into_an_existing_version(hdfs: Hdfs, make_staged):
+    """Plain RENAME onto an existing folder moves the source inside it; the commit (rename2) is refused."""
+    root = hdfs.fresh_folder()
+    registry = HdfsRegistry(hdfs.uri(root))
     registry.publish(make_staged())
+    before = hdfs.files_under(f"{root}/iris/1")
     staged = make_staged(model=b"other bytes")
     attempt = registry._begin("iris", "1")
     registry._stage_file(staged, attempt, staged.executable_file, lambda n: None)
     assert registry._commit(attempt, b"{}") is False
-    assert sorted(p.name for p in (webhdfs.namespace.root / "data/models/iris/1").iterdir()) == \
-        [MANIFEST_NAME, "README.md", "executable", "metadata.txt"]
-    assert any("renameoptions=NONE" in r for r in webhdfs.requests)
+    assert hdfs.files_under(f"{root}/iris/1") == before
+
+
+def test_rename_race_lost_to_an_identical_publisher(hdfs: Hdfs, make_staged):
+    """The version is committed by another publisher between our check and our rename."""
+    root = hdfs.fresh_folder()
+    registry = HdfsRegistry(hdfs.uri(root))
+    staged = make_staged()
+    other = HdfsRegistry(hdfs.uri(root))
+    original = registry._commit
+
+    def commit_after_other_wins(attempt, manifest):
+        other.publish(make_staged())
+        return original(attempt, manifest)
+
+    registry._commit = commit_after_other_wins
+    result = registry.publish(staged)
+    assert result.created is False
+    assert hdfs.admin.list(f"{root}/iris") == ["1"]
+    assert registry.verify(result) == []
 
 
 def test_uri_parsing_and_config_errors(monkeypatch):
@@ -154,3 +265,30 @@ def test_kerberos_without_the_extra_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "hdfs.ext.kerberos", None)  # as if requests-kerberos were missing
     with pytest.raises(ConfigError, match="requests-kerberos"):
         HdfsRegistry("hdfs://nn1:9870/registry")
+
+
+@pytest.mark.slow
+def test_one_gib_publish_to_real_hdfs_in_bounded_memory(real_hdfs: Hdfs, tmp_path):
+    """Chunked writes: publishing 1 GiB keeps the publisher's peak RSS under the README's 200 MB."""
+    bench = ROOT / "bench" / "registry_bench.py"
+    sys.path.insert(0, str(bench.parent))
+    try:
+        from registry_bench import RSS_GOAL_MB
+        from registry_bench import make_staged as make_big_staged
+    finally:
+        sys.path.remove(str(bench.parent))
+    staged = make_big_staged(tmp_path / "big", 1024)
+    root = real_hdfs.fresh_folder()
+    try:
+        out = subprocess.run([sys.executable, str(bench), "--rss-child", real_hdfs.uri(root), str(staged)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=900, env=os.environ.copy())
+        assert out.returncode == 0, out.stderr[-2000:]
+        child = json.loads(out.stdout.strip().splitlines()[-1])
+        assert child["peak_rss_mb"] < RSS_GOAL_MB, child
+        status = real_hdfs.status(f"{root}/bench/1/executable/model.bin")
+        assert status["length"] == 1 << 30
+        version = HdfsRegistry(real_hdfs.uri(root)).lookup("bench", "1")
+        assert version is not None
+        assert {f.path: f.size for f in version.manifest.files}["executable/model.bin"] == 1 << 30
+    finally:
+        real_hdfs.admin.delete(root, recursive=True)  # give the DataNode's disk back

@@ -1,4 +1,4 @@
-"""The registry contract, run unchanged against S3 (real radosgw and moto) and HDFS (WebHDFS emulator)."""
+"""The registry contract, run unchanged against S3 (real radosgw and moto) and HDFS (real and the WebHDFS emulator)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,16 @@ def test_file_changed_after_validation_raises_integrity_error(backend, make_stag
 
 def test_get_registry_picks_the_backend(backend):
     assert type(get_registry(backend.registry.uri)) is type(backend.registry)
+
+
+def test_a_version_describes_itself(backend, make_staged):
+    """Metadata and examples travel in the manifest, so a version can be deployed again from the registry alone."""
+    from governance.redeploy import release_from_registry
+
+    staged = make_staged(extra={"examples/request.json": b'{"inputs": [1, 2]}',
+                                "examples/response.json": b'{"outputs": [3]}'})
+    backend.registry.publish(staged)
+    release = release_from_registry(backend.registry, "iris", "1")
+    assert release.metadata == staged.metadata
+    assert (release.example_request, release.example_response) == ({"inputs": [1, 2]}, {"outputs": [3]})
+    assert release.registered.manifest.same_content(staged.files)

@@ -197,7 +197,7 @@ def test_command_line_entry_point(tmp_path):
         line = proc.stdout.readline().strip()
         assert line.startswith("webhdfs emulator listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
-        res = requests.put(f"{url}/webhdfs/v1/cli?op=MKDIRS&user.name=x", timeout=5)
+        res = requests.put(f"{url}/webhdfs/v1/cli?op=MKDIRS&user.name=hdfs", timeout=5)  # the root is the superuser's
         assert json.loads(res.text) == {"boolean": True} and (tmp_path / "cli").is_dir()
     finally:
         proc.terminate()

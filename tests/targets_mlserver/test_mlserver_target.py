@@ -121,3 +121,19 @@ def test_bad_target_uris():
         get_target("mlserver://127.0.0.1:8080?repository=/m&keep_prev=true")
     with pytest.raises(ConfigError, match="known: kserve, mleap, mlserver"):
         get_target("seldon://x")
+
+
+def test_redeploy_from_the_registry_alone(example_repo, tmp_path, target, mlserver, request):
+    """Rollback and reconcile deploy a registered version with its staging repo gone."""
+    import shutil
+
+    from governance.redeploy import release_from_registry
+
+    name = model_name(request)
+    _, registry = release_for(example_repo, tmp_path / "reg", model_name=name)
+    shutil.rmtree(example_repo)
+    release = release_from_registry(registry, name, "1.0")
+    result = target.deploy(release)
+    assert (result.loaded_name, result.loaded_version) == (name, "1000000")
+    assert result.smoke.matched_expected is True  # the expected answer came from the manifest
+    target.undeploy(name, str(release.metadata.version_number))

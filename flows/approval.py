@@ -1,0 +1,78 @@
+"""The approval gate of deploys to a target marked ``environment: production`` in modelgov.yaml: the flow run pauses with a typed input until someone approves
+or rejects it (Prefect UI form, or ``modelgov approve RUN_ID --approver NAME [--reject --reason TEXT]``).
+
+Open-source Prefect does not record who resumed a run, so the approver is the name given in the input;
+it and the time the run received the decision go to the Atlas deployment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from prefect import get_run_logger
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+
+from governance.errors import ConfigError, GovernanceError
+from governance.record import ApprovalDecision
+
+APPROVAL_KEY = "approval"
+DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
+POLL_SECONDS = 2
+
+
+class Approval(RunInput):
+    """What the approver fills in. ``approver`` and ``approved`` have no defaults: they must be given."""
+
+    approver: str
+    approved: bool
+    reason: str = ""
+
+
+def await_approval(what: str, timeout: int) -> ApprovalDecision:
+    """Pause this flow run until approved, rejected, or ``timeout`` seconds pass (then: timed_out)."""
+    log = get_run_logger()
+    log.info("waiting up to %ss for approval of %s: approve in the Prefect UI or run `modelgov approve %s "
+             "--approver NAME` (add --reject --reason TEXT to reject)", timeout, what, flow_run.id)
+    try:
+        answer = pause_flow_run(wait_for_input=Approval.with_initial_data(description=f"Approve {what}?"),
+                                timeout=timeout, poll_interval=POLL_SECONDS, key=APPROVAL_KEY)
+    except FlowPauseTimeout:
+        log.warning("nobody approved %s within %ss: nothing is deployed", what, timeout)
+        return ApprovalDecision("timed_out", None, datetime.now(UTC), f"no decision within {timeout}s")
+    received = datetime.now(UTC)
+    approver = answer.approver.strip()
+    if not approver:
+        return ApprovalDecision("rejected", None, received, "approval without an approver name is refused")
+    decision = ApprovalDecision("approved" if answer.approved else "rejected", approver, received,
+                                answer.reason.strip())
+    log.info("%s %s by %s%s", what, decision.decision, approver, f": {decision.reason}" if decision.reason else "")
+    return decision
+
+
+def decide(run_id: str, approver: str, approved: bool, reason: str = "") -> None:
+    """Resume a paused run with the decision (what ``modelgov approve`` does)."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    if not approver.strip():
+        raise ConfigError("--approver NAME is required")
+    try:
+        run_uuid = UUID(run_id)
+    except ValueError as exc:
+        raise ConfigError(f"{run_id!r} is not a flow run id") from exc
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(run_uuid)
+        except ObjectNotFound as exc:
+            raise GovernanceError(f"flow run {run_id} does not exist on {client.api_url}") from exc
+    if not run.state or not run.state.is_paused():
+        raise GovernanceError(f"flow run {run_id} is not waiting for approval (state: "
+                              f"{run.state.name if run.state else 'unknown'})")
+    try:
+        resume_flow_run(run_uuid, run_input={"approver": approver, "approved": approved, "reason": reason})
+    except FlowPauseTimeout as exc:
+        raise GovernanceError(f"flow run {run_id}: the approval window has closed") from exc

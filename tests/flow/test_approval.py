@@ -1,0 +1,105 @@
+"""The approval gate on the shared Prefect server: a production run executed by a worker pauses with a typed
+input until `modelgov approve` resumes it; approver and time land on the Atlas deployment; a rejection or a
+timeout records the attempt as rejected and deploys nothing."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from flows.register import register
+from tests.conftest import write_metadata
+from tests.flow.test_cli import modelgov
+from tests.flow.workers import process_workers, wait_for_runs
+
+pytestmark = pytest.mark.slow
+POOL = "modelgov-approvals"
+
+
+@pytest.fixture(scope="module")
+def approval_worker(prefect_server, tmp_path_factory):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server["url"]}):
+        register(POOL, name="approvals")
+    with process_workers(prefect_server["url"], POOL, ["approver-worker"], tmp_path_factory.mktemp("w"), limit=3):
+        yield prefect_server["url"]
+
+
+def start_production_run(api_url, example_repo, tmp_path, mlserver, atlas, name, **params):
+    from prefect.deployments import run_deployment
+
+    repo = shutil.copytree(example_repo, tmp_path / name)
+    write_metadata(repo, model_name=name)
+    config = tmp_path / "modelgov.yaml"
+    config.write_text(f"""
+atlas: {{url: "{atlas.url}"}}
+registries: {{reg: "file://{tmp_path / 'registry'}"}}
+targets:
+  mlserver-prod: {{uri: "{mlserver.target_uri()}", environment: production}}
+""")
+    return run_deployment("deploy-model/approvals", timeout=0, parameters={
+        "source": str(repo), "target": "mlserver-prod", "registry": "reg", "config": str(config), **params})
+
+
+def deployment_attrs(atlas_client, name):
+    [hit] = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment", "attributes": [
+        "status", "outcome", "approver", "approvalTime", "approvalDecision", "approvalReason", "failureReason"],
+        "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": name}}))
+    return hit["attributes"]
+
+
+def served(mlserver, name) -> bool:
+    return requests.get(f"{mlserver.url}/v2/models/{name}/ready", timeout=10).status_code == 200
+
+
+def test_approved_production_run_deploys_and_records_the_approver(approval_worker, on_prefect_server, example_repo,
+                                                                 tmp_path, mlserver, atlas, atlas_client):
+    run = start_production_run(approval_worker, example_repo, tmp_path, mlserver, atlas, "gate-approved")
+    [paused] = wait_for_runs([run.id], final=False)
+    assert paused.state.is_paused() and not served(mlserver, "gate-approved")
+    before = datetime.now(UTC)
+    proc = modelgov("approve", str(run.id), "--approver", "alice", env={"PREFECT_API_URL": approval_worker})
+    assert proc.returncode == 0, proc.stderr
+    [done] = wait_for_runs([run.id])
+    assert done.state.is_completed(), done.state
+    attrs = deployment_attrs(atlas_client, "gate-approved")
+    assert (attrs["status"], attrs["outcome"], attrs["approver"], attrs["approvalDecision"]) == (
+        "deployed", "succeeded", "alice", "approved")
+    assert before.timestamp() * 1000 - 1000 <= attrs["approvalTime"] <= datetime.now(UTC).timestamp() * 1000
+    assert served(mlserver, "gate-approved")
+
+
+def test_rejected_production_run_deploys_nothing(approval_worker, on_prefect_server, example_repo, tmp_path,
+                                                mlserver, atlas, atlas_client):
+    run = start_production_run(approval_worker, example_repo, tmp_path, mlserver, atlas, "gate-rejected")
+    wait_for_runs([run.id], final=False)
+    env = {"PREFECT_API_URL": approval_worker}
+    no_reason = modelgov("approve", str(run.id), "--approver", "bob", "--reject", env=env)
+    assert no_reason.returncode == 2 and "--reject needs --reason" in no_reason.stderr
+    proc = modelgov("approve", str(run.id), "--approver", "bob", "--reject", "--reason", "not this week", env=env)
+    assert proc.returncode == 0, proc.stderr
+    [done] = wait_for_runs([run.id])
+    assert done.state.is_failed() and "rejected by bob" in done.state.message
+    attrs = deployment_attrs(atlas_client, "gate-rejected")
+    assert (attrs["status"], attrs["outcome"], attrs["approver"], attrs["approvalDecision"],
+            attrs["approvalReason"]) == ("stopped", "rejected", "bob", "rejected", "not this week")
+    assert attrs["failureReason"] == "rejected by bob: not this week"
+    assert not served(mlserver, "gate-rejected")
+    again = modelgov("approve", str(run.id), "--approver", "bob", env=env)
+    assert again.returncode == 1 and "is not waiting for approval" in again.stderr
+
+
+def test_unanswered_production_run_times_out_as_rejected(approval_worker, on_prefect_server, example_repo,
+                                                        tmp_path, mlserver, atlas, atlas_client):
+    run = start_production_run(approval_worker, example_repo, tmp_path, mlserver, atlas, "gate-timeout",
+                               approval_timeout=4)
+    [done] = wait_for_runs([run.id])
+    assert done.state.is_failed()
+    attrs = deployment_attrs(atlas_client, "gate-timeout")
+    assert (attrs["status"], attrs["outcome"], attrs["approvalDecision"]) == ("stopped", "rejected", "timed_out")
+    assert attrs.get("approver") is None and attrs["failureReason"].startswith("not approved in time")
+    assert not served(mlserver, "gate-timeout")
