@@ -37,7 +37,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _print_json({"valid": True, "model": meta.to_dict(), "commit": staged.commit,
                          "executable": staged.executable, "files": [f.to_dict() for f in staged.files]})
         else:
-            print(f"{args.source}: valid: {meta.name} {meta.version} ({meta.type}), owner {meta.owner} "
+            shown = meta.name if meta.display_name == meta.name else f"{meta.display_name!r} (id {meta.name})"
+            print(f"{args.source}: valid: {shown} {meta.version} ({meta.type}), owner {meta.owner} "
                   f"({meta.owner_lob}), executable {staged.executable}, {len(staged.files)} files"
                   + (f", commit {staged.commit}" if staged.commit else ""))
     finally:

@@ -135,13 +135,13 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     manifest = registered.manifest
     published = datetime.fromisoformat(manifest.published_at)
 
-    project = batch.add(PROJECT_TYPE, {"qualifiedName": qn.project, "name": meta.name, "owner": meta.owner,
+    project = batch.add(PROJECT_TYPE, {"qualifiedName": qn.project, "name": meta.display_name, "owner": meta.owner,
                                        "metadata": {"ownerLob": meta.owner_lob}})
     registry_copy = add_location(batch, registered.location, is_file=False, namespace=namespace)
     executable = next(f for f in manifest.files if f.path == manifest.executable)
     example_request, example_response = record.example_json()
     build_attrs = {
-        "qualifiedName": qn.build, "name": f"{meta.name} v{meta.version}", "version": meta.version_number,
+        "qualifiedName": qn.build, "name": f"{meta.display_name} v{meta.version}", "version": meta.version_number,
         "description": meta.description, "owner": meta.owner, "createTime": millis(published),
         "registeredTime": millis(published), "modelVersion": meta.version, "modelType": meta.type,
         "framework": meta.framework, "ownerLob": meta.owner_lob, "stagingRepoUri": staged.source,
@@ -174,7 +174,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     result = record.result
     when = result.deployed_at if result else record.started_at
     deployment_attrs = {
-        "qualifiedName": qn.deployment, "name": f"{meta.name} v{meta.version} @ {record.target.host_detail}",
+        "qualifiedName": qn.deployment, "name": f"{meta.display_name} v{meta.version} @ {record.target.host_detail}",
         "description": meta.description, "owner": meta.owner,
         "createTime": millis(record.started_at), "deployedTime": millis(when), "status": record.status,
         "cpuMillicores": 0, "replicas": 1, "modelName": meta.name, "modelVersion": meta.version,
