@@ -1,10 +1,12 @@
 """Prefect flow: govern one model deployment. Each task is a few lines calling ``governance``.
 
-fetch -> validate -> preflight -> publish -> record intent -> deploy -> aggregate -> record outcome.
-Retries live on the tasks that talk to idempotent services (registry publish is a no-op for identical bytes,
-Atlas bulk is an upsert); the deploy itself is not retried blindly. Compensation is an explicit saga (a
-failed deploy is recorded as failed), not Prefect transactions, whose rollback fires on the first failed
-attempt of a retried task.
+fetch -> validate -> preflight -> publish -> governed deploy (under the target's lock: record intent ->
+deploy -> record outcome -> compare Atlas with what the target serves). Retries live on the tasks that talk
+to idempotent services (registry publish is a no-op for identical bytes); the ledger retries Atlas writes;
+the deploy itself is not retried blindly. Compensation (the target put back, the attempt recorded failed)
+is the library's policy (``governance.govern``), not Prefect transactions, whose rollback fires on the
+first failed attempt of a retried task. A SIGTERM/SIGINT is compensated the same way and ends the run
+failed with step "deploy".
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
+from flows.target_limits import target_slot
 from governance import pipeline, report
 from governance.config import resolve_run
 from governance.errors import (
@@ -22,6 +25,7 @@ from governance.errors import (
     AtlasError,
     AtlasUnavailable,
     ConfigError,
+    DeployInterrupted,
     RegistryUnavailable,
     StepFailed,
 )
@@ -29,7 +33,7 @@ from governance.record import ApprovalDecision
 from governance.registries import Registry, RegistryVersion
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
-from governance.targets import Release, ServingTarget
+from governance.targets import Release
 
 
 def _transient(task, task_run, state) -> bool:
@@ -58,14 +62,8 @@ def publish_task(staged: StagedRepo, registry: Registry, progress: bool) -> Regi
 
 
 @task(name="deploy", cache_policy=NO_CACHE)
-def deploy_task(release: Release, target: ServingTarget):
-    return target.deploy(release)
-
-
-@task(name="record-in-atlas", retries=3, retry_delay_seconds=[1, 3, 9], retry_condition_fn=_transient,
-      cache_policy=NO_CACHE)
-def record_task(atlas, record, namespace: str):
-    return pipeline.finish(atlas, record, namespace)
+def deploy_task(res: pipeline.Resources, release: Release, record, on_wait):
+    return pipeline.govern(res, release, record, on_wait)
 
 
 def publish_report(summary: dict) -> None:
@@ -127,30 +125,28 @@ def govern_one(source: str, target: str | None, registry: str | None, atlas_url:
                 f"(registry {registered.location})", approval_timeout)
             if not decision.approved:
                 refused = record.rejected(decision)
-                atlas_record, _ = pipeline.run_step("record", record_task, res.atlas, refused, namespace)
+                atlas_record = pipeline.run_step("record", res.ledger.record_outcome, refused)
                 raise StepFailed("approval", ApprovalRefused(refused.failure),
                                  pipeline.summary(refused, atlas_record, []))
             record = record.approved(decision)
-        pipeline.run_step("record", record_task, res.atlas, record, namespace)
         release = pipeline.release_for(staged, registered, res.registry)
         try:
-            result = deploy_task(release, res.target)
-        except Exception as exc:
-            failed = record.failed(f"{exc.__class__.__name__}: {exc}")
-            atlas_record, _ = pipeline.run_step("record", record_task, res.atlas, failed, namespace)
-            raise StepFailed("deploy", exc, pipeline.summary(failed, atlas_record, [])) from exc
-        final = record.succeeded(result)
-        try:
-            atlas_record, superseded = record_task(res.atlas, final, namespace)
-        except Exception as exc:
-            # the model serves, but Atlas still says "deploying" (recorded before the deploy): say so plainly
-            raise StepFailed("record", AtlasError(
-                f"{staged.metadata.name} v{staged.metadata.version} is serving at {result.endpoint_url}, but Atlas "
-                f"could not be updated and still records deployment {record.deployment_id} as 'deploying' "
-                f"({exc}); rerun the deploy once Atlas answers"), pipeline.summary(final, None, [])) from exc
-        log.info("deployed %s v%s at %s; Atlas deployment %s", staged.metadata.name, staged.metadata.version,
-                 result.endpoint_url, atlas_record.deployment.guid)
-        return pipeline.summary(final, atlas_record, superseded)
+            with target_slot(res.target, log.info):
+                governed = deploy_task(res, release, record, log.warning)
+        except DeployInterrupted as exc:
+            raise StepFailed("deploy", exc, {"status": "failed", "failure": "interrupted",
+                                             "deployment_id": record.deployment_id}) from exc
+        except StepFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the Prefect limit could not be taken
+            raise StepFailed("deploy", exc) from exc
+        out = pipeline.governed_summary(governed)
+        if governed.noop:
+            log.info("%s", out["message"])
+        else:
+            log.info("deployed %s v%s at %s; Atlas deployment %s", staged.metadata.name, staged.metadata.version,
+                     out["endpoint"], governed.atlas.deployment.guid)
+        return out
     finally:
         fetched.cleanup()
 

@@ -103,6 +103,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.json:
         _print_json(summary)
+    elif summary["status"] == "unchanged":
+        print(f"unchanged: {summary['message']}; recorded as {summary['existing_deployment']['qualifiedName']}")
     else:
         print(f"deployed {summary['model']['name']} {summary['model']['version']} -> {summary['endpoint']}")
         print(f"  registry: {summary['registry_uri']}")

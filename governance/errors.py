@@ -101,3 +101,21 @@ class StepFailed(GovernanceError):
         self.cause = cause
         self.summary = summary  # what was recorded about the failed run, when anything was
         super().__init__(f"{step} failed: {cause}")
+
+
+class CompensationError(TargetError):
+    """A failed deploy could not put the target back as it was; says what failed and what state remains.
+    ``cause`` is what made the deploy fail in the first place."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        self.cause = cause
+        super().__init__(message)
+
+
+class DeployInterrupted(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt, not an error
+    """SIGTERM or SIGINT arrived during a deploy. A BaseException so that nothing swallows it on the way up;
+    the deploy compensates, records the attempt as failed ("interrupted") and re-raises it."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by signal {signum}")

@@ -1,22 +1,26 @@
 """The pipeline's steps as plain functions, so flows stay a table of contents and tests need no Prefect.
 
-Order: fetch -> validate -> preflight -> publish -> record intent -> deploy -> aggregate -> record outcome.
-Publishing first lets the target serve exactly the registered, checksummed bytes. Atlas is checked before
-anything is written and told "deploying" before the target is touched, so no deployment goes unrecorded:
-a failed deploy leaves an immutable registry version and an Atlas deployment recorded as failed.
+Order: fetch -> validate -> preflight -> publish -> (under the target's lock) record intent -> deploy ->
+record outcome -> compare Atlas with what the target serves. Publishing first lets the target serve exactly
+the registered, checksummed bytes. Atlas is checked before anything is written and told "deploying" before
+the target is touched, so no deployment goes unrecorded: a failed deploy leaves an immutable registry
+version and an Atlas deployment recorded as failed. Every record goes through the Ledger
+(``governance.ledger``); the deploy itself is governed by ``governance.govern``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.entities import DEFAULT_NAMESPACE
-from governance.atlas.recorder import AtlasRecord, record_deployment, supersede_previous
-from governance.atlas.typedefs import install_types
+from governance.atlas.recorder import AtlasRecord
 from governance.errors import GovernanceError, StepFailed
+from governance.govern import Governed, GovernedDeploy
+from governance.ledger import Ledger
 from governance.record import DeploymentRecord, TargetInfo, current_user
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.staging.repo import StagedRepo
@@ -40,7 +44,11 @@ class DeployRequest:
 class Resources:
     registry: Registry
     target: ServingTarget
-    atlas: AtlasClient
+    ledger: Ledger
+
+    @property
+    def atlas(self) -> AtlasClient:
+        return self.ledger.atlas
 
 
 def run_step(step: str, fn, *args, **kwargs):
@@ -59,10 +67,9 @@ def preflight(request: DeployRequest, settings: AtlasSettings | None = None) -> 
     """Resolve registry and target URIs and make sure Atlas answers and has our types, before writing anything."""
     registry = get_registry(request.registry)
     target = get_target(request.target)
-    atlas = AtlasClient(settings or AtlasSettings.from_env(request.atlas_url))
-    atlas.status()
-    install_types(atlas)
-    return Resources(registry, target, atlas)
+    ledger = Ledger(AtlasClient(settings or AtlasSettings.from_env(request.atlas_url)), request.namespace)
+    ledger.check()
+    return Resources(registry, target, ledger)
 
 
 def start_record(staged: StagedRepo, registered: RegistryVersion, target: ServingTarget,
@@ -79,14 +86,27 @@ def release_for(staged: StagedRepo, registered: RegistryVersion, registry: Regis
                    example_request=staged.example_request, example_response=staged.example_response)
 
 
-def finish(atlas: AtlasClient, record: DeploymentRecord, namespace: str) -> tuple[AtlasRecord, list[str]]:
-    """Record the final state; on success, mark earlier deployments on the same target stopped."""
-    recorded = record_deployment(atlas, record, namespace)
-    superseded: list[str] = []
-    if record.outcome == "succeeded":
-        whole_target = bool(record.result and record.result.details.get("replaced_model"))
-        superseded = supersede_previous(atlas, record, recorded.deployment.qualified_name, whole_target=whole_target)
-    return recorded, superseded
+def govern(res: Resources, release: Release, record: DeploymentRecord,
+           on_wait: Callable[[str], None] | None = None) -> Governed:
+    """Deploy under the target's lock and keep Atlas equal to what the target serves (see governance.govern).
+    Raises StepFailed naming the step (record, deploy) with the summary of what was recorded, or
+    DeployInterrupted after compensating for SIGTERM/SIGINT."""
+    return GovernedDeploy(res.target, res.ledger, on_wait=on_wait).run(release, record, summary)
+
+
+def governed_summary(governed: Governed) -> dict:
+    """The summary of a governed deploy: a no-op says so and names the record that already covers it."""
+    out = summary(governed.record, governed.atlas, governed.superseded)
+    out["settled"] = [{"qualifiedName": s.qualified_name, "status": s.status, "reason": s.reason}
+                      for s in governed.settled]
+    if governed.noop:
+        existing = governed.existing or {}
+        out.update(status="unchanged", endpoint=existing.get("modelEndpointURL"),
+                   message=f"{governed.record.target.host_detail} already serves these exact bytes "
+                           f"(same sha256): nothing was deployed or recorded",
+                   existing_deployment={"guid": existing.get("guid"),
+                                        "qualifiedName": existing.get("qualifiedName")})
+    return out
 
 
 def summary(record: DeploymentRecord, atlas_record: AtlasRecord | None, superseded: list[str]) -> dict:

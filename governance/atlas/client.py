@@ -196,6 +196,10 @@ class AtlasClient:
     def get_entity(self, guid: str) -> dict:
         return self._request("GET", f"/v2/entity/guid/{quote(guid, safe='')}")
 
+    def get_entities(self, guids: list[str]) -> dict:
+        """``GET /v2/entity/bulk?guid=...``: several entities in one consistent read."""
+        return self._request("GET", "/v2/entity/bulk", params=[("guid", g) for g in guids]) or {}
+
     def get_entity_by_unique(self, type_name: str, qualified_name: str) -> dict | None:
         try:
             return self._request("GET", f"/v2/entity/uniqueAttribute/type/{quote(type_name, safe='')}",

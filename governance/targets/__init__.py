@@ -6,7 +6,7 @@ Third parties add schemes through the ``modelgov.targets`` entry-point group.
 from __future__ import annotations
 
 from governance.plugins import instantiate, schemes
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult
+from governance.targets.base import DeploymentResult, Release, ServedModel, ServingTarget, SmokeResult
 
 _BUILTIN: dict[str, str] = {
     "mlserver": "governance.targets.mlserver:MLServerTarget",
@@ -27,4 +27,4 @@ def get_target(uri: str) -> ServingTarget:
     return instantiate(uri, _BUILTIN, "modelgov.targets", "target")
 
 
-__all__ = ["DeploymentResult", "Release", "ServingTarget", "SmokeResult", "get_target", "target_schemes"]
+__all__ = ["DeploymentResult", "Release", "ServedModel", "ServingTarget", "SmokeResult", "get_target", "target_schemes"]

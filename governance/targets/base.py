@@ -6,9 +6,12 @@ exactly what was registered, and checks the bytes it installs against the regist
 
 from __future__ import annotations
 
+import hashlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
@@ -39,6 +42,23 @@ class SmokeResult:
     request: Any
     response: Any
     matched_expected: bool | None  # None when the staged repo gave no expected response
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model version a target really serves now, as the target itself reports it.
+
+    ``version`` is the owner's dotted version (as in metadata.txt), so it compares with Atlas's
+    ``modelVersion``; ``target_version`` is the target's own id for it (MLServer's integer version, the
+    InferenceService name, the MLeap bundle file). ``sha256`` is the installed executable's digest where the
+    target lets us read it, else None.
+    """
+
+    name: str
+    version: str
+    target_version: str
+    sha256: str | None = None
+    endpoint_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,55 @@ class ServingTarget(ABC):
     def undeploy(self, name: str, version: str) -> None:
         """Remove one version from service without touching others."""
 
+    def served(self, name: str | None = None) -> list[ServedModel]:
+        """What the target really serves now (only model ``name`` when given), asked of the target itself.
+
+        Superseding, no-op detection and the settling of stale intents compare Atlas with this answer, so
+        it must come from the target's own state, never from modelgov's bookkeeping. Raises TargetError
+        when the target cannot be asked.
+        """
+        raise NotImplementedError(f"the {self.kind} target cannot say what it serves; modelgov cannot keep "
+                                  f"Atlas true to it")
+
+    def recover(self, name: str) -> list[str]:
+        """Undo what a deploy of model ``name`` killed mid-way left on the target (called under the deploy
+        lock, before anything else); returns what was removed. Default: nothing to do."""
+        return []
+
+    def lock_path(self) -> Path:
+        """The file whose exclusive lock serialises deploys to this target across processes.
+
+        Default: a file per target in modelgov's state folder (``MODELGOV_STATE_DIR``, else
+        ``$XDG_STATE_HOME/modelgov``, else ``~/.local/state/modelgov``). Targets with a folder the server
+        itself reads (MLServer's repository, MLeap's bundle_dir) lock a file there, so every host that
+        deploys through that shared folder takes the same lock.
+        """
+        key = hashlib.sha256(f"{self.kind}://{self.host_detail}".encode()).hexdigest()[:20]
+        return state_dir() / "locks" / f"{self.kind}-{key}.lock"
+
     def verify(self, release: Release) -> list[str]:
         """Problems with what the target serves for this release (empty when it serves exactly it)."""
         return []
+
+
+def state_dir() -> Path:
+    """modelgov's local state folder (locks): ``MODELGOV_STATE_DIR``, ``$XDG_STATE_HOME/modelgov`` or
+    ``~/.local/state/modelgov``."""
+    configured = os.environ.get("MODELGOV_STATE_DIR")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "modelgov"
+
+
+def parse_seconds(value: str | float | None, default: float, *, option: str, uri: str) -> float:
+    """A positive number of seconds from a URI option, with a clear error naming the option."""
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ConfigError(f"target URI {uri!r}: {option} must be a positive number of seconds, got {value!r}")
+    return seconds

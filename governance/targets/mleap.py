@@ -27,9 +27,16 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from governance.checksums import ArtifactFile, hash_file
-from governance.errors import ConfigError, IntegrityError, TargetError
+from governance.errors import CompensationError, ConfigError, IntegrityError, TargetError
 from governance.http import DEFAULT_TIMEOUT, TimeoutSession
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
+from governance.targets.base import (
+    DeploymentResult,
+    Release,
+    ServedModel,
+    ServingTarget,
+    SmokeResult,
+    target_options,
+)
 from governance.targets.smoke import check_expected, shorten
 
 # MLeap answers 500 for deterministic failures (no model loaded, unknown path, bad frame): never retry those.
@@ -69,6 +76,7 @@ class MleapTarget(ServingTarget):
     """MLeap classic serving: ``PUT /model``, ``GET /model``, ``POST /transform``, ``DELETE /model``."""
 
     kind = "mleap"
+    single_model = True  # loading a model replaces whatever the server held, whatever its name
 
     def __init__(self, uri: str, *, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 3,
                  backoff: float = 0.5, fail_on_mismatch: bool = True):
@@ -198,8 +206,13 @@ class MleapTarget(ServingTarget):
                 raise TargetError(f"mleap {self.where}: PUT /model succeeded but GET /model reports no model")
             self._check_schema(schema, local)
             smoke = self._smoke(release)
-        except TargetError as exc:
-            raise TargetError(f"{exc}; {self._rollback(previous if loaded_before else None)}") from exc
+        except BaseException as exc:  # a failure or SIGTERM: put the previous model back first
+            restored, ok = self._rollback(previous if loaded_before else None)
+            if not ok:
+                raise CompensationError(f"{exc}; {restored}", cause=exc) from exc
+            if isinstance(exc, TargetError):
+                raise TargetError(f"{exc}; {restored}") from exc
+            raise
         deployed_at = datetime.now(UTC)
         self._write_marker({"name": meta.name, "version": meta.version, "server_path": server_path,
                             "file": filename, "sha256": expected.sha256,
@@ -240,17 +253,43 @@ class MleapTarget(ServingTarget):
                                  strict=self.fail_on_mismatch)
         return SmokeResult(request=release.example_request, response=answer, matched_expected=matched)
 
-    def _rollback(self, previous: dict | None) -> str:
-        """Put the previous model back (or unload the failed one) so a failed deploy does not stay in service."""
+    def _rollback(self, previous: dict | None) -> tuple[str, bool]:
+        """Put the previous model back (or unload the failed one) so a failed deploy does not stay in service.
+        Idempotent; returns what it did and whether it worked."""
         try:
             if previous and previous.get("server_path"):
                 self._load(previous["server_path"])
-                return f"restored the previous model {previous.get('name')} {previous.get('version')}"
+                return f"restored the previous model {previous.get('name')} {previous.get('version')}", True
             self._call("DELETE", "/model")
             self._write_marker(None)
-            return "unloaded the failed model"
+            return "unloaded the failed model", True
         except TargetError as exc:
-            return f"rollback failed too: {exc}"
+            return f"putting mleap {self.where} back failed too: {exc}", False
+
+    # ------------------------------------------------------------------------------------------ what it serves
+    def lock_path(self) -> Path:
+        """A lock file beside the bundles: every host deploying to this server through the folder shares it."""
+        return self.bundle_dir / f".modelgov-mleap-{self.host}-{self.port}.lock"
+
+    def served(self, name: str | None = None) -> list[ServedModel]:
+        """The one model the server holds (``GET /model`` answers a schema), named by modelgov's marker and
+        with the sha256 of the bundle file it loaded. A model loaded behind modelgov's back is reported as
+        ``(unknown)``, so no record claims it."""
+        if self._schema() is None:
+            return []
+        marker = self._read_marker()
+        if not marker:
+            found = ServedModel(name="(unknown)", version="", target_version="", endpoint_url=f"{self.base_url}/transform")
+        else:
+            bundle = self.bundle_dir / str(marker.get("file", ""))
+            try:
+                sha = hash_file(bundle)[0] if bundle.is_file() else None
+            except OSError:
+                sha = None
+            found = ServedModel(name=str(marker.get("name")), version=str(marker.get("version")),
+                                target_version=str(marker.get("server_path", "")), sha256=sha,
+                                endpoint_url=f"{self.base_url}/transform")
+        return [found] if name is None or found.name == name else []
 
     # ------------------------------------------------------------------------------------------ status & co
     def _is_current(self, marker: dict | None, name: str, version: str) -> bool:

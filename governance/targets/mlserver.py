@@ -4,26 +4,41 @@ Recipe (measured against MLServer 1.7): copy the registered artifact into ``<rep
 with an explicit ``model-settings.json`` (name + integer version: MLServer orders versions as ints), call
 ``POST /v2/repository/models/{name}/load``, poll ``/v2/models/{name}/versions/{v}/ready``, then run the
 smoke inference. MLServer answers a failed load with 500 text/plain; the reason is only in its log.
+
+What serves is never taken down for a failed attempt: a new version loads beside the old ones, and the old
+ones are unloaded only after the new one is ready and passed its smoke test. Redeploying a version that is
+on disk moves the old folder aside and lets MLServer reload it, which it does by loading the new copy
+before unloading the old one; on any failure (or SIGTERM) the old folder is put back and reloaded. What it
+serves is read from MLServer itself: the repository index, per-version readiness, and the sha256 of the
+installed executable.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import requests
 
-from governance.errors import ConfigError, IntegrityError, TargetError
+from governance.errors import CompensationError, ConfigError, IntegrityError, TargetError
 from governance.http import build_session
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
+from governance.targets.base import (
+    DeploymentResult,
+    Release,
+    ServedModel,
+    ServingTarget,
+    SmokeResult,
+    parse_seconds,
+    target_options,
+)
 from governance.targets.smoke import check_expected
 
 IMPLEMENTATIONS = {
@@ -36,13 +51,15 @@ IMPLEMENTATIONS = {
 SUFFIX_FRAMEWORK = {".joblib": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn", ".bst": "xgboost",
                     ".ubj": "xgboost", ".txt": "lightgbm"}
 SETTINGS_FILE = "model-settings.json"
-QUERY_KEYS = {"repository", "public_url", "keep_previous"}
+QUERY_KEYS = {"repository", "public_url", "keep_previous", "ready_timeout"}
+DEFAULT_READY_TIMEOUT_S = 1800.0  # large models take minutes to load; ?ready_timeout=SECONDS per target
+LOCK_FILE = ".modelgov-deploy.lock"
 
 
 class MLServerTarget(ServingTarget):
     kind = "mlserver"
 
-    def __init__(self, uri: str, *, ready_timeout_s: float = 60.0):
+    def __init__(self, uri: str, *, ready_timeout_s: float | None = None):
         super().__init__(uri)
         parsed = urlparse(uri)
         if parsed.scheme != "mlserver" or not parsed.hostname or not parsed.port:
@@ -55,17 +72,26 @@ class MLServerTarget(ServingTarget):
         self.base_url = f"http://{self._host_detail}"
         self.public_url = query.get("public_url", self.base_url).rstrip("/")
         self.keep_previous = query.get("keep_previous", "false").lower() == "true"
-        self.ready_timeout_s = ready_timeout_s
+        self.ready_timeout_s = ready_timeout_s if ready_timeout_s is not None else parse_seconds(
+            query.get("ready_timeout"), DEFAULT_READY_TIMEOUT_S, option="ready_timeout", uri=uri)
         self._session = build_session(retries=2, backoff=0.3, timeout=(3.0, 60.0))
+        # a load answers when the model is loaded: its read timeout is the readiness wait, and it is not retried
+        self._load_session = build_session(retries=0, timeout=(3.0, self.ready_timeout_s))
+        self._sha_cache: dict[tuple[str, int, int], str] = {}
 
     @property
     def host_detail(self) -> str:
         return self._host_detail
 
+    def lock_path(self) -> Path:
+        """A lock file in the model repository: every host deploying through that folder shares it."""
+        return self.repository / LOCK_FILE
+
     # -- helpers -------------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _call(self, method: str, path: str, *, session: requests.Session | None = None,
+              **kwargs) -> requests.Response:
         try:
-            return self._session.request(method, f"{self.base_url}{path}", **kwargs)
+            return (session or self._session).request(method, f"{self.base_url}{path}", **kwargs)
         except requests.RequestException as exc:
             raise TargetError(f"MLServer at {self.host_detail} is not reachable: {exc.__class__.__name__}") from exc
 
@@ -82,8 +108,10 @@ class MLServerTarget(ServingTarget):
                               f"(set model.framework to one of {', '.join(sorted(IMPLEMENTATIONS))})")
         return IMPLEMENTATIONS[framework]
 
-    def _install(self, release: Release, version: str) -> Path:
-        """Copy the registered executable into the repository, checking sha256; write settings last."""
+    def _install(self, release: Release, version: str) -> Path | None:
+        """Copy the registered executable into the repository, checking sha256; write settings last.
+
+        A folder already there for this version is moved aside (returned) so a failure can put it back."""
         name = release.metadata.name
         target = self._model_dir(name, version)
         expected = next(f for f in release.registered.manifest.files if f.path == release.executable)
@@ -103,18 +131,54 @@ class MLServerTarget(ServingTarget):
                 raise IntegrityError(f"{release.registered.executable_uri}: registry copy has sha256 "
                                      f"{digest.hexdigest()}, manifest says {expected.sha256}; refusing to deploy")
             settings = {"name": name, "implementation": self._implementation(release),
-                        "parameters": {"uri": f"./{filename}", "version": version}}
+                        "parameters": {"uri": f"./{filename}", "version": version,
+                                       "extra": {"modelgov": {"model_version": release.metadata.version,
+                                                              "executable": filename}}}}
             (tmp / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+            backup = None
             if target.exists():
-                shutil.rmtree(target)
+                backup = target.parent / f".{version}.previous-{uuid.uuid4().hex[:8]}"
+                os.rename(target, backup)
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return target
+        return backup
+
+    def _recover_leftovers(self, name: str) -> None:
+        """Undo what a run killed mid-deploy left in the model's folder (we hold the deploy lock)."""
+        folder = self.repository / name
+        if not folder.is_dir():
+            return
+        for leftover in folder.iterdir():
+            if not leftover.name.startswith(".") or not leftover.is_dir():
+                continue
+            version, _, kind = leftover.name[1:].partition(".")
+            if kind.startswith("previous-") and not (folder / version).exists():
+                os.rename(leftover, folder / version)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def recover(self, name: str) -> list[str]:
+        """Put back folders a killed run moved aside, and remove versions on disk that do not serve: a
+        killed run's half-loaded version would otherwise make every later load of the model fail."""
+        self._recover_leftovers(name)
+        ready = {m.target_version for m in self.served(name)}
+        stale = [v for v in self._versions_on_disk(name) if v not in ready]
+        for version in stale:
+            shutil.rmtree(self._model_dir(name, version), ignore_errors=True)
+        return stale
 
     def _load(self, name: str) -> None:
-        resp = self._call("POST", f"/v2/repository/models/{name}/load")
+        started = time.monotonic()
+        try:
+            resp = self._call("POST", f"/v2/repository/models/{name}/load", session=self._load_session)
+        except TargetError as exc:
+            if isinstance(exc.__cause__, requests.Timeout):
+                raise TargetError(f"MLServer at {self.host_detail}: loading {name} did not finish within "
+                                  f"{self.ready_timeout_s:g}s (waited {time.monotonic() - started:.0f}s; set "
+                                  f"?ready_timeout=SECONDS on the target URI for larger models)") from exc
+            raise
         if resp.status_code == 200:
             return
         if resp.status_code == 404:
@@ -123,15 +187,16 @@ class MLServerTarget(ServingTarget):
         raise TargetError(f"MLServer at {self.host_detail} failed to load {name!r}: HTTP {resp.status_code} "
                           f"{resp.text.strip()[:200]} (the reason is in the MLServer log)")
 
-    def _wait_ready(self, name: str, version: str) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
+    def _wait_ready(self, name: str, version: str, started: float) -> None:
+        deadline = started + self.ready_timeout_s
         while True:
             resp = self._call("GET", f"/v2/models/{name}/versions/{version}/ready")
             if resp.status_code == 200:
                 return
             if time.monotonic() > deadline:
                 raise TargetError(f"MLServer at {self.host_detail}: {name} version {version} not ready after "
-                                  f"{self.ready_timeout_s:.0f}s (last HTTP {resp.status_code})")
+                                  f"waiting {time.monotonic() - started:.0f}s (ready_timeout {self.ready_timeout_s:g}s; "
+                                  f"last HTTP {resp.status_code})")
             time.sleep(0.2)
 
     def _infer(self, name: str, version: str, request: object) -> dict:
@@ -145,17 +210,71 @@ class MLServerTarget(ServingTarget):
         folder = self.repository / name
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if (p / SETTINGS_FILE).is_file())
+        return sorted(p.name for p in folder.iterdir()
+                      if not p.name.startswith(".") and (p / SETTINGS_FILE).is_file())
+
+    def _sha256(self, path: Path) -> str | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._sha_cache:
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._sha_cache[key] = digest.hexdigest()
+        return self._sha_cache[key]
+
+    def _endpoint(self, name: str, version: str) -> str:
+        return f"{self.public_url}/v2/models/{name}/versions/{version}/infer"
+
+    # -- what it serves ------------------------------------------------------------------------------------
+    def served(self, name: str | None = None) -> list[ServedModel]:
+        """Ready model versions from MLServer's repository index, each confirmed by its own readiness call;
+        the dotted version and the executable's sha256 come from the installed folder."""
+        resp = self._call("POST", "/v2/repository/index", json={})
+        if resp.status_code != 200:
+            raise TargetError(f"MLServer at {self.host_detail}: repository index answered HTTP "
+                              f"{resp.status_code}: {resp.text.strip()[:200]}")
+        out = []
+        for item in resp.json():
+            model, version = str(item.get("name", "")), str(item.get("version") or "")
+            if item.get("state") != "READY" or (name is not None and model != name):
+                continue
+            path = f"/v2/models/{model}/versions/{version}/ready" if version else f"/v2/models/{model}/ready"
+            if self._call("GET", path).status_code != 200:
+                continue
+            dotted, executable = self._installed(model, version)
+            sha = self._sha256(self._model_dir(model, version) / executable) if executable else None
+            out.append(ServedModel(name=model, version=dotted, target_version=version, sha256=sha,
+                                   endpoint_url=self._endpoint(model, version)))
+        return sorted(out, key=lambda m: (m.name, m.target_version))
+
+    def _installed(self, name: str, version: str) -> tuple[str, str | None]:
+        """(dotted version, executable file name) from the version's model-settings.json."""
+        try:
+            settings = json.loads((self._model_dir(name, version) / SETTINGS_FILE).read_text(encoding="utf-8"))
+            params = settings.get("parameters") or {}
+            ours = (params.get("extra") or {}).get("modelgov") or {}
+            executable = ours.get("executable") or PurePosixPath(str(params.get("uri", ""))).name or None
+            return str(ours.get("model_version") or dotted_version(version)), executable
+        except (OSError, ValueError, AttributeError):
+            return dotted_version(version), None
 
     # -- interface -----------------------------------------------------------------------------------------
     def deploy(self, release: Release) -> DeploymentResult:
         name = release.metadata.name
         version = str(release.metadata.version_number)
+        self._recover_leftovers(name)
         previous = [v for v in self._versions_on_disk(name) if v != version]
-        self._install(release, version)
+        serving_before = {m.target_version for m in self.served(name)}
+        backup = self._install(release, version)
         try:
+            started = time.monotonic()
             self._load(name)
-            self._wait_ready(name, version)
+            self._wait_ready(name, version, started)
             smoke = None
             loaded_name, loaded_version = name, version
             if release.example_request is not None:
@@ -167,43 +286,74 @@ class MLServerTarget(ServingTarget):
                                       f"v{loaded_version}, expected {name} v{version}")
                 matched = check_expected(answer, release.example_response, where=f"MLServer at {self.host_detail}")
                 smoke = SmokeResult(release.example_request, answer, matched)
-        except BaseException:
-            # never leave a half-deployed version behind; the server may be gone, so cleanup is best effort
-            with contextlib.suppress(TargetError):
-                self._remove_version(name, version, reload=True)
-            shutil.rmtree(self._model_dir(name, version), ignore_errors=True)
+        except BaseException as exc:
+            self._compensate(name, version, backup, serving_before, exc)
             raise
-        replaced = []
-        if not self.keep_previous:
-            for old in previous:
-                self._remove_version(name, old, reload=False)
-                replaced.append(old)
-            if replaced:
-                self._load(name)  # drops versions no longer on disk; the new one stays loaded
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+        details = {"repository": str(self.repository), "mlserver_version": version,
+                   "implementation": self._implementation(release)}
+        if not self.keep_previous and previous:
+            details.update(self._retire_versions(name, previous))
         return DeploymentResult(
             target_kind=self.kind, target_uri=self.uri, host_detail=self.host_detail,
-            endpoint_url=f"{self.public_url}/v2/models/{name}/versions/{version}/infer",
+            endpoint_url=self._endpoint(name, version),
             model_name=name, model_version=release.metadata.version, deployed_at=datetime.now(UTC),
             serialized_object=release.registered.executable_uri, loaded_name=loaded_name,
-            loaded_version=loaded_version, smoke=smoke,
-            details={"repository": str(self.repository), "mlserver_version": version,
-                     "implementation": self._implementation(release),
-                     "replaced_versions": ",".join(replaced)},
-        )
+            loaded_version=loaded_version, smoke=smoke, details=details)
 
-    def _remove_version(self, name: str, version: str, *, reload: bool) -> None:
-        remaining = [v for v in self._versions_on_disk(name) if v != version]
-        if not remaining and reload:
-            self._call("POST", f"/v2/repository/models/{name}/unload")
-        shutil.rmtree(self._model_dir(name, version), ignore_errors=True)
-        if remaining and reload:
-            self._load(name)
+    def _retire_versions(self, name: str, versions: list[str]) -> dict[str, str]:
+        """Take older versions out of service once the new one serves; a failure here leaves them serving
+        (the record then keeps them ``deployed``) and is reported, not raised."""
+        for old in versions:
+            shutil.rmtree(self._model_dir(name, old), ignore_errors=True)
+        try:
+            self._load(name)  # drops versions no longer on disk; the new one stays loaded
+        except TargetError as exc:
+            return {"replaced_versions": "", "replace_error": str(exc)}
+        return {"replaced_versions": ",".join(versions)}
+
+    def _compensate(self, name: str, version: str, backup: Path | None, serving_before: set[str],
+                    failure: BaseException) -> None:
+        """Put the repository and the server back as they were: the new copy removed, the old folder (if any)
+        restored and reloaded. Idempotent; if it cannot, raise CompensationError saying what is left."""
+        problems = []
+        target = self._model_dir(name, version)
+        try:
+            if backup is not None and backup.exists():
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(backup, target)
+            elif backup is None:
+                shutil.rmtree(target, ignore_errors=True)
+        except OSError as exc:
+            problems.append(f"restoring {target} failed: {exc}")
+        try:
+            if self._versions_on_disk(name):
+                self._load(name)
+            else:
+                resp = self._call("POST", f"/v2/repository/models/{name}/unload")
+                if resp.status_code not in (200, 404):
+                    problems.append(f"unloading {name} answered HTTP {resp.status_code}")
+            missing = serving_before - {m.target_version for m in self.served(name)}
+            if missing:
+                problems.append(f"version(s) {', '.join(sorted(missing))} of {name} no longer serve")
+        except TargetError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise CompensationError(f"{failure}; putting MLServer at {self.host_detail} back failed: "
+                                    f"{'; '.join(problems)}", cause=failure) from (
+                failure if isinstance(failure, Exception) else None)
 
     def undeploy(self, name: str, version: str) -> None:
         """Remove one MLServer version (the integer version) and reload so the others keep serving."""
         if version not in self._versions_on_disk(name):
             raise TargetError(f"MLServer at {self.host_detail}: {name} version {version} is not deployed")
-        self._remove_version(name, version, reload=True)
+        remaining = [v for v in self._versions_on_disk(name) if v != version]
+        shutil.rmtree(self._model_dir(name, version), ignore_errors=True)
+        if remaining:
+            self._load(name)
+        else:
+            self._call("POST", f"/v2/repository/models/{name}/unload")
 
     def status(self, name: str, version: str) -> str:
         resp = self._call("GET", f"/v2/models/{name}/versions/{version}/ready")
@@ -222,3 +372,12 @@ class MLServerTarget(ServingTarget):
         if self.status(release.metadata.name, version) != "deployed":
             problems.append(f"MLServer at {self.host_detail}: {release.metadata.name} v{version} is not ready")
         return problems
+
+
+def dotted_version(number: str) -> str:
+    """The dotted form of MLServer's integer version (1002003 -> "1.2.3"), for folders modelgov did not write."""
+    try:
+        value = int(number)
+    except ValueError:
+        return number
+    return f"{value // 1_000_000}.{value // 1_000 % 1_000}.{value % 1_000}"

@@ -72,23 +72,20 @@ def test_deploy_records_full_lineage(prefect_api, example_repo, tmp_path, mlserv
                      ("modelgov_deploy_process", "modelgov_model_deployment")}
 
 
-def test_rerun_updates_build_and_supersedes_previous_deployment(prefect_api, example_repo, tmp_path, mlserver,
-                                                                atlas, atlas_client, request):
+def test_redeploying_the_same_bytes_is_a_verified_noop(prefect_api, example_repo, tmp_path, mlserver, atlas,
+                                                        atlas_client, request):
     name = unique_model(request, example_repo)
     first = run(example_repo, tmp_path, mlserver, atlas)
+    settings = mlserver.repository / name / "1000000" / "model-settings.json"
+    before = settings.stat().st_mtime_ns
     second = run(example_repo, tmp_path, mlserver, atlas)
 
     assert second["registry_created"] is False
-    assert second["atlas"]["build"]["guid"] == first["atlas"]["build"]["guid"]
-    assert second["atlas"]["deployment"]["guid"] != first["atlas"]["deployment"]["guid"]
-    assert second["superseded"] == [first["atlas"]["deployment"]["qualifiedName"]]
-    builds = list(atlas_client.search_basic({"typeName": "modelgov_model_build", "excludeDeletedEntities": True,
-                                             "query": name}))
-    assert len([b for b in builds if b["attributes"]["qualifiedName"] == f"{name}/1.0@modelgov"]) == 1
-    states = {d["guid"]: d["attributes"] for d in deployments_of(atlas_client, name)}
-    old, new = states[first["atlas"]["deployment"]["guid"]], states[second["atlas"]["deployment"]["guid"]]
-    assert (old["status"], new["status"]) == ("stopped", "deployed")
-    assert old["stoppedTime"] and not new.get("stoppedTime")
+    assert second["status"] == "unchanged" and "already serves these exact bytes" in second["message"]
+    assert second["existing_deployment"]["guid"] == first["atlas"]["deployment"]["guid"]
+    assert settings.stat().st_mtime_ns == before  # nothing was reinstalled or reloaded
+    [only] = deployments_of(atlas_client, name)  # no new deployment entity
+    assert only["guid"] == first["atlas"]["deployment"]["guid"] and only["attributes"]["status"] == "deployed"
 
 
 def test_failed_deploy_is_recorded_as_failed(prefect_api, example_repo, tmp_path, mlserver, atlas, atlas_client,
@@ -151,24 +148,26 @@ def test_sensitive_training_data_tag_propagates_to_the_deployment(prefect_api, e
     found = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment",
                                             "classification": "modelgov_sensitive_data"}))
     assert summary["atlas"]["deployment"]["guid"] in {h["guid"] for h in found}
-    again = run(example_repo, tmp_path, mlserver, atlas)  # re-recording does not fail on the existing tag
+    text = (example_repo / "metadata.txt").read_text().replace("model.version = 1.0", "model.version = 1.1")
+    (example_repo / "metadata.txt").write_text(text)
+    again = run(example_repo, tmp_path, mlserver, atlas)  # recording a new version keeps the existing tag
     assert again["status"] == "deployed"
 
 
 def test_atlas_failing_after_the_deploy_is_reported_plainly(prefect_api, example_repo, tmp_path, mlserver, atlas,
                                                             atlas_client, request, monkeypatch):
-    from governance.atlas import recorder
+    from governance import ledger
 
     name = unique_model(request, example_repo)
-    real = recorder.record_deployment
+    real = ledger.record_deployment
 
     def fail_on_success(client, record, namespace="modelgov"):
         if record.outcome == "succeeded":
-            raise recorder.AtlasError("Atlas POST /v2/entity/bulk failed with HTTP 503", status=503)
+            raise ledger.AtlasError("Atlas POST /v2/entity/bulk failed with HTTP 503", status=503)
         return real(client, record, namespace)
 
-    monkeypatch.setattr("governance.pipeline.record_deployment", fail_on_success)
-    monkeypatch.setattr("flows.deploy_model.record_task.retry_delay_seconds", [0, 0, 0])
+    monkeypatch.setattr("governance.ledger.record_deployment", fail_on_success)
+    monkeypatch.setattr("governance.ledger.Ledger.__init__.__defaults__", ("modelgov", (0.0, 0.0)))
     with pytest.raises(StepFailed) as info:
         run(example_repo, tmp_path, mlserver, atlas)
     assert info.value.step == "record"

@@ -117,8 +117,13 @@ def test_unreachable_server_names_the_target(example_repo, tmp_path):
 def test_bad_target_uris():
     with pytest.raises(ConfigError, match="missing \\?repository"):
         get_target("mlserver://127.0.0.1:8080")
-    with pytest.raises(ConfigError, match=r"unknown option\(s\) keep_prev; known: keep_previous, public_url, repository"):
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) keep_prev; known: keep_previous, public_url, "
+                                          r"ready_timeout, repository"):
         get_target("mlserver://127.0.0.1:8080?repository=/m&keep_prev=true")
+    with pytest.raises(ConfigError, match="ready_timeout must be a positive number of seconds, got '0'"):
+        get_target("mlserver://127.0.0.1:8080?repository=/m&ready_timeout=0")
+    assert get_target("mlserver://127.0.0.1:8080?repository=/m").ready_timeout_s == 1800  # allows large models
+    assert get_target("mlserver://127.0.0.1:8080?repository=/m&ready_timeout=7200").ready_timeout_s == 7200
     with pytest.raises(ConfigError, match="known: kserve, mleap, mlserver"):
         get_target("seldon://x")
 

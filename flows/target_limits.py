@@ -1,0 +1,54 @@
+"""One deploy per target across Prefect workers on different hosts: a global concurrency limit per target.
+
+The library's own lock (``governance.targets.lock``) serialises every deploy that shares the lock file (all
+processes on a host, and every host that deploys through a shared MLServer repository or MLeap bundle
+folder). When runs go through a Prefect server (``PREFECT_API_URL`` set), the flow also holds a slot of a
+limit named after the target, created with limit 1 if missing and taken with ``strict=True`` (a missing
+limit must not silently serialise nothing). ``MODELGOV_PREFECT_TARGET_LIMIT=off`` turns it off.
+The lease is renewed while the run lives; a killed run's slot frees itself after LEASE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from governance.targets import ServingTarget
+
+LEASE_SECONDS = 60.0  # Prefect's minimum; renewed in the background while the run lives
+
+
+def limit_name(target: ServingTarget) -> str:
+    """A limit name Prefect accepts (no / % & > <), stable per target."""
+    digest = hashlib.sha256(f"{target.kind}://{target.host_detail}".encode()).hexdigest()[:16]
+    return f"modelgov-target-{target.kind}-{digest}"
+
+
+def enabled() -> bool:
+    return bool(os.environ.get("PREFECT_API_URL")) and \
+        os.environ.get("MODELGOV_PREFECT_TARGET_LIMIT", "on").lower() not in ("off", "0", "false")
+
+
+@contextlib.contextmanager
+def target_slot(target: ServingTarget, log: Callable[[str], None], timeout_s: float = 3600.0) -> Iterator[None]:
+    """Hold the target's Prefect concurrency slot for the block (a no-op when disabled)."""
+    if not enabled():
+        yield
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    name = limit_name(target)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, limit=1)
+    log(f"taking the Prefect concurrency slot {name} for {target.kind} {target.host_detail} "
+        f"(one deploy per target across workers)")
+    started = time.monotonic()
+    with concurrency(name, occupy=1, strict=True, timeout_seconds=timeout_s, lease_duration=LEASE_SECONDS):
+        waited = time.monotonic() - started
+        if waited > 1:
+            log(f"waited {waited:.1f}s for the Prefect concurrency slot {name}")
+        yield

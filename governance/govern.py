@@ -1,0 +1,205 @@
+"""One governed deploy to one target, keeping Atlas's ``deployed`` equal to what the target serves.
+
+Under the target's deploy lock (one deploy per target at a time):
+1. ask the target what it serves, and settle records left ``deploying`` by runs that died;
+2. if the target already serves exactly these bytes, say so and stop: no new deployment entity;
+3. record the intent (``deploying``), deploy (the target keeps the old version serving until the new one is
+   ready and smoke-tested, and puts itself back on failure), record the outcome;
+4. compare Atlas with the target's new answer: records whose version left service become ``stopped``.
+SIGTERM/SIGINT inside this raise DeployInterrupted, which compensates like a failure and is recorded
+``failed`` with reason "interrupted" before it propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from governance.atlas.recorder import AtlasRecord
+from governance.errors import AtlasError, CompensationError, DeployInterrupted, GovernanceError, StepFailed
+from governance.interrupts import interrupts_raise
+from governance.ledger import Ledger, Settlement
+from governance.record import DeploymentRecord
+from governance.targets.base import Release, ServedModel, ServingTarget
+from governance.targets.lock import target_lock
+
+log = logging.getLogger(__name__)
+ABANDONED = "abandoned"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Governed:
+    """What a governed deploy did. ``noop`` when the target already served exactly these bytes."""
+
+    record: DeploymentRecord
+    atlas: AtlasRecord | None
+    superseded: list[str] = field(default_factory=list)
+    settled: list[Settlement] = field(default_factory=list)
+    noop: bool = False
+    existing: dict | None = None   # the deployed record that already covers a no-op
+
+
+def serves_exactly(served: list[ServedModel], release: Release) -> ServedModel | None:
+    """The served copy of this release when the target reports the same version with the same sha256."""
+    meta = release.metadata
+    expected = next((f.sha256 for f in release.registered.manifest.files if f.path == release.executable), None)
+    for model in served:
+        if model.name == meta.name and model.version == meta.version and model.sha256 and model.sha256 == expected:
+            return model
+    return None
+
+
+def plan_reconcile(records: list[dict], served: list[ServedModel], *, keep: str | None = None
+                   ) -> tuple[list[str], list[tuple[str, bool]]]:
+    """Compare recorded deployments (newest first) with what is served.
+
+    Returns (qualifiedNames to retire, [(qualifiedName, serving)] of stale ``deploying`` records to settle).
+    A ``deployed`` record whose version no longer serves is retired; of several ``deployed`` records for one
+    served version only the newest (or ``keep``) stays. A stale ``deploying`` record becomes ``deployed`` when
+    its version serves and no other record already says so, else it failed ("abandoned").
+    """
+    serving = {(m.name, m.version) for m in served}
+    covered: dict[tuple[str, str], str] = {}
+    ordered = sorted(records, key=lambda r: r["qualifiedName"] != keep)  # keep first, then newest first
+    retire: list[str] = []
+    for row in ordered:
+        if row["status"] != "deployed":
+            continue
+        key = (row["modelName"], row["modelVersion"])
+        if key not in serving or key in covered:
+            retire.append(row["qualifiedName"])
+        else:
+            covered[key] = row["qualifiedName"]
+    settle: list[tuple[str, bool]] = []
+    for row in ordered:
+        if row["status"] != "deploying" or row["qualifiedName"] == keep:
+            continue
+        key = (row["modelName"], row["modelVersion"])
+        live = key in serving and key not in covered
+        if live:
+            covered[key] = row["qualifiedName"]
+        settle.append((row["qualifiedName"], live))
+    return retire, settle
+
+
+class GovernedDeploy:
+    """Runs steps 1-4 above for one record; the flow wraps ``run`` in a task, the library needs no Prefect."""
+
+    def __init__(self, target: ServingTarget, ledger: Ledger, *, on_wait: Callable[[str], None] | None = None,
+                 lock_timeout_s: float | None = None):
+        self.target = target
+        self.ledger = ledger
+        self.on_wait = on_wait or log.warning
+        self.lock_timeout_s = lock_timeout_s
+
+    @property
+    def _single_model(self) -> bool:
+        return bool(getattr(self.target, "single_model", False))
+
+    def run(self, release: Release, record: DeploymentRecord, summarize: Callable[..., dict]) -> Governed:
+        what = f"deploy of {release.metadata.name} {release.metadata.version} by {record.deployed_by} " \
+               f"(run {record.run_id or record.deployment_id})"
+        with target_lock(self.target.lock_path(), what, timeout_s=self.lock_timeout_s, on_wait=self.on_wait), \
+                interrupts_raise():
+            return self._locked(release, record, summarize)
+
+    # -- steps -----------------------------------------------------------------------------------------------
+    def _records(self, model: str) -> list[dict]:
+        detail = self.target.host_detail
+        rows = {r["qualifiedName"]: r for r in self.ledger.records_on(detail, model)}
+        if self._single_model:
+            rows.update({r["qualifiedName"]: r for r in self.ledger.records_on(detail)})
+        return sorted(rows.values(), key=lambda r: (r["createTimeMs"] or 0, r["qualifiedName"]), reverse=True)
+
+    def _served(self, model: str) -> list[ServedModel]:
+        return self.target.served(None if self._single_model else model)
+
+    def _reconcile(self, model: str, *, keep: str | None, when: datetime) -> tuple[list[str], list[Settlement]]:
+        retire, settle = plan_reconcile(self._records(model), self._served(model), keep=keep)
+        settled = [self.ledger.settle(name, serving=live, reason=ABANDONED, when=when) for name, live in settle]
+        retired = self.ledger.retire(retire, when)
+        for item in settled:
+            log.warning("settled %s left 'deploying' by a run that died: %s%s", item.qualified_name, item.status,
+                        f" ({item.reason})" if item.reason else "")
+        return retired, settled
+
+    def _settle_other_models(self, model: str) -> list[Settlement]:
+        """Stale ``deploying`` records of other models on this target (found by search: they are old)."""
+        if self._single_model:
+            return []
+        stale = [r for r in self.ledger.deploying_on(self.target.host_detail) if r["modelName"] != model]
+        if not stale:
+            return []
+        serving = {(m.name, m.version) for m in self.target.served()}
+        covered = {(r["modelName"], r["modelVersion"]) for r in self.ledger.deployed_on(self.target.host_detail)}
+        now = datetime.now(UTC)
+        return [self.ledger.settle(r["qualifiedName"], reason=ABANDONED, when=now,
+                                   serving=(r["modelName"], r["modelVersion"]) in serving - covered)
+                for r in stale]
+
+    def _locked(self, release: Release, record: DeploymentRecord, summarize: Callable[..., dict]) -> Governed:
+        model = release.metadata.name
+        try:
+            removed = self.target.recover(model)
+            if removed:
+                log.warning("removed what a killed deploy left on %s: %s", self.target.host_detail, removed)
+            retired, settled = self._reconcile(model, keep=None, when=datetime.now(UTC))
+            settled += self._settle_other_models(model)
+            current = serves_exactly(self._served(model), release)
+        except GovernanceError as exc:
+            raise StepFailed("preflight", exc) from exc
+        if current is not None:
+            existing = next((r for r in self.ledger.deployed_on(self.target.host_detail, model)
+                             if r["modelVersion"] == release.metadata.version), None)
+            if existing is not None:
+                log.info("%s %s already serves on %s with the same sha256: nothing to do", model,
+                         release.metadata.version, self.target.host_detail)
+                return Governed(record, None, retired, settled, noop=True, existing=existing)
+        try:
+            self.ledger.record_intent(record)
+        except GovernanceError as exc:
+            raise StepFailed("record", exc) from exc
+        try:
+            result = self.target.deploy(release)
+        except (Exception, DeployInterrupted) as exc:  # noqa: BLE001 - every failure is recorded, then raised
+            self._record_failure(record, exc, summarize)
+            raise  # unreachable: _record_failure raises
+        final = record.succeeded(result)
+        try:
+            recorded = self.ledger.record_outcome(final)
+        except GovernanceError as exc:
+            raise StepFailed("record", AtlasError(
+                f"{model} v{release.metadata.version} is serving at {result.endpoint_url}, but Atlas could not be "
+                f"updated and still records deployment {record.deployment_id} as 'deploying' ({exc}); the next "
+                f"deploy to this target settles it from what the target serves"), summarize(final, None, [])) from exc
+        try:
+            superseded, more = self._reconcile(model, keep=recorded.deployment.qualified_name,
+                                               when=final.finished_at or datetime.now(UTC))
+        except GovernanceError as exc:
+            raise StepFailed("record", AtlasError(
+                f"{model} v{release.metadata.version} is deployed and recorded, but earlier deployments could "
+                f"not be compared with what {self.target.host_detail} serves ({exc}); the next deploy does it"),
+                summarize(final, recorded, [])) from exc
+        return Governed(final, recorded, retired + superseded, settled + more)
+
+    def _record_failure(self, record: DeploymentRecord, exc: BaseException, summarize: Callable[..., dict]):
+        """Record the failed attempt (the target already put itself back), then raise for the caller."""
+        cause = exc.cause if isinstance(exc, CompensationError) and exc.cause is not None else exc
+        if isinstance(cause, DeployInterrupted):
+            reason = INTERRUPTED if cause is exc else f"{INTERRUPTED}; {exc}"
+        else:
+            reason = f"{exc.__class__.__name__}: {exc}"
+        failed = record.failed(reason)
+        try:
+            recorded = self.ledger.record_outcome(failed)
+            self._reconcile(record.staged.metadata.name, keep=None, when=datetime.now(UTC))
+        except GovernanceError as atlas_exc:
+            raise StepFailed("deploy", GovernanceError(
+                f"{exc}; and Atlas could not record the failed attempt ({atlas_exc}): it still says 'deploying' "
+                f"until the next deploy to this target settles it"), summarize(failed, None, [])) from exc
+        if isinstance(cause, DeployInterrupted):
+            raise cause
+        raise StepFailed("deploy", exc, summarize(failed, recorded, [])) from exc

@@ -1,0 +1,203 @@
+"""The ledger: the one interface through which a deploy writes and reads its record (Atlas behind it).
+
+The pipeline and the flow call the ledger, never the Atlas client, so that what is recorded, when, and how
+an outage is absorbed (a durable outbox can sit behind this class) is decided in one place.
+
+Reads that decide what to write (which deployments are ``deployed`` or ``deploying`` on a target) go
+through unique-attribute lookups and relationships when the model is known (project -> builds ->
+deployments), because Atlas indexes basic search asynchronously: a search right after a write need not see
+it. Without a model name the ledger falls back to a basic search.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from governance.atlas.client import AtlasClient, AtlasSettings
+from governance.atlas.entities import (
+    DEFAULT_NAMESPACE,
+    DEPLOYMENT_TYPE,
+    PROJECT_TYPE,
+    iso_from_millis,
+    millis,
+)
+from governance.atlas.recorder import AtlasRecord, find_deployments, record_deployment
+from governance.atlas.typedefs import install_types
+from governance.errors import AtlasConflict, AtlasError, AtlasNotFound
+from governance.record import DeploymentRecord
+
+ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
+               "targetDetail", "modelEndpointURL", "serializedObjectUri", "deployedBy", "orchestratorRunId",
+               "owner")
+BULK_GET_CHUNK = 50  # guids per GET /v2/entity/bulk
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A change the ledger made to an existing deployment record, for reports and logs."""
+
+    qualified_name: str
+    status: str
+    outcome: str | None = None
+    reason: str | None = None
+
+
+def deployment_row(entity: dict) -> dict:
+    """A deployment entity (or search header) as a flat dict: the columns above, ``guid``, and the dates as
+    ISO-8601 UTC plus ``createTimeMs``/``deployedTimeMs`` for ordering."""
+    attrs = entity.get("attributes") or {}
+    row = {"guid": entity.get("guid"), **{c: attrs.get(c) for c in ROW_COLUMNS}}
+    for column in ("createTime", "deployedTime", "stoppedTime"):
+        row[column] = iso_from_millis(attrs.get(column))
+        row[f"{column}Ms"] = attrs.get(column)
+    return row
+
+
+class Ledger:
+    """Intent, outcome, retirement and history of deployments, recorded in Apache Atlas."""
+
+    def __init__(self, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE,
+                 retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0)):
+        self.atlas = atlas
+        self.namespace = namespace
+        self.retry_delays = retry_delays
+
+    def _write(self, fn, *args):
+        """A write, retried with backoff while Atlas fails on its side (connection, 5xx); upserts make it safe."""
+        for delay in (*self.retry_delays, None):
+            try:
+                return fn(*args)
+            except AtlasError as exc:
+                if delay is None or (exc.status is not None and exc.status < 500):
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def from_env(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
+        return cls(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace)
+
+    @property
+    def url(self) -> str:
+        return self.atlas.settings.url
+
+    def check(self) -> None:
+        """Atlas answers and has our types (installing what is missing); raises AtlasError otherwise."""
+        self.atlas.status()
+        for attempt in range(3):
+            try:
+                install_types(self.atlas)
+                return
+            except AtlasConflict:
+                # another deploy created the same types between our read and our write: read again
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+
+    # -- writes ----------------------------------------------------------------------------------------------
+    def record_intent(self, record: DeploymentRecord) -> AtlasRecord:
+        """Record the attempt as ``deploying`` before the target is touched (upsert)."""
+        return self._write(record_deployment, self.atlas, record, self.namespace)
+
+    def record_outcome(self, record: DeploymentRecord) -> AtlasRecord:
+        """Record the attempt's final state, ``deployed`` or failed (upsert of the same entities)."""
+        return self._write(record_deployment, self.atlas, record, self.namespace)
+
+    def retire(self, qualified_names: Iterable[str], stopped_at: datetime) -> list[str]:
+        """Mark deployments ``stopped`` with ``stoppedTime``: their version left service."""
+        done = []
+        for name in qualified_names:
+            self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, name,
+                        {"status": "stopped", "stoppedTime": millis(stopped_at)})
+            done.append(name)
+        return done
+
+    def settle(self, qualified_name: str, *, serving: bool, reason: str | None = None,
+               when: datetime | None = None) -> Settlement:
+        """Close a record left ``deploying`` by a run that died: ``deployed`` when the target serves its
+        version, else stopped with ``outcome=failed`` and ``reason`` (default "abandoned")."""
+        moment = millis(when or datetime.now(UTC))
+        if serving:
+            attrs = {"status": "deployed", "outcome": "succeeded", "deployedTime": moment}
+            settled = Settlement(qualified_name, "deployed", "succeeded")
+        else:
+            reason = reason or "abandoned"
+            attrs = {"status": "stopped", "outcome": "failed", "failureReason": reason, "stoppedTime": moment}
+            settled = Settlement(qualified_name, "stopped", "failed", reason)
+        self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, qualified_name, attrs)
+        return settled
+
+    # -- reads -----------------------------------------------------------------------------------------------
+    def deployed_on(self, target_detail: str, model_name: str | None = None) -> list[dict]:
+        """Deployments recorded ``deployed`` on the target (of one model when given), newest first."""
+        return self.records_on(target_detail, model_name, statuses=("deployed",))
+
+    def deploying_on(self, target_detail: str, model_name: str | None = None) -> list[dict]:
+        """Deployments still recorded ``deploying`` on the target: in progress, or left by a run that died."""
+        return self.records_on(target_detail, model_name, statuses=("deploying",))
+
+    def records_on(self, target_detail: str, model_name: str | None = None,
+                   statuses: tuple[str, ...] = ("deployed", "deploying")) -> list[dict]:
+        """Deployment records on one target with one of ``statuses``, newest first."""
+        if model_name:
+            rows = [deployment_row(e) for e in self._deployments_of(model_name)]
+        else:
+            rows = self._search_on(target_detail, statuses)
+        rows = [r for r in rows if r["targetDetail"] == target_detail and r["status"] in statuses]
+        return sorted(rows, key=lambda r: (r["createTimeMs"] or 0, r["qualifiedName"] or ""), reverse=True)
+
+    def get(self, qualified_name: str) -> dict | None:
+        """One deployment record by qualifiedName (a consistent read), or None."""
+        found = self.atlas.get_entity_by_unique(DEPLOYMENT_TYPE, qualified_name)
+        return deployment_row(found["entity"]) if found else None
+
+    def search(self, *, name: str | None = None, owner: str | None = None, status: str | None = None,
+               limit: int | None = None) -> list[dict]:
+        """Recorded deployments for people (``modelgov search``), newest first."""
+        return find_deployments(self.atlas, name=name, owner=owner, status=status, limit=limit)
+
+    def close(self) -> None:
+        self.atlas.close()
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _deployments_of(self, model_name: str) -> list[dict]:
+        """Every deployment entity of a model, through project -> builds -> deployments relationships."""
+        try:
+            project = self.atlas.get_entity_by_unique(PROJECT_TYPE, f"{model_name}@{self.namespace}")
+        except AtlasNotFound:
+            project = None
+        if not project:
+            return []
+        builds = _related_guids(project["entity"], "builds")
+        deployments: list[str] = []
+        for build in self._bulk_get(builds):
+            deployments.extend(_related_guids(build, "deployments"))
+        return [e for e in self._bulk_get(deployments) if e.get("typeName") == DEPLOYMENT_TYPE]
+
+    def _bulk_get(self, guids: list[str]) -> list[dict]:
+        out: list[dict] = []
+        for start in range(0, len(guids), BULK_GET_CHUNK):
+            chunk = guids[start:start + BULK_GET_CHUNK]
+            body = self.atlas.get_entities(chunk)
+            out.extend(e for e in body.get("entities") or [] if e.get("status", "ACTIVE") == "ACTIVE")
+        return out
+
+    def _search_on(self, target_detail: str, statuses: tuple[str, ...]) -> list[dict]:
+        criteria = [{"attributeName": "targetDetail", "operator": "=", "attributeValue": target_detail}]
+        if len(statuses) == 1:
+            criteria.append({"attributeName": "status", "operator": "=", "attributeValue": statuses[0]})
+        params = {"typeName": DEPLOYMENT_TYPE, "excludeDeletedEntities": True,
+                  "attributes": [*ROW_COLUMNS, "createTime", "deployedTime", "stoppedTime"],
+                  "entityFilters": {"condition": "AND", "criterion": criteria}}
+        return [deployment_row(h) for h in self.atlas.search_basic(params)]
+
+
+def _related_guids(entity: dict, relationship: str) -> list[str]:
+    related = (entity.get("relationshipAttributes") or {}).get(relationship) or []
+    if isinstance(related, dict):
+        related = [related]
+    return [r["guid"] for r in related if isinstance(r, dict) and r.get("guid")
+            and r.get("relationshipStatus", "ACTIVE") == "ACTIVE" and r.get("entityStatus", "ACTIVE") == "ACTIVE"]
