@@ -108,9 +108,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     else:
         print(f"deployed {summary['model']['name']} {summary['model']['version']} -> {summary['endpoint']}")
         print(f"  registry: {summary['registry_uri']}")
-        print(f"  atlas build: {summary['atlas']['build']['qualifiedName']} ({summary['atlas']['build']['guid']})")
-        print(f"  atlas deployment: {summary['atlas']['deployment']['qualifiedName']} "
-              f"({summary['atlas']['deployment']['guid']})")
+        if summary.get("record") == "pending":
+            print(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {summary['message']}")
+        elif summary.get("atlas"):
+            print(f"  atlas build: {summary['atlas']['build']['qualifiedName']} ({summary['atlas']['build']['guid']})")
+            print(f"  atlas deployment: {summary['atlas']['deployment']['qualifiedName']} "
+                  f"({summary['atlas']['deployment']['guid']})")
         if summary.get("prediction") is not None:
             print(f"  smoke prediction: {json.dumps(summary['prediction'])}")
         for name in summary.get("superseded") or []:
@@ -209,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="list recorded deployments from Atlas")
     p.add_argument("--name")
     p.add_argument("--owner")
-    p.add_argument("--status", choices=["deploying", "deployed", "stopped"])
+    p.add_argument("--status", choices=["deploying", "deployed", "stopped", "failed"])
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
     atlas_opt(p)
@@ -231,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     from governance.cli_registry import add_gc_parser
 
     add_gc_parser(reg_sub)
+    from governance.cli_outbox import add_outbox_parser
+
+    add_outbox_parser(sub)
 
     p = sub.add_parser("doctor", help="check connectivity and credentials")
     p.add_argument("--registry")

@@ -52,6 +52,7 @@ class Config:
     targets: dict[str, NamedTarget] = field(default_factory=dict)
     default_registry: str | None = None
     default_target: str | None = None
+    state_dir: str | None = None  # local state (the Atlas outbox); MODELGOV_STATE_DIR wins
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -113,7 +114,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
-    unknown = set(data) - {"atlas", "registries", "targets", "defaults"}
+    unknown = set(data) - {"atlas", "registries", "targets", "defaults", "state_dir"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -131,7 +132,8 @@ def load_config(path: str | Path | None = None) -> Config:
     return Config(path=file, atlas_url=_expand(atlas["url"], "atlas.url") if atlas.get("url") else None,
                   namespace=atlas.get("namespace"),
                   registries={str(k): str(v) for k, v in (data.get("registries") or {}).items()},
-                  targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"))
+                  targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"),
+                  state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None)
 
 
 @dataclass(frozen=True)

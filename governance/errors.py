@@ -81,6 +81,10 @@ class AtlasUnavailable(AtlasError):
         super().__init__(message)
 
 
+class AtlasRecordPending(AtlasError):
+    """Atlas could not take a record before the target was touched; it waits in the outbox, the run stops."""
+
+
 class AtlasAuthError(AtlasError):
     """Bad or missing credentials (401) or not authorised (403)."""
 
