@@ -50,7 +50,8 @@ def _progress_printer(total: int, enabled: bool) -> Callable[[str, dict | None],
             else:
                 done[0] += 1
                 row = report.row(summary)
-                what = row["endpoint"] if row["status"] == "deployed" else f"{row['step']}: {row['error']}"
+                what = row["endpoint"] if row["status"] in ("deployed", "unchanged") \
+                    else f"{row['step']}: {row['error']}"
                 line = f"[{done[0]}/{total}] {row['status']:<8} {row['model'] or source} {row['version'] or ''} {what}"
             log.info(line)
             if enabled:

@@ -13,6 +13,7 @@ from pathlib import Path
 from governance.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUCCESS = ("deployed", "unchanged")  # unchanged: the target already served exactly these bytes
 
 
 def batch_sources(positional: list[str], from_file: str | None) -> list[str]:
@@ -44,16 +45,16 @@ def print_batch_table(summaries: list[dict]) -> None:
 
     from governance import report
 
-    ok = sum(1 for s in summaries if s.get("status") == "deployed")
+    ok = sum(1 for s in summaries if s.get("status") in SUCCESS)
     table = Table(title=f"{ok} of {len(summaries)} deployed", title_justify="left")
     for column in ("model", "version", "status", "target", "endpoint / error", "Atlas deployment"):
         table.add_column(column, overflow="fold")
     for summary in summaries:
         row = report.row(summary)
-        detail = row["endpoint"] if row["status"] == "deployed" else f"{row['step']}: {row['error']}"
+        detail = row["endpoint"] if row["status"] in SUCCESS else f"{row['step']}: {row['error']}"
         table.add_row(row["model"] or row["source"] or "?", row["version"] or "", row["status"] or "",
                       row["target"] or "", detail or "", row["atlas_deployment_guid"] or "",
-                      style=None if row["status"] == "deployed" else "red")
+                      style=None if row["status"] in SUCCESS else "red")
     Console(width=200).print(table)
 
 
@@ -81,7 +82,7 @@ def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
             print(json.dumps(summary, sort_keys=True, default=str))
     else:
         print_batch_table(summaries)
-    failed = [s for s in summaries if s.get("status") != "deployed"]
+    failed = [s for s in summaries if s.get("status") not in SUCCESS]
     if failed:
         print(f"modelgov deploy: {len(failed)} of {len(summaries)} failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
@@ -98,6 +99,116 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_notify_push(args: argparse.Namespace) -> int:
+    """Announce a pushed staged repo to the shared Prefect server (git hook / CI step)."""
+    from flows.relay import notify_push
+
+    sent = notify_push(args.source, args.ref)
+    if args.json:
+        print(json.dumps(sent, sort_keys=True))
+    else:
+        print(f"sent {sent['event']} for {sent['source']} (event {sent['id']})")
+    return EXIT_OK
+
+
+def _target_and_ledger(args: argparse.Namespace):
+    """The named or URI target, its environment, the ledger (Atlas checked) and the config."""
+    from governance.config import load_config
+    from governance.operations import open_ledger
+    from governance.targets import get_target
+
+    cfg = load_config(args.config)
+    named = cfg.target(args.target)
+    ledger = open_ledger(args.atlas or cfg.atlas_url, args.namespace or cfg.namespace or "modelgov")
+    return get_target(named.uri), named.environment, ledger, cfg
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Serve an earlier registered version again, from the registry, recorded with its reason."""
+    from governance.operations import rollback
+    from governance.pipeline import governed_summary
+    from governance.registries import get_registry
+
+    if not args.reason.strip():
+        raise ConfigError("--reason TEXT is required (it is recorded in Atlas)")
+    target, environment, ledger, cfg = _target_and_ledger(args)
+    try:
+        if args.registry or cfg.default_registry:
+            registry = get_registry(cfg.registry_uri(args.registry))
+        else:  # the registry the model's current deployment came from
+            from governance.operations import registry_of
+
+            current = ledger.deployed_on(target.host_detail, args.name)
+            if not current:
+                raise ConfigError(f"{args.name} has no deployment on {target.host_detail}: pass --registry")
+            registry = registry_of(current[0], None)
+        governed = rollback(target, ledger, registry, args.name, args.to, args.reason, environment=environment)
+    finally:
+        ledger.close()
+    out = governed_summary(governed)
+    if args.json:
+        print(json.dumps(out, sort_keys=True, default=str))
+    elif governed.noop:
+        print(out["message"])
+    else:
+        print(f"rolled back {args.name} to {args.to} on {target.kind}://{target.host_detail} -> {out['endpoint']}")
+        print(f"  atlas deployment: {out['atlas']['deployment']['qualifiedName']}")
+        for name in out.get("superseded") or []:
+            print(f"  marked stopped: {name}")
+    return EXIT_OK
+
+
+def cmd_undeploy(args: argparse.Namespace) -> int:
+    """Take a model (or one version) out of service; its deployments are recorded stopped with the reason."""
+    from governance.operations import undeploy
+
+    if not args.reason.strip():
+        raise ConfigError("--reason TEXT is required (it is recorded in Atlas)")
+    target, _, ledger, _ = _target_and_ledger(args)
+    try:
+        stopped = undeploy(target, ledger, args.name, args.version, args.reason)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps({"model": args.name, "version": args.version, "stopped": stopped}, sort_keys=True))
+    else:
+        print(f"undeployed {args.name}{' ' + args.version if args.version else ''} from "
+              f"{target.kind}://{target.host_detail}")
+        for name in stopped:
+            print(f"  marked stopped: {name}")
+    return EXIT_OK
+
+
+def print_findings(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"reconcile: {len(report.findings)} finding(s) on {', '.join(report.checked)}",
+                  title_justify="left")
+    for column in ("target", "finding", "model", "version", "action", "detail"):
+        table.add_column(column, overflow="fold")
+    for f in report.findings:
+        table.add_row(f.target, f.kind, f.model, f.version or "", f.action, f.detail,
+                      style="red" if f.action == "failed" else None)
+    Console(width=200).print(table)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Make every target serve what Atlas records (see governance.operations)."""
+    from governance.operations import reconcile_targets
+
+    report = reconcile_targets([args.target] if args.target else None, args.registry, args.atlas, args.namespace,
+                               args.config, dry_run=args.dry_run)
+    if args.json:
+        for finding in report.findings:
+            print(json.dumps(finding.to_dict(), sort_keys=True))
+    elif report.findings:
+        print_findings(report)
+    else:
+        print(f"reconcile: {', '.join(report.checked)} serve exactly what Atlas records")
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
 def add_operations_commands(sub: argparse._SubParsersAction,
                             atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
     """The operations subcommands (added to ``modelgov``'s parser)."""
@@ -107,3 +218,38 @@ def add_operations_commands(sub: argparse._SubParsersAction,
     p.add_argument("--reject", action="store_true")
     p.add_argument("--reason", default=None)
     p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("notify-push", help="tell the shared Prefect server a staged repo was pushed (git hook, CI)")
+    p.add_argument("source", help="the staged repo, e.g. git+https://git.corp/models/churn.git")
+    p.add_argument("--ref", default=None, help="the pushed branch, tag or commit (pins a git source)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_notify_push)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--registry", help="registry name or URI (default: the one the deployment came from)")
+        p.add_argument("--namespace", default=None)
+        p.add_argument("--config", default=None)
+        p.add_argument("--json", action="store_true")
+        atlas_opt(p)
+
+    p = sub.add_parser("rollback", help="serve an earlier registered version again (from the registry)")
+    p.add_argument("name")
+    p.add_argument("--to", required=True, metavar="VERSION")
+    p.add_argument("--target", required=True)
+    p.add_argument("--reason", required=True)
+    common(p)
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("undeploy", help="take a model out of service; recorded stopped with the reason")
+    p.add_argument("name")
+    p.add_argument("--version", default=None, help="only this version (default: every version)")
+    p.add_argument("--target", required=True)
+    p.add_argument("--reason", required=True)
+    common(p)
+    p.set_defaults(func=cmd_undeploy)
+
+    p = sub.add_parser("reconcile", help="make targets serve what Atlas records; report ungoverned models")
+    p.add_argument("--target", default=None, help="one target (default: every target in modelgov.yaml)")
+    p.add_argument("--dry-run", action="store_true", help="report findings, change nothing")
+    common(p)
+    p.set_defaults(func=cmd_reconcile)

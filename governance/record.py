@@ -62,6 +62,7 @@ class DeploymentRecord:
     failure: str | None = None
     finished_at: datetime | None = None
     approval: ApprovalDecision | None = None
+    reason: str | None = None              # why this deployment was made: "reconcile", "rollback: <text>"
 
     @property
     def endpoint_url(self) -> str | None:

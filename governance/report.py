@@ -72,7 +72,7 @@ def deployment_markdown(summary: dict) -> str:
 
 def batch_markdown(summaries: list[dict]) -> str:
     """The Markdown artifact of a batch run: one row per model."""
-    ok = sum(1 for s in summaries if s.get("status") == "deployed")
+    ok = sum(1 for s in summaries if s.get("status") in ("deployed", "unchanged"))
     lines = [f"# Batch deploy: {ok} of {len(summaries)} deployed", "",
              "| model | version | status | target | registry | Atlas deployment | error |",
              "|---|---|---|---|---|---|---|"]

@@ -28,9 +28,18 @@ def registry_user() -> str:
 
 
 class HdfsService(Service):
+    """``ha=True``: two NameNodes (nn0 active, nn1 standby) sharing one namespace, switched with
+    ``transition(nn, "active"|"standby")``; the ready info then lists both in ``namenode_urls``."""
+
     name = "hdfs"
 
+    def __init__(self, workdir: Path, port: int | None = None, *, ha: bool = False):
+        super().__init__(workdir, port)
+        self.ha = ha
+
     def start(self) -> dict[str, Any]:
+        if self.ha and self.port:
+            raise ServiceError("an HA cluster picks its own free ports; --port is not supported")
         if self.port and port_taken(self.port):
             raise ServiceError(f"port 127.0.0.1:{self.port} is taken")
         exe = java()
@@ -39,17 +48,29 @@ class HdfsService(Service):
         argv = [exe, "-Xmx768m", "-XX:TieredStopAtLevel=1",  # C1 only: starts in half the time
                 f"-Dlog4j.configuration=file:{JAVA_DIR / 'log4j.properties'}",
                 "-cp", f"{lib}/*", str(JAVA_DIR / "MiniHdfs.java"),
-                str(self.workdir / "dfs"), "0", str(self.port or 0), owner]
+                str(self.workdir / "dfs"), "0", str(self.port or 0), owner, *(["ha"] if self.ha else [])]
         self.process = JavaProcess(argv, log=self.workdir / "hdfs.log", cwd=self.workdir,
-                                   env={"HADOOP_USER_NAME": SUPERUSER})
+                                   env={"HADOOP_USER_NAME": SUPERUSER}, commands=self.ha)
         proc = self.process.start()
-        ports = self.process.read_ready_line(START_TIMEOUT, "HDFS MiniDFSCluster")
-        http = ports["http_port"]
-        self.info = {"service": self.name, "url": f"http://127.0.0.1:{http}", "pid": proc.pid,
-                     "registry_uri": f"hdfs://127.0.0.1:{http}/registry", "rpc_port": ports["rpc_port"],
+        ports = self.process.read_ready_line(START_TIMEOUT * (2 if self.ha else 1), "HDFS MiniDFSCluster")
+        http = ports["http_ports"]
+        namenodes = ",".join(f"127.0.0.1:{p}" for p in http)
+        self.info = {"service": self.name, "url": f"http://127.0.0.1:{http[0]}", "pid": proc.pid,
+                     "registry_uri": f"hdfs://{namenodes}/registry", "rpc_port": ports["rpc_ports"][0],
                      "datanode_http_port": ports["datanode_http_port"], "superuser": ports["superuser"],
                      "registry_user": owner}
+        if self.ha:
+            self.info["namenode_urls"] = [f"http://127.0.0.1:{p}" for p in http]
+            self.info["rpc_ports"] = ports["rpc_ports"]
         return self.info
+
+    def transition(self, namenode: int, state: str) -> None:
+        """Make NameNode ``namenode`` (0 or 1) active or standby, as ``hdfs haadmin -transitionTo…`` does."""
+        if not self.ha or getattr(self, "process", None) is None:
+            raise ServiceError("transition needs a running HA cluster (HdfsService(..., ha=True))")
+        answer = self.process.command(f"{state} {namenode}")
+        if not answer.get("ok"):
+            raise ServiceError(f"NameNode {namenode} -> {state}: {answer.get('error')}")
 
     def stop(self) -> None:
         process = getattr(self, "process", None)

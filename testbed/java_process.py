@@ -16,14 +16,16 @@ from testbed.service import ServiceError, log_tail, stop_process
 class JavaProcess:
     """``argv`` run with stdout piped (for a JSON ready line, if the program prints one) and stderr to ``log``."""
 
-    def __init__(self, argv: list[str], *, log: Path, cwd: Path, env: dict[str, str] | None = None):
-        self.argv, self.log, self.cwd = argv, log, cwd
+    def __init__(self, argv: list[str], *, log: Path, cwd: Path, env: dict[str, str] | None = None,
+                 commands: bool = False):
+        self.argv, self.log, self.cwd, self.commands = argv, log, cwd, commands
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> subprocess.Popen:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+            stdin = subprocess.PIPE if self.commands else subprocess.DEVNULL
+            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=stdin,
                                          stdout=subprocess.PIPE, stderr=log, start_new_session=True)
         return self.proc
 
@@ -34,7 +36,7 @@ class JavaProcess:
         return f"exited with {self.proc.returncode}; last lines of {self.log}:\n{log_tail(self.log)}"
 
     def read_ready_line(self, timeout: float, what: str) -> dict[str, Any]:
-        """The first stdout line, parsed as JSON; fails early if the process dies."""
+        """The next stdout line, parsed as JSON; fails early if the process dies."""
         assert self.proc is not None and self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
@@ -51,7 +53,16 @@ class JavaProcess:
                     raise ServiceError(f"{what}: {dead}")
         raise ServiceError(f"{what}: not ready after {timeout:.0f}s; see {self.log}")
 
+    def command(self, line: str, timeout: float = 120) -> dict[str, Any]:
+        """Send one command line on stdin (``commands=True``) and return its JSON answer line."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        return self.read_ready_line(timeout, f"answer to {line!r}")
+
     def stop(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
         stop_process(self.proc)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()

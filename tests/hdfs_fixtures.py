@@ -96,6 +96,23 @@ def hdfs_server(tmp_path_factory) -> Iterator[dict]:
         service.stop()
 
 
+@pytest.fixture(scope="session")
+def hdfs_ha_service(tmp_path_factory):
+    """A real HA pair for the session: two NameNodes sharing one namespace (nn0 active, nn1 standby)."""
+    from testbed.hdfs import HdfsService
+
+    service = HdfsService(tmp_path_factory.mktemp("real-hdfs-ha"), ha=True)
+    try:
+        service.start()
+    except ServiceError as exc:
+        service.stop()
+        pytest.fail(f"could not start the real HDFS HA pair (MiniDFSCluster): {exc}", pytrace=False)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
 @pytest.fixture
 def real_hdfs(hdfs_server, monkeypatch: pytest.MonkeyPatch) -> Hdfs:
     monkeypatch.setenv("MODELGOV_HDFS_USER", DEPLOYER)

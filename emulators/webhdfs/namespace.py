@@ -65,7 +65,11 @@ def parse_permission(value: str | None, default: str) -> str:
     """Permission is radix-8 in 0..1777; ``493`` (a Python int 0o755 printed in decimal) is rejected."""
     if value is None or value == "":
         return default
-    if not value.isdigit() or any(c in "89" for c in value) or int(value, 8) > 0o1777:
+    if not value.isdigit() or any(c in "89" for c in value):
+        raise RemoteError("IllegalArgumentException",
+                          f'Invalid value for webhdfs parameter "permission": java.lang.IllegalArgumentException: '
+                          f'Failed to parse "{value}" as a radix-8 short integer.')
+    if int(value, 8) > 0o1777:
         raise RemoteError("IllegalArgumentException",
                           f'Invalid value for webhdfs parameter "permission": Invalid value: "{value}" '
                           f'does not belong to the domain [0, 1777] (radix 8)')
@@ -261,11 +265,11 @@ class Namespace:
             real = self._existing_file(user, path, "w")
             return real.open("ab")
 
-    def _existing_file(self, user: str, path: str, access: str) -> Path:
+    def _existing_file(self, user: str, path: str, access: str, missing: str = "File does not exist: {path}") -> Path:
         self._check_traverse(user, path)
         real = self.real(path)
         if not real.exists():
-            raise RemoteError("FileNotFoundException", f"File does not exist: {path}")
+            raise RemoteError("FileNotFoundException", missing.format(path=path))
         if real.is_dir():
             raise RemoteError("FileNotFoundException", f"Path is not a file: {path}")
         self._check(user, path, access)
@@ -273,7 +277,7 @@ class Namespace:
 
     def open_file(self, user: str, path: str) -> Path:
         with self.lock:
-            return self._existing_file(user, path, "r")
+            return self._existing_file(user, path, "r", missing="File {path} not found.")
 
     def checksum(self, user: str, path: str) -> dict:
         with self.lock:

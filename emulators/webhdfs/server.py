@@ -177,10 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _check_op(self, op: str, table: dict[str, set[str]]) -> None:
         if op not in table.get(self.command, set()):
-            kind = {"GET": "GetOpParam", "PUT": "PutOpParam", "POST": "PostOpParam", "DELETE": "DeleteOpParam"}
             raise RemoteError("IllegalArgumentException",
-                              f'Invalid value for webhdfs parameter "op": No enum constant '
-                              f"org.apache.hadoop.hdfs.web.resources.{kind.get(self.command, 'Op')}.Op.{op}")
+                              f'Invalid value for webhdfs parameter "op": java.lang.IllegalArgumentException: '
+                              f"{op} is not a valid {self.command} operation.")
 
     do_GET = do_PUT = do_POST = do_DELETE = lambda self: self._dispatch()  # noqa: E731
 
@@ -226,7 +225,8 @@ class NamenodeHandler(_Handler):
             dst = params.get("destination", "")
             if not dst.startswith("/"):
                 raise RemoteError("IllegalArgumentException",
-                                  f'Invalid value for webhdfs parameter "destination": Invalid path "{dst}"')
+                                  f'Invalid value for webhdfs parameter "destination": java.lang.IllegalArgumentException: '
+                                  f'Invalid parameter value: destination = "{dst}" is not an absolute path.')
             options = params.get("renameoptions")
             if options is None:
                 self._json({"boolean": ns.rename(user, path, Namespace.normalize(dst))})
@@ -253,7 +253,8 @@ class DatanodeHandler(_Handler):
     def handle_op(self, op: str, path: str, user: str, params: dict) -> None:
         self._check_op(op, DN_OPS)
         if "namenoderpcaddress" not in params:
-            raise RemoteError("IllegalArgumentException", "namenoderpcaddress is not specified.")
+            # Hadoop 3.5's datanode resolves the missing address as a host named null
+            raise RemoteError("IllegalArgumentException", "java.net.UnknownHostException: null")
         ns = self.emulator.namespace
         if op == "CREATE":
             fh = ns.create(user, path, overwrite=_bool(params, "overwrite"), permission=params.get("permission"),

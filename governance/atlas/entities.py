@@ -198,6 +198,8 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     }
     if record.status == "stopped" and record.finished_at:
         deployment_attrs["stoppedTime"] = millis(record.finished_at)
+    if record.reason:
+        deployment_attrs["deployReason"] = record.reason
     if record.approval:
         deployment_attrs.update(approver=record.approval.approver, approvalTime=millis(record.approval.time),
                                 approvalDecision=record.approval.decision,

@@ -73,3 +73,23 @@ def test_hdfs_registry_to_kserve(prefect_api, example_repo, webhdfs, atlas, atla
     assert deployment["attributes"]["status"] == "deployed"
     assert [c["typeName"] for c in deployment["classifications"]] == ["modelgov_production"]
     assert (tmp_path / "hdfs").exists()
+
+
+def test_real_hdfs_registry_to_mlserver(prefect_api, example_repo, mlserver, atlas, atlas_client, real_hdfs):
+    """The sklearn example through the flow into a real HDFS (MiniDFSCluster) and out to a real MLServer."""
+    write_metadata(example_repo, model_name="flow-real-hdfs")
+    root = real_hdfs.fresh_folder()
+    registry = real_hdfs.uri(f"{root}/registry")
+    summary = deploy_model(source=str(example_repo), target=mlserver.target_uri(), registry=registry,
+                           atlas_url=atlas.url)
+    assert summary["status"] == "deployed"
+    assert summary["registry_uri"] == f"{registry}/flow-real-hdfs/1.0"
+    assert summary["prediction"][0]["data"] == [0, 2]  # MLServer serves the bytes read back from HDFS
+    stored = real_hdfs.status(f"{root}/registry/flow-real-hdfs/1.0/executable/model.joblib")
+    assert stored["owner"] == "deployer" and stored["length"] == (example_repo / "executable/model.joblib").stat().st_size
+    copy = registry_copy_of(atlas_client, summary)
+    assert copy["typeName"] == "hdfs_path"
+    assert copy["attributes"]["qualifiedName"] == f"{registry}/flow-real-hdfs/1.0@modelgov"
+    deployment = atlas_client.get_entity(summary["atlas"]["deployment"]["guid"])["entity"]
+    assert deployment["attributes"]["status"] == "deployed"
+    assert deployment["attributes"]["serializedObjectUri"] == f"{registry}/flow-real-hdfs/1.0/executable/model.joblib"

@@ -29,6 +29,8 @@ targets:
     register("modelgov-shared", name="ops")
     register("modelgov-shared", name="nightly", cron="0 3 * * *",
              parameters={"source": str(example_repo), "target": "mlserver-shared", "registry": "shared-reg"})
+    register("modelgov-shared", name="every-30-min", cron="*/30 * * * *", flow_name="reconcile",
+             parameters={"targets": ["mlserver-shared"]})
     sources = []
     for i in range(4):
         repo = shutil.copytree(example_repo, tmp_path / f"staged-{i}")
@@ -40,8 +42,21 @@ targets:
         runs = [run_deployment("deploy-model/ops", timeout=0, parameters={
             "source": src, "target": "mlserver-shared", "registry": "shared-reg"}) for src in sources]
         finished = wait_for_runs([r.id for r in runs])
+        # the scheduled reconcile, run now on the same workers: the four deploys left nothing to fix
+        reconciled = run_deployment("reconcile/every-30-min", timeout=0)
+        [reconcile_run] = wait_for_runs([reconciled.id])
 
     assert [r.state.type.value for r in finished] == ["COMPLETED"] * 4, [r.state for r in finished]
+    assert reconcile_run.state.is_completed(), reconcile_run.state
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("reconcile/every-30-min")
+    assert deployment.schedules[0].schedule.cron == "*/30 * * * *"
+    [report] = [a for a in artifacts_of(reconciled.id) if a.type == "markdown"]
+    assert report.data.startswith("# Reconcile:")
+    rows = [line.split("|")[1:-1] for line in report.data.splitlines() if line.startswith("| mlserver://")]
+    assert not [r for r in rows if r[2].strip().startswith("shared-")], rows  # governed and served as recorded
     ran_by = {str(r.id): which_worker(r.id, logs) for r in runs}
     assert set(ran_by.values()) == {"w1", "w2"}, ran_by
 

@@ -1,6 +1,6 @@
 """HDFS-specific behaviour. Tests taking ``hdfs`` run against a real HDFS (MiniDFSCluster) and the WebHDFS
-emulator alike; the ones taking ``webhdfs`` need what only the emulator can do (a standby namenode sharing
-its namespace, injected datanode failures, its request log)."""
+emulator alike; HA failover runs against a real HA pair and the emulator; the ones taking ``webhdfs`` alone
+need what only the emulator can do (injected datanode failures, its request log)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,36 @@ def test_ha_fails_over_from_a_standby_namenode(tmp_path, monkeypatch, make_stage
     finally:
         standby.stop()
         active.stop()
+
+
+@pytest.mark.slow
+def test_ha_fails_over_from_a_real_standby_namenode(hdfs_ha_service, monkeypatch, make_staged):
+    """Hadoop's own HA pair: the standby answers StandbyException, the registry moves on; then a failover."""
+    monkeypatch.setenv("MODELGOV_HDFS_USER", "deployer")
+    monkeypatch.delenv("MODELGOV_HDFS_AUTH", raising=False)
+    svc = hdfs_ha_service
+    nn0, nn1 = svc.info["namenode_urls"]
+    svc.transition(1, "standby")
+    svc.transition(0, "active")
+    try:
+        root = Hdfs("real-hdfs", nn0).fresh_folder()
+        ports = [u.rsplit(":", 1)[1] for u in (nn1, nn0)]
+        registry = HdfsRegistry(f"hdfs://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}{root}")  # standby first
+        assert registry.publish(make_staged()).created
+        # failover the other way round: the old standby becomes active
+        svc.transition(0, "standby")
+        svc.transition(1, "active")
+        assert registry.publish(make_staged(version="2")).created
+        assert registry.lookup("iris", "1") is not None and registry.lookup("iris", "2") is not None
+        assert Hdfs("real-hdfs", nn1).status(f"{root}/iris/2/MANIFEST.json")["owner"] == "deployer"
+        # no active namenode at all: a clear error naming both namenodes
+        svc.transition(1, "standby")
+        with pytest.raises(RegistryError, match="StandbyException") as info:
+            registry.lookup("iris", "1")
+        assert ports[0] in str(info.value) and ports[1] in str(info.value)
+    finally:
+        svc.transition(1, "standby")
+        svc.transition(0, "active")
 
 
 def test_unreachable_namenode_fails_over_to_the_next(hdfs: Hdfs, make_staged):

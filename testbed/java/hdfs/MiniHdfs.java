@@ -1,14 +1,22 @@
 // A real HDFS (NameNode + one DataNode, MiniDFSCluster from hadoop-client-minicluster) for tests and the demo.
-// Run without a build step:  java -cp 'LIB/*' MiniHdfs.java BASEDIR RPC_PORT HTTP_PORT REGISTRY_OWNER
+// Run without a build step:  java -cp 'LIB/*' MiniHdfs.java BASEDIR RPC_PORT HTTP_PORT REGISTRY_OWNER [ha]
 // Ports 0 = free ones. Permissions and WebHDFS are on. Creates /registry owned by REGISTRY_OWNER (mode 755),
 // then prints one JSON line with the real ports, and serves until SIGTERM (shutdown hook stops the cluster).
+// "ha": two NameNodes (MiniDFSNNTopology.simpleHATopology, shared edits dir), nn0 active, nn1 standby; the
+// ports are then free ones, and stdin takes "active N" / "standby N", each answered by one JSON line.
+import java.io.BufferedReader;
 import java.io.File;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.permission.FsPermission;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.hdfs.MiniDFSNNTopology;
 
 public class MiniHdfs {
     public static void main(String[] args) throws Exception {
@@ -16,6 +24,7 @@ public class MiniHdfs {
         int rpcPort = Integer.parseInt(args[1]);
         int httpPort = Integer.parseInt(args[2]);
         String owner = args[3];
+        boolean ha = args.length > 4 && args[4].equals("ha");
 
         Configuration conf = new Configuration();
         conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, base.getAbsolutePath());
@@ -29,28 +38,61 @@ public class MiniHdfs {
         // small heartbeats so a start and a stop take seconds, not half a minute
         conf.setInt("dfs.heartbeat.interval", 1);
 
-        MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf)
-                .nameNodePort(rpcPort).nameNodeHttpPort(httpPort)
-                .numDataNodes(1).format(true).build();
+        MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf).numDataNodes(1).format(true);
+        if (ha) {
+            builder.nnTopology(MiniDFSNNTopology.simpleHATopology());
+        } else {
+            builder.nameNodePort(rpcPort).nameNodeHttpPort(httpPort);
+        }
+        MiniDFSCluster cluster = builder.build();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             cluster.shutdown();
             stopped.countDown();
         }));
         cluster.waitActive();
+        if (ha) {
+            cluster.transitionToActive(0);
+        }
 
-        FileSystem fs = cluster.getFileSystem();
+        FileSystem fs = cluster.getFileSystem(0);
         Path registry = new Path("/registry");
         fs.mkdirs(registry, new FsPermission((short) 0755));
         fs.setOwner(registry, owner, null);
 
-        int nnRpc = cluster.getNameNodePort();
-        int nnHttp = cluster.getNameNode().getHttpAddress().getPort();
+        List<String> httpPorts = new ArrayList<>();
+        List<String> rpcPorts = new ArrayList<>();
+        for (int i = 0; i < cluster.getNumNameNodes(); i++) {
+            httpPorts.add(String.valueOf(cluster.getNameNode(i).getHttpAddress().getPort()));
+            rpcPorts.add(String.valueOf(cluster.getNameNode(i).getNameNodeAddress().getPort()));
+        }
         int dnHttp = cluster.getDataNodes().get(0).getInfoPort();
         String superuser = org.apache.hadoop.security.UserGroupInformation.getCurrentUser().getShortUserName();
-        System.out.println("{\"rpc_port\": " + nnRpc + ", \"http_port\": " + nnHttp + ", \"datanode_http_port\": "
-                + dnHttp + ", \"superuser\": \"" + superuser + "\"}");
+        System.out.println("{\"rpc_ports\": [" + String.join(", ", rpcPorts) + "], \"http_ports\": ["
+                + String.join(", ", httpPorts) + "], \"datanode_http_port\": " + dnHttp
+                + ", \"superuser\": \"" + superuser + "\"}");
         System.out.flush();
+        if (ha) {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            String line;
+            while ((line = in.readLine()) != null) {
+                String[] cmd = line.trim().split(" ");
+                try {
+                    int nn = Integer.parseInt(cmd[1]);
+                    if (cmd[0].equals("active")) {
+                        cluster.transitionToActive(nn);
+                    } else if (cmd[0].equals("standby")) {
+                        cluster.transitionToStandby(nn);
+                    } else {
+                        throw new IllegalArgumentException("unknown command " + cmd[0]);
+                    }
+                    System.out.println("{\"ok\": true}");
+                } catch (Exception e) {
+                    System.out.println("{\"ok\": false, \"error\": \"" + e.toString().replace("\"", "'") + "\"}");
+                }
+                System.out.flush();
+            }
+        }
         stopped.await();
     }
 }
