@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo demo-real java-tools test test-fast lint bench example serving-env venv ceph clean
+.PHONY: demo demo-real java-tools test test-fast lint bench example serving-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -45,6 +45,13 @@ ceph:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd >/dev/null; }
 
+# Headless Chromium: the HTML audit report test renders the page and checks what a person sees (Debian package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 # Java 17 + Maven run the real HDFS (testbed/java/hdfs); the machines have them, a bare Debian gets them here.
 java-tools:
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || { \
@@ -62,7 +69,7 @@ demo-real: venv example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m flows.demo_real
 
-test: venv example ceph java-tools
+test: venv example ceph java-tools chromium
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 

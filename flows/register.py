@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -83,7 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="default flow parameter (source, target, registry, atlas_url, environment)")
     args = parser.parse_args(argv)
-    params = dict(p.split("=", 1) for p in args.param)
+    if args.on_push and args.flow != "deploy-model":
+        parser.error("--on-push runs deploy-model: use it with --flow deploy-model")
+    params = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        # lists (reconcile's targets) as JSON: --param 'targets=["mlserver-prod"]'; everything else a string
+        params[key] = json.loads(value) if value.startswith("[") else value
     deployment_id = register(args.pool, args.name, args.cron, params, flow_name=args.flow)
     if args.on_push:
         automation_id = register_push_trigger(f"deploy-model/{args.name}")

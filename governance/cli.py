@@ -1,4 +1,5 @@
-"""``modelgov`` command line: validate, deploy, search, atlas install-types, registry verify, doctor.
+"""``modelgov`` command line: validate, deploy, atlas install-types, registry verify, doctor, and the
+compliance commands (search, history, trace, verify, report) from ``governance.cli_compliance``.
 
 Exit status: 0 success, 1 a step failed (the message names the step), 2 bad usage or configuration.
 Secrets are read from the environment (ATLAS_USERNAME/ATLAS_PASSWORD/ATLAS_TOKEN, AWS_*), never from flags.
@@ -127,23 +128,6 @@ def _atlas(args: argparse.Namespace):
     return AtlasClient.from_env(args.atlas)
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from governance.atlas.recorder import find_deployments
-
-    rows = find_deployments(_atlas(args), name=args.name, owner=args.owner, status=args.status, limit=args.limit)
-    if args.json:
-        _print_json(rows)
-        return EXIT_OK
-    if not rows:
-        print("no deployments recorded")
-        return EXIT_OK
-    for row in rows:
-        print(f"{row['modelName']} {row['modelVersion']}  {row['status']:<9} {row['targetKind']}://"
-              f"{row['targetDetail']}  owner={row['owner']}  endpoint={row['modelEndpointURL']}  "
-              f"deployedTime={row['deployedTime']}")
-    return EXIT_OK
-
-
 def cmd_install_types(args: argparse.Namespace) -> int:
     from governance.atlas.typedefs import install_types
 
@@ -209,14 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     atlas_opt(p)
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("search", help="list recorded deployments from Atlas")
-    p.add_argument("--name")
-    p.add_argument("--owner")
-    p.add_argument("--status", choices=["deploying", "deployed", "stopped", "failed"])
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--json", action="store_true")
-    atlas_opt(p)
-    p.set_defaults(func=cmd_search)
+    from governance.cli_compliance import register as register_compliance
+
+    register_compliance(sub, atlas_opt)  # search, history, trace, verify, report
 
     p = sub.add_parser("atlas", help="Atlas administration")
     atlas_sub = p.add_subparsers(dest="atlas_command", required=True)

@@ -42,12 +42,16 @@ class Governed:
     existing: dict | None = None   # the deployed record that already covers a no-op
 
 
-def serves_exactly(served: list[ServedModel], release: Release) -> ServedModel | None:
-    """The served copy of this release when the target reports the same version with the same sha256."""
+def serves_exactly(served: list[ServedModel], release: Release, traffic_percent: int | None = None
+                   ) -> ServedModel | None:
+    """The served copy of this release when the target reports the same version with the same sha256 (and,
+    where the target splits traffic, the share asked for: a canary is not a full deploy)."""
     meta = release.metadata
     expected = next((f.sha256 for f in release.registered.manifest.files if f.path == release.executable), None)
+    wanted = traffic_percent or 100
     for model in served:
-        if model.name == meta.name and model.version == meta.version and model.sha256 and model.sha256 == expected:
+        if model.name == meta.name and model.version == meta.version and model.sha256 and model.sha256 == expected \
+                and model.traffic_percent in (None, wanted):
             return model
     return None
 
@@ -148,7 +152,7 @@ class GovernedDeploy:
                 log.warning("removed what a killed deploy left on %s: %s", self.target.host_detail, removed)
             retired, settled = self._reconcile(model, keep=None, when=datetime.now(UTC))
             settled += self._settle_other_models(model)
-            current = serves_exactly(self._served(model), release)
+            current = serves_exactly(self._served(model), release, getattr(self.target, "canary_percent", None))
         except GovernanceError as exc:
             raise StepFailed("preflight", exc) from exc
         if current is not None:

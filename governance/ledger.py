@@ -33,7 +33,7 @@ from governance.atlas.recorder import (
     record_deployment,
 )
 from governance.atlas.typedefs import install_types
-from governance.errors import AtlasConflict, AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
+from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
 from governance.outbox import Outbox, OutboxEntry
 from governance.record import DeploymentRecord
 
@@ -121,15 +121,7 @@ class Ledger:
         """Atlas answers and has our types (installing what is missing), and the outbox is replayed into it;
         raises AtlasError otherwise."""
         self.atlas.status()
-        for attempt in range(3):
-            try:
-                install_types(self.atlas)
-                break
-            except AtlasConflict:
-                # another deploy created the same types between our read and our write: read again
-                if attempt == 2:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
+        install_types(self.atlas)  # survives a concurrent first run creating the same types (HTTP 409)
         self.sync_outbox()
 
     # -- writes ----------------------------------------------------------------------------------------------

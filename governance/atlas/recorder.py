@@ -1,14 +1,13 @@
 """Record a DeploymentRecord in Atlas and answer compliance's questions from it.
 
-Reruns update (upsert by qualifiedName), never duplicate. A successful deploy marks earlier deployments of
-the same model on the same target ``stopped`` with a ``stoppedTime``, so "what ran there on date D" has one
-answer. Environment classifications are added on create only (Atlas ignores payload classifications on update).
+Reruns update (upsert by qualifiedName), never duplicate. Which earlier deployments are ``stopped`` is decided
+by comparing Atlas with what the target serves (``governance.govern``), through ``governance.ledger``.
+Environment classifications are added on create only (Atlas ignores payload classifications on update).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from governance.atlas.client import AtlasClient
 from governance.atlas.entities import (
@@ -16,7 +15,6 @@ from governance.atlas.entities import (
     DEPLOYMENT_TYPE,
     build_entities,
     iso_from_millis,
-    millis,
 )
 from governance.errors import AtlasError
 from governance.record import DeploymentRecord
@@ -105,28 +103,6 @@ def _ensure_sensitive(client: AtlasClient, dataset_guid: str, category: str) -> 
     if not own:
         client.add_classifications(dataset_guid, [{"typeName": SENSITIVE_CLASSIFICATION, "propagate": True,
                                                    "attributes": {"category": category}}])
-
-
-def supersede_previous(client: AtlasClient, record: DeploymentRecord, current_qualified_name: str,
-                       *, whole_target: bool = False) -> list[str]:
-    """Mark earlier ``deployed`` deployments of this model (or of anything, for single-model targets) on the
-    same target as ``stopped``; return their qualifiedNames."""
-    criteria = [{"attributeName": "targetDetail", "operator": "=", "attributeValue": record.target.host_detail},
-                {"attributeName": "status", "operator": "=", "attributeValue": "deployed"}]
-    if not whole_target:
-        criteria.append({"attributeName": "modelName", "operator": "=",
-                         "attributeValue": record.staged.metadata.name})
-    params = {"typeName": DEPLOYMENT_TYPE, "excludeDeletedEntities": True,
-              "entityFilters": {"condition": "AND", "criterion": criteria}}
-    stopped_at = millis(record.finished_at or datetime.now(UTC))
-    superseded = []
-    for header in list(client.search_basic(params)):
-        name = header["attributes"]["qualifiedName"]
-        if name == current_qualified_name:
-            continue
-        client.partial_update_by_unique(DEPLOYMENT_TYPE, name, {"status": "stopped", "stoppedTime": stopped_at})
-        superseded.append(name)
-    return superseded
 
 
 def find_deployments(client: AtlasClient, *, name: str | None = None, owner: str | None = None,

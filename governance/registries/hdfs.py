@@ -89,7 +89,8 @@ class HdfsRegistry(Registry):
         try:
             yield
         except HdfsError as exc:
-            message = str(exc)
+            # a datanode relays the namenode's exception with its Java stack trace: keep the first line
+            message = str(exc).split("\n\tat ", 1)[0].strip()
             if message.endswith("(is not a directory)"):
                 # a file where a folder belongs; HDFS calls it AccessControlException (or
                 # ParentNotDirectoryException), which reads like a permission problem
@@ -97,7 +98,7 @@ class HdfsRegistry(Registry):
                 raise RegistryError(f"{blocker} exists on HDFS and is not a folder; cannot {action} {path} "
                                     f"on {', '.join(self.namenodes)}") from exc
             kind = f" ({exc.exception})" if getattr(exc, "exception", None) else ""
-            raise RegistryError(f"HDFS {action} {path} on {', '.join(self.namenodes)} failed{kind}: {exc}") from exc
+            raise RegistryError(f"HDFS {action} {path} on {', '.join(self.namenodes)} failed{kind}: {message}") from exc
         except requests.RequestException as exc:
             raise RegistryUnavailable(f"HDFS {action} {path}: namenode/datanode unreachable "
                                 f"({', '.join(self.namenodes)}): {exc}") from exc

@@ -59,6 +59,7 @@ class ServedModel:
     target_version: str
     sha256: str | None = None
     endpoint_url: str | None = None
+    traffic_percent: int | None = None  # share of the traffic when the target splits it (KServe canary)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,17 @@
-"""``kserve://NAMESPACE?context=CTX[&runtime=kserve-mlserver&service_account=SA&protocol=v2&ready_timeout=600]``.
+"""``kserve://NAMESPACE?context=CTX[&runtime=kserve-mlserver&service_account=SA&protocol=v2&ready_timeout=1800&canary_percent=N]``.
 
-Deploy renders one ``InferenceService`` (serving.kserve.io/v1beta1) per model version from a Jinja2 template,
-with ``storageUri`` pointing at the registry copy, so the cluster pulls exactly the registered bytes. It is
-applied with ``kubectl --context CTX -n NS apply -f -`` (manifest on stdin; credentials stay in the
-kubeconfig / env, never in argv), then readiness is polled from the ``Ready`` condition and the V2 protocol
-smoke test runs against ``status.url`` when that URL is reachable from here.
+One ``InferenceService`` (serving.kserve.io/v1beta1) per model and namespace, as KServe's users run it: a new
+version updates it in place (``storageUri`` at the registry copy, so the cluster pulls exactly the registered
+bytes) and KServe keeps the previous revision serving until the new one is Ready, then moves the traffic.
+With ``canary_percent=N`` the new revision gets ``canaryTrafficPercent: N`` and both versions serve (both are
+recorded deployed) until a later full deploy promotes it, or a rollback. The manifest is applied with
+``kubectl --context CTX -n NS apply -f -`` (on stdin; credentials stay in the kubeconfig / env, never in
+argv); readiness is polled from the ``Ready`` condition; the V2 smoke test runs against ``status.url`` when it
+is reachable from here. A failed or interrupted attempt re-applies the object as it was.
+
+What serves is read from the cluster: the InferenceServices carrying our labels, their traffic split
+(``status.components.predictor.traffic``) and our annotations, which name the version of the latest revision
+and of the rolled-out (stable) one.
 """
 
 from __future__ import annotations
@@ -25,14 +32,24 @@ from urllib.parse import urlparse
 import jinja2
 import requests
 
-from governance.errors import ConfigError, TargetError
+from governance.errors import CompensationError, ConfigError, TargetError
 from governance.http import build_session
-from governance.targets.base import DeploymentResult, Release, ServingTarget, SmokeResult, target_options
+from governance.targets.base import (
+    DeploymentResult,
+    Release,
+    ServedModel,
+    ServingTarget,
+    SmokeResult,
+    target_options,
+)
 from governance.targets.mleap import executable_file
 from governance.targets.smoke import check_expected, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
-QUERY_KEYS = {"context", "runtime", "service_account", "protocol", "ready_timeout", "poll_interval"}
+QUERY_KEYS = {"context", "runtime", "service_account", "protocol", "ready_timeout", "poll_interval",
+              "canary_percent"}
+DEFAULT_READY_TIMEOUT_S = 1800.0  # pulling and loading a large model takes minutes
+MANAGED_BY = "app.kubernetes.io/managed-by=modelgov"
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LABEL_VALUE_PATTERN = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # kubectl failures worth retrying: the API server was unreachable or overloaded, not a refusal
@@ -40,6 +57,8 @@ TRANSIENT = ("Unable to connect to the server", "connection refused", "i/o timeo
              "ServiceUnavailable", "the server is currently unable", "InternalError", "etcdserver: request timed out",
              "net/http: request canceled", "connection reset by peer")
 ANNOTATION_PREFIX = "modelgov.io"
+STABLE = f"{ANNOTATION_PREFIX}/stable-"  # annotations naming what the rolled-out revision serves
+CURRENT_KEYS = ("model-version", "executable-sha256", "serialized-object", "storage-uri")
 
 
 def label_value(value: str) -> str:
@@ -52,16 +71,14 @@ def label_value(value: str) -> str:
     return cleaned if LABEL_VALUE_PATTERN.match(cleaned) else ""
 
 
-def isvc_name(name: str, version: str) -> str:
-    """The InferenceService name: a DNS-1035 label per model version, e.g. ``churn-model-v1-2``."""
-    base = re.sub(r"[^a-z0-9-]", "-", name.lower())
-    suffix = "-v" + re.sub(r"[^0-9]", "-", version)
-    full = re.sub(r"-+", "-", f"{base}{suffix}")
-    if not full[0].isalpha():
+def isvc_name(name: str) -> str:
+    """The InferenceService name: one DNS-1035 label per model, e.g. ``churn-model``."""
+    full = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", name.lower())).strip("-")
+    if not full or not full[0].isalpha():
         full = f"m-{full}"
-    if len(full) > 63:  # keep the version readable and the name unique with a short hash
-        digest = hashlib.sha256(f"{name}/{version}".encode()).hexdigest()[:6]
-        full = f"{full[:63 - len(suffix) - 7]}-{digest}{suffix}"
+    if len(full) > 63:  # keep it unique with a short hash
+        digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+        full = f"{full[:56].rstrip('-')}-{digest}"
     return full.strip("-")
 
 
@@ -134,11 +151,19 @@ class KServeTarget(ServingTarget):
         self.protocol = query.get("protocol", "v2")
         try:
             self.ready_timeout = float(ready_timeout if ready_timeout is not None
-                                       else query.get("ready_timeout", 600))
+                                       else query.get("ready_timeout", DEFAULT_READY_TIMEOUT_S))
             self.poll_interval = float(poll_interval if poll_interval is not None
                                        else query.get("poll_interval", 5))
         except ValueError as exc:
             raise ConfigError(f"kserve target URI {uri!r}: ready_timeout/poll_interval must be numbers") from exc
+        self.canary_percent: int | None = None
+        if query.get("canary_percent"):
+            try:
+                self.canary_percent = int(query["canary_percent"])
+            except ValueError:
+                self.canary_percent = -1
+            if not 0 < self.canary_percent < 100:
+                raise ConfigError(f"kserve target URI {uri!r}: canary_percent must be a whole number from 1 to 99")
         self.kubectl_timeout, self.retries, self.backoff = kubectl_timeout, retries, backoff
         self.fail_on_mismatch = fail_on_mismatch
         self._http = build_session(retries=1, backoff=0.2, timeout=http_timeout)
@@ -151,24 +176,31 @@ class KServeTarget(ServingTarget):
         return self.where
 
     # ------------------------------------------------------------------------------------------ manifest
-    def render_manifest(self, release: Release) -> str:
-        """The InferenceService YAML deploy would apply (backs ``--dry-run``); raises ConfigError if undeployable."""
+    def render_manifest(self, release: Release, stable: dict[str, str] | None = None) -> str:
+        """The InferenceService YAML deploy would apply (backs ``--dry-run``); raises ConfigError if undeployable.
+
+        ``stable`` names what the rolled-out revision serves (version, sha256, ...) so that what serves can
+        be read back from the cluster while a canary or a failed rollout leaves it serving."""
         meta, registered = release.metadata, release.registered
         sha = executable_file(release).sha256
+        uri = storage_uri(registered.data_location, release.executable)
         labels = {"app.kubernetes.io/name": label_value(meta.name), "app.kubernetes.io/managed-by": "modelgov",
                   f"{ANNOTATION_PREFIX}/model": label_value(meta.name),
-                  f"{ANNOTATION_PREFIX}/version": label_value(meta.version)}
+                  f"{ANNOTATION_PREFIX}/version": label_value(meta.version)}  # of the latest revision
         annotations = {f"{ANNOTATION_PREFIX}/model-name": meta.name,
                        f"{ANNOTATION_PREFIX}/model-version": meta.version,
                        f"{ANNOTATION_PREFIX}/model-owner": meta.owner,
                        f"{ANNOTATION_PREFIX}/registry-location": registered.location,
                        f"{ANNOTATION_PREFIX}/serialized-object": registered.executable_uri,
-                       f"{ANNOTATION_PREFIX}/executable-sha256": sha}
+                       f"{ANNOTATION_PREFIX}/executable-sha256": sha,
+                       f"{ANNOTATION_PREFIX}/storage-uri": uri}
+        for key, value in (stable or {}).items():
+            annotations[f"{STABLE}{key}"] = value
         return self._env.get_template("inferenceservice.yaml.j2").render(
-            name=isvc_name(meta.name, meta.version), namespace=self.namespace, labels=labels,
+            name=isvc_name(meta.name), namespace=self.namespace, labels=labels,
             annotations=annotations, service_account=self.service_account,
             model_format=(meta.framework or "sklearn").lower(), protocol=self.protocol, runtime=self.runtime,
-            storage_uri=storage_uri(registered.data_location, release.executable))
+            storage_uri=uri, canary_percent=self.canary_percent)
 
     # ------------------------------------------------------------------------------------------ kubectl
     def _kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -207,22 +239,38 @@ class KServeTarget(ServingTarget):
                               f"{shorten(proc.stdout)}") from exc
 
     # ------------------------------------------------------------------------------------------ deploy
-    def deploy(self, release: Release) -> DeploymentResult:
-        meta = release.metadata
-        manifest = self.render_manifest(release)
-        name = isvc_name(meta.name, meta.version)
+    def _apply(self, manifest: str, name: str) -> subprocess.CompletedProcess:
         proc = self._kubectl("apply", "-f", "-", stdin=manifest)
         if proc.returncode != 0:
             raise TargetError(f"kserve {self.where}: kubectl apply of inferenceservice {name} failed: "
                               f"{shorten(proc.stderr)}")
-        obj = self._wait_ready(name)
-        url = str((obj.get("status") or {}).get("url") or "")
-        if not url:
-            raise TargetError(f"kserve {self.where}: inferenceservice {name} is Ready but has no status.url")
-        details = {"inferenceservice": name, "apply": proc.stdout.strip(), "context": self.context,
-                   "namespace": self.namespace,
-                   "storage_uri": str(obj.get("spec", {}).get("predictor", {}).get("model", {}).get("storageUri", ""))}
-        smoke, reported = self._smoke(release, name, url, details)
+        return proc
+
+    def deploy(self, release: Release) -> DeploymentResult:
+        meta = release.metadata
+        name = isvc_name(meta.name)
+        before = self._get(name)
+        stable = _stable_of(before)
+        if stable and stable.get("model-version") == meta.version \
+                and stable.get("executable-sha256") == executable_file(release).sha256:
+            stable = None  # the same version again: nothing else serves beside it
+        manifest = self.render_manifest(release, stable=stable)
+        try:
+            proc = self._apply(manifest, name)
+            obj = self._wait_ready(name)
+            url = str((obj.get("status") or {}).get("url") or "")
+            if not url:
+                raise TargetError(f"kserve {self.where}: inferenceservice {name} is Ready but has no status.url")
+            details = {"inferenceservice": name, "apply": proc.stdout.strip(), "context": self.context,
+                       "namespace": self.namespace,
+                       "storage_uri": str(obj.get("spec", {}).get("predictor", {}).get("model", {})
+                                          .get("storageUri", ""))}
+            if self.canary_percent is not None:
+                details["canary_percent"] = str(self.canary_percent)
+            smoke, reported = self._smoke(release, name, url, details)
+        except BaseException as exc:  # a failure or SIGTERM: put the InferenceService back as it was
+            self._restore(name, before, exc)
+            raise
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         endpoint = f"{url.rstrip('/')}/v2/models/{name}/infer" if self.protocol == "v2" \
             else f"{url.rstrip('/')}/v1/models/{name}:predict"
@@ -233,6 +281,30 @@ class KServeTarget(ServingTarget):
             loaded_name=reported.get("name") or annotations.get(f"{ANNOTATION_PREFIX}/model-name", name),
             loaded_version=reported.get("version") or annotations.get(f"{ANNOTATION_PREFIX}/model-version", ""),
             smoke=smoke, details=details)
+
+    def _restore(self, name: str, before: dict | None, failure: BaseException) -> None:
+        """Re-apply the InferenceService as it was (or delete it if it did not exist) and wait until it is
+        Ready again. Idempotent; if it cannot, raise CompensationError saying so."""
+        try:
+            if before is None:
+                proc = self._kubectl("delete", "inferenceservice", name)
+                if proc.returncode != 0 and "NotFound" not in proc.stderr:
+                    raise TargetError(f"kubectl delete inferenceservice {name} failed: {shorten(proc.stderr)}")
+                return
+            meta = before.get("metadata") or {}
+            annotations = dict(meta.get("annotations") or {})
+            # name what the rolled-out revision serves, in case the re-applied revision fails too
+            annotations.update({f"{STABLE}{k}": v for k, v in (_stable_of(before) or {}).items()})
+            previous = {"apiVersion": before.get("apiVersion", "serving.kserve.io/v1beta1"),
+                        "kind": "InferenceService",
+                        "metadata": {"name": name, "namespace": self.namespace, "labels": meta.get("labels") or {},
+                                     "annotations": annotations},
+                        "spec": before.get("spec") or {}}
+            self._apply(json.dumps(previous, indent=2), name)  # JSON is YAML
+            self._wait_ready(name)
+        except TargetError as exc:
+            raise CompensationError(f"{failure}; putting inferenceservice {name} in kserve {self.where} back "
+                                    f"failed: {exc}", cause=failure) from exc
 
     def _wait_ready(self, name: str) -> dict:
         """Poll until Ready=True for the current generation; fail fast on a failed model load, else time out."""
@@ -289,28 +361,138 @@ class KServeTarget(ServingTarget):
         reported = {"name": str(answer.get("model_name") or ""), "version": str(answer.get("model_version") or "")}
         return SmokeResult(request=request, response=answer, matched_expected=matched), reported
 
+    # ------------------------------------------------------------------------------------------ what it serves
+    def served(self, name: str | None = None) -> list[ServedModel]:
+        """Versions receiving traffic, from the InferenceServices labelled managed-by=modelgov: the latest
+        revision serves the version our annotations name; the rolled-out revision beside it (a canary, or a
+        rollout that has not finished or failed) serves the ``stable-`` version."""
+        selector = MANAGED_BY + (f",{ANNOTATION_PREFIX}/model={label_value(name)}" if name else "")
+        proc = self._kubectl("get", "inferenceservices", "-l", selector, "-o", "json")
+        if proc.returncode != 0:
+            raise TargetError(f"kserve {self.where}: kubectl get inferenceservices -l {selector} failed: "
+                              f"{shorten(proc.stderr)}")
+        try:
+            items = json.loads(proc.stdout).get("items") or []
+        except (ValueError, AttributeError) as exc:
+            raise TargetError(f"kserve {self.where}: kubectl get inferenceservices did not print a JSON list: "
+                              f"{shorten(proc.stdout)}") from exc
+        out: list[ServedModel] = []
+        for obj in items:
+            out.extend(self._served_by(obj, name))
+        return sorted(out, key=lambda m: (m.name, m.version))
+
+    def _served_by(self, obj: dict, name: str | None) -> list[ServedModel]:
+        meta = obj.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        model = annotations.get(f"{ANNOTATION_PREFIX}/model-name")
+        if not model or (name is not None and model != name):
+            return []
+        isvc = str(meta.get("name"))
+        status = obj.get("status") or {}
+        url = str(status.get("url") or "")
+        endpoint = (f"{url.rstrip('/')}/v2/models/{isvc}/infer" if self.protocol == "v2"
+                    else f"{url.rstrip('/')}/v1/models/{isvc}:predict") if url else None
+        predictor = (status.get("components") or {}).get("predictor") or {}
+        traffic = predictor.get("traffic")
+        if not isinstance(traffic, list):  # no traffic report (raw deployment): Ready means the spec serves
+            ready = condition(obj)
+            traffic = [{"revisionName": predictor.get("latestReadyRevision", ""), "percent": 100,
+                        "latestRevision": True}] if ready and ready.get("status") == "True" else []
+        found = []
+        for entry in traffic:
+            percent = int(entry.get("percent") or 0)
+            if percent <= 0:
+                continue
+            latest = bool(entry.get("latestRevision")) or entry.get("revisionName") == predictor.get(
+                "latestCreatedRevision")
+            prefix = f"{ANNOTATION_PREFIX}/" if latest else STABLE
+            version = annotations.get(f"{prefix}model-version") or "(unknown)"
+            found.append(ServedModel(name=model, version=version,
+                                     target_version=f"{isvc}/{entry.get('revisionName', '')}",
+                                     sha256=annotations.get(f"{prefix}executable-sha256"), endpoint_url=endpoint,
+                                     traffic_percent=percent))
+        return found
+
     # ------------------------------------------------------------------------------------------ status & co
     def status(self, name: str, version: str) -> str:
-        obj = self._get(isvc_name(name, version))
-        if obj is None:
-            return "stopped"
-        ready = condition(obj)
-        if ready is None:
-            return "deploying"
-        if ready.get("status") == "True":
+        if any(m.version == version for m in self.served(name)):
             return "deployed"
-        return "deploying" if ready.get("status") in ("False", "Unknown") else "unknown"
+        obj = self._get(isvc_name(name))
+        if obj and ((obj.get("metadata") or {}).get("annotations") or {}).get(
+                f"{ANNOTATION_PREFIX}/model-version") == version:
+            ready = condition(obj)
+            return "deploying" if ready is None or ready.get("status") in ("False", "Unknown") else "unknown"
+        return "stopped"
+
+    def recover(self, name: str) -> list[str]:
+        """A run killed mid-rollout leaves the InferenceService's spec at a version that never got traffic:
+        roll it back to the version the rolled-out revision serves (or delete it if nothing ever served)."""
+        isvc = isvc_name(name)
+        obj = self._get(isvc)
+        if obj is None:
+            return []
+        predictor = ((obj.get("status") or {}).get("components") or {}).get("predictor") or {}
+        traffic = predictor.get("traffic")
+        if not isinstance(traffic, list):
+            return []
+        latest_serves = any(int(t.get("percent") or 0) > 0 and t.get("latestRevision") for t in traffic)
+        if latest_serves:
+            return []
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        version = annotations.get(f"{ANNOTATION_PREFIX}/model-version", "?")
+        if not any(int(t.get("percent") or 0) > 0 for t in traffic):
+            proc = self._kubectl("delete", "inferenceservice", isvc)
+            if proc.returncode != 0 and "NotFound" not in proc.stderr:
+                raise TargetError(f"kserve {self.where}: kubectl delete inferenceservice {isvc} failed: "
+                                  f"{shorten(proc.stderr)}")
+            return [f"{isvc} (version {version} never served)"]
+        self._reapply(obj, isvc, rollback=True)
+        return [f"{isvc} rolled back from version {version}, which never got traffic, to "
+                f"{annotations.get(f'{STABLE}model-version', '?')}"]
+
+    def _reapply(self, obj: dict, isvc: str, *, rollback: bool) -> None:
+        """Apply ``obj`` again without a canary: the latest revision takes all traffic (promote), or with
+        ``rollback`` the stable version's storageUri and annotations become current again."""
+        meta = obj.get("metadata") or {}
+        annotations = dict(meta.get("annotations") or {})
+        spec = json.loads(json.dumps(obj.get("spec") or {}))
+        predictor = spec.setdefault("predictor", {})
+        predictor.pop("canaryTrafficPercent", None)
+        if rollback:
+            for key in CURRENT_KEYS:
+                if f"{STABLE}{key}" in annotations:
+                    annotations[f"{ANNOTATION_PREFIX}/{key}"] = annotations[f"{STABLE}{key}"]
+            predictor.setdefault("model", {})["storageUri"] = annotations[f"{ANNOTATION_PREFIX}/storage-uri"]
+        manifest = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                    "metadata": {"name": isvc, "namespace": self.namespace, "labels": meta.get("labels") or {},
+                                 "annotations": annotations}, "spec": spec}
+        self._apply(json.dumps(manifest, indent=2), isvc)
+        self._wait_ready(isvc)
 
     def undeploy(self, name: str, version: str) -> None:
-        isvc = isvc_name(name, version)
-        proc = self._kubectl("delete", "inferenceservice", isvc)
-        if proc.returncode != 0 and "NotFound" not in proc.stderr:
-            raise TargetError(f"kserve {self.where}: kubectl delete inferenceservice {isvc} failed: "
-                              f"{shorten(proc.stderr)}")
+        """Take one version (dotted, or the ``target_version`` that ``served()`` reports) out of service. During a
+        canary: removing the canary rolls back to the stable version, removing the stable one promotes the
+        canary. Otherwise the InferenceService is deleted."""
+        isvc = isvc_name(name)
+        obj = self._get(isvc)
+        serving = self.served(name)
+        leaving = [m for m in serving if version in (m.version, m.target_version)]  # dotted or our own id
+        if obj is None or not leaving:
+            return
+        version = leaving[0].version
+        others = [m for m in serving if m.version != version]
+        if not others:
+            proc = self._kubectl("delete", "inferenceservice", isvc)
+            if proc.returncode != 0 and "NotFound" not in proc.stderr:
+                raise TargetError(f"kserve {self.where}: kubectl delete inferenceservice {isvc} failed: "
+                                  f"{shorten(proc.stderr)}")
+            return
+        current = ((obj.get("metadata") or {}).get("annotations") or {}).get(f"{ANNOTATION_PREFIX}/model-version")
+        self._reapply(obj, isvc, rollback=current == version)  # drop the canary, or roll back to the stable one
 
     def verify(self, release: Release) -> list[str]:
         meta = release.metadata
-        name = isvc_name(meta.name, meta.version)
+        name = isvc_name(meta.name)
         obj = self._get(name)
         if obj is None:
             return [f"kserve {self.where}: inferenceservice {name} does not exist"]
@@ -327,6 +509,22 @@ class KServeTarget(ServingTarget):
         if not ready or ready.get("status") != "True":
             problems.append(f"kserve {self.where}: {name} is not Ready")
         return problems
+
+
+def _stable_of(before: dict | None) -> dict[str, str] | None:
+    """What the rolled-out revision serves when a new version is applied over ``before``: its stable version
+    while a canary or an unfinished rollout splits traffic, else the version it fully serves."""
+    if before is None:
+        return None
+    annotations = (before.get("metadata") or {}).get("annotations") or {}
+    predictor = ((before.get("status") or {}).get("components") or {}).get("predictor") or {}
+    traffic = predictor.get("traffic") or []
+    if any(int(t.get("percent") or 0) > 0 and not t.get("latestRevision") for t in traffic):
+        prefix = STABLE
+    else:
+        prefix = f"{ANNOTATION_PREFIX}/"
+    stable = {key: annotations[f"{prefix}{key}"] for key in CURRENT_KEYS if f"{prefix}{key}" in annotations}
+    return stable or None
 
 
 def _load_failure(status: dict[str, Any]) -> str | None:

@@ -5,6 +5,7 @@ timeout records the attempt as rejected and deploys nothing."""
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from tests.conftest import write_metadata
 from tests.flow.test_cli import modelgov
 from tests.flow.workers import process_workers, wait_for_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 POOL = "modelgov-approvals"
 
 
@@ -45,11 +46,18 @@ targets:
         "source": str(repo), "target": "mlserver-prod", "registry": "reg", "config": str(config), **params})
 
 
-def deployment_attrs(atlas_client, name):
-    [hit] = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment", "attributes": [
-        "status", "outcome", "approver", "approvalTime", "approvalDecision", "approvalReason", "failureReason"],
-        "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": name}}))
-    return hit["attributes"]
+def deployment_attrs(atlas_client, name, wait_s: float = 120):
+    """The one deployment record of ``name``, once it is final. Prefect's server fails a run whose pause
+    expired on its own clock, so the run can be final before the flow process has written its record."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        hits = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment", "attributes": [
+            "status", "outcome", "approver", "approvalTime", "approvalDecision", "approvalReason", "failureReason"],
+            "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": name}}))
+        if hits and hits[0]["attributes"]["status"] != "deploying" or time.monotonic() > deadline:
+            [hit] = hits
+            return hit["attributes"]
+        time.sleep(1)
 
 
 def served(mlserver, name) -> bool:

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from flows.deploy_model import deploy_model
+from governance.atlas.recorder import find_deployments
 from governance.cli import main
 from governance.errors import StepFailed
 from governance.ledger import Ledger
@@ -127,9 +128,7 @@ def test_outage_when_recording_a_failed_attempt(prefect_api, example_repo, tmp_p
     assert len(_sync(atlas, capsys)) == 1
     [attempt] = _entities(atlas_client, "modelgov_model_deployment", "outage-failure")
     assert (attempt["attributes"]["status"], attempt["attributes"]["outcome"]) == ("stopped", "failed")
-    capsys.readouterr()
-    assert main(["search", "--name", "outage-failure", "--status", "failed", "--json", "--atlas", atlas.url]) == 0
-    [row] = json.loads(capsys.readouterr().out)
+    [row] = find_deployments(atlas_client, name="outage-failure", status="failed")
     assert (row["status"], row["deployedTime"]) == ("failed", None)  # shown failed, never deployed
     assert _sync(atlas, capsys) == []
 

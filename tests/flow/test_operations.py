@@ -21,7 +21,7 @@ from governance.targets import get_target
 from tests.conftest import write_metadata
 from tests.flow.test_cli import modelgov
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from tests.conftest import write_metadata
 from tests.flow.test_cli import modelgov
 from tests.flow.workers import process_workers, wait_for_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 POOL = "modelgov-push"
 
 
@@ -76,3 +76,11 @@ def test_notify_push_refuses_credentials_and_needs_a_server(tmp_path):
     assert proc.returncode == 1 and "s3cret" not in proc.stderr + proc.stdout
     proc = modelgov("notify-push", "git+https://git.corp/m.git", env={"PREFECT_API_URL": ""})
     assert proc.returncode == 2 and "needs PREFECT_API_URL" in proc.stderr
+
+
+def test_on_push_is_only_for_deploy_model(capsys):
+    from flows.register import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--flow", "reconcile", "--on-push"])
+    assert exit_info.value.code == 2 and "--on-push runs deploy-model" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from flows.register import register
 from tests.conftest import write_metadata
 from tests.flow.workers import artifacts_of, process_workers, wait_for_runs, which_worker
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 
 
 def test_two_workers_share_named_runs_on_postgres(on_prefect_server, prefect_server, example_repo, tmp_path,

@@ -131,6 +131,21 @@ def test_permission_denied_is_an_error_not_a_missing_version(hdfs: Hdfs, make_st
         HdfsRegistry(hdfs.uri(root)).publish(make_staged(version="2"))
 
 
+def test_model_folder_of_another_user_is_refused_on_the_datanode_step(hdfs: Hdfs, make_staged):
+    """The model's folder exists and is not ours: MKDIRS passes, the two-step CREATE is refused by the
+    datanode, which relays the namenode's AccessControlException (with a Java stack trace on real HDFS)."""
+    root = hdfs.fresh_folder()
+    hdfs.admin.makedirs(f"{root}/iris", permission="755")
+    hdfs.admin.set_owner(f"{root}/iris", owner="other-team")
+    with pytest.raises(RegistryError) as info:
+        HdfsRegistry(hdfs.uri(root)).publish(make_staged())
+    message = str(info.value)
+    assert "AccessControlException" in message and "user=deployer" in message
+    assert f'inode="{root}/iris":other-team:supergroup:drwxr-xr-x' in message
+    assert "\tat org.apache" not in message and "\n" not in message  # one clear line, no Java stack
+    assert hdfs.admin.list(f"{root}/iris") == []
+
+
 def test_missing_parent_folders_are_created_for_the_registry_user(hdfs: Hdfs, make_staged):
     root = hdfs.fresh_folder()
     registry = HdfsRegistry(hdfs.uri(f"{root}/a/b/models"))

@@ -34,7 +34,7 @@ def release(tmp_path: Path):
 def test_manifest_structure(release) -> None:
     doc = yaml.safe_load(target().render_manifest(release))
     assert doc["apiVersion"] == "serving.kserve.io/v1beta1" and doc["kind"] == "InferenceService"
-    assert doc["metadata"]["name"] == "price-model-v1-2" and DNS_1035.match(doc["metadata"]["name"])
+    assert doc["metadata"]["name"] == "price-model" and DNS_1035.match(doc["metadata"]["name"])
     assert doc["metadata"]["namespace"] == "ml-prod"
     predictor = doc["spec"]["predictor"]
     assert predictor["serviceAccountName"] == "models-sa"
@@ -83,12 +83,11 @@ def test_file_registry_cannot_feed_a_cluster(tmp_path: Path) -> None:
         target().render_manifest(make_release(tmp_path))
 
 
-@pytest.mark.parametrize(("name", "version"), [("price-model", "1.2"), ("a.b_c", "10.0.3"), ("9lives", "1"),
-                                               ("x" * 64, "999.999.999")])
-def test_isvc_names_are_dns_labels(name: str, version: str) -> None:
-    got = isvc_name(name, version)
+@pytest.mark.parametrize("name", ["price-model", "a.b_c", "9lives", "x" * 64, "Price Model"])
+def test_isvc_names_are_dns_labels_one_per_model(name: str) -> None:
+    got = isvc_name(name)
     assert DNS_1035.match(got) and len(got) <= 63
-    assert isvc_name(name, version) != isvc_name(name, "2")
+    assert isvc_name(name) != isvc_name(name + "-other")
 
 
 def test_label_values_are_safe() -> None:
@@ -105,22 +104,23 @@ def test_deploy_end_to_end(fake_kubectl, v2_stub, release) -> None:
     result = target().deploy(rel)
 
     calls = fake_kubectl.calls()
-    assert calls[0]["argv"] == ["--context", "prod-east", "-n", "ml-prod", "apply", "-f", "-"]
-    assert yaml.safe_load(calls[0]["stdin"])["metadata"]["name"] == "price-model-v1-2"
-    gets = [c["argv"] for c in calls[1:]]
+    assert calls[0]["argv"][4:] == ["get", "inferenceservice", "price-model", "-o", "json"]  # what was there
+    assert calls[1]["argv"] == ["--context", "prod-east", "-n", "ml-prod", "apply", "-f", "-"]
+    assert yaml.safe_load(calls[1]["stdin"])["metadata"]["name"] == "price-model"
+    gets = [c["argv"] for c in calls[2:]]
     assert len(gets) == 3  # polled until the third get reported Ready
-    assert all(a == ["--context", "prod-east", "-n", "ml-prod", "get", "inferenceservice", "price-model-v1-2",
+    assert all(a == ["--context", "prod-east", "-n", "ml-prod", "get", "inferenceservice", "price-model",
                      "-o", "json"] for a in gets)
     assert not any("secret" in " ".join(c["argv"]).lower() or "token" in " ".join(c["argv"]).lower()
                    for c in calls)
 
     assert result.target_kind == "kserve" and result.host_detail == "prod-east/ml-prod" == target().host_detail
-    assert result.endpoint_url == f"http://127.0.0.1:{v2_stub.server_port}/v2/models/price-model-v1-2/infer"
+    assert result.endpoint_url == f"http://127.0.0.1:{v2_stub.server_port}/v2/models/price-model/infer"
     assert result.serialized_object == f"{S3}/executable/model.joblib"
-    assert (result.loaded_name, result.loaded_version) == ("price-model-v1-2", "v1")  # as the server reports
+    assert (result.loaded_name, result.loaded_version) == ("price-model", "v1")  # as the server reports
     assert result.smoke is not None and result.smoke.matched_expected is True
-    assert v2_stub.requests == [("/v2/models/price-model-v1-2/infer", V2_REQUEST)]
-    assert result.details["apply"] == "inferenceservice.serving.kserve.io/price-model-v1-2 created"
+    assert v2_stub.requests == [("/v2/models/price-model/infer", V2_REQUEST)]
+    assert result.details["apply"] == "inferenceservice.serving.kserve.io/price-model created"
     assert result.details["storage_uri"] == f"{S3}/executable"
 
     kserve = target()
@@ -140,28 +140,31 @@ def test_smoke_skipped_when_the_url_is_unreachable(fake_kubectl, release) -> Non
 
 def test_never_ready_times_out_naming_the_target(fake_kubectl, release) -> None:
     fake_kubectl.set(mode="never")
-    with pytest.raises(TargetError, match=r"kserve prod-east/ml-prod: inferenceservice price-model-v1-2 not Ready "
+    with pytest.raises(TargetError, match=r"kserve prod-east/ml-prod: inferenceservice price-model not Ready "
                                           r"after 0\.2s \(Ready=False reason=RevisionMissing"):
         target(ready_timeout=0.2, poll_interval=0.05).deploy(release)
-    assert target().status("price-model", "1.2") == "deploying"
+    assert target().status("price-model", "1.2") == "stopped"  # the attempt was taken back: nothing was there
+    assert ["delete", "inferenceservice", "price-model"] in [c["argv"][4:] for c in fake_kubectl.calls()]
 
 
 def test_failed_model_load_fails_fast(fake_kubectl, release) -> None:
     fake_kubectl.set(mode="fail")
     with pytest.raises(TargetError, match="failed to load the model: ModelLoadFailed: no model.joblib"):
         target(ready_timeout=60).deploy(release)
-    assert len(fake_kubectl.calls()) == 2  # apply + one get, no waiting
+    # what was there, apply, one get (no waiting), then the attempt is taken back
+    assert [c["argv"][4] for c in fake_kubectl.calls()] == ["get", "apply", "get", "delete"]
 
 
 def test_transient_api_errors_are_retried(fake_kubectl, release) -> None:
     fake_kubectl.set(fail_first=2)
     target().deploy(release)
-    assert [c["argv"][4] for c in fake_kubectl.calls()][:3] == ["apply", "apply", "apply"]
+    assert [c["argv"][4] for c in fake_kubectl.calls()][:4] == ["get", "get", "get", "apply"]
 
 
 def test_persistent_api_errors_give_up_naming_the_target(fake_kubectl, release) -> None:
     fake_kubectl.set(fail_first=100)
-    with pytest.raises(TargetError, match=r"kserve prod-east/ml-prod: kubectl apply -f - failed after 3 attempts: "
+    with pytest.raises(TargetError, match=r"kserve prod-east/ml-prod: kubectl get inferenceservice price-model failed "
+                                          r"after 3 attempts: "
                                           r"Unable to connect"):
         target().deploy(release)
 
@@ -178,10 +181,10 @@ def test_undeploy_and_status(fake_kubectl, release) -> None:
     assert kserve.status("price-model", "1.2") == "stopped"
     kserve.deploy(release)
     kserve.undeploy("price-model", "1.2")
-    assert fake_kubectl.calls()[-1]["argv"][4:] == ["delete", "inferenceservice", "price-model-v1-2"]
+    assert ["delete", "inferenceservice", "price-model"] in [c["argv"][4:] for c in fake_kubectl.calls()]
     assert kserve.status("price-model", "1.2") == "stopped"
     kserve.undeploy("price-model", "1.2")  # NotFound is fine: already gone
-    assert kserve.verify(release) == ["kserve prod-east/ml-prod: inferenceservice price-model-v1-2 does not exist"]
+    assert kserve.verify(release) == ["kserve prod-east/ml-prod: inferenceservice price-model does not exist"]
 
 
 def test_fake_kubectl_speaks_like_the_real_one(fake_kubectl) -> None:
@@ -206,3 +209,38 @@ def test_missing_kubectl_is_a_target_error(monkeypatch, tmp_path: Path, release)
 def test_bad_uris_are_config_errors(uri: str) -> None:
     with pytest.raises(ConfigError):
         KServeTarget(uri)
+
+
+def test_canary_serves_both_until_rollback_by_undeploy(fake_kubectl, tmp_path: Path) -> None:
+    v1 = remote(make_release(tmp_path, version="1.0", exe_name="model.joblib"), "s3://b/r/price-model/1.0")
+    v2 = remote(make_release(tmp_path, version="2.0", exe_name="model.joblib"), "s3://b/r/price-model/2.0")
+    target().deploy(v1)
+    canary = target(URI + "&canary_percent=25")
+    canary.deploy(v2)
+    assert {m.version: m.traffic_percent for m in canary.served("price-model")} == {"1.0": 75, "2.0": 25}
+    [new] = [m for m in canary.served() if m.version == "2.0"]
+    assert new.target_version.startswith("price-model/price-model-predictor-")
+    canary.undeploy("price-model", new.target_version)  # as `modelgov undeploy` names it
+    assert {m.version: m.traffic_percent for m in target().served("price-model")} == {"1.0": 100}
+    assert target().status("price-model", "2.0") == "stopped"
+
+
+def test_canary_percent_must_be_a_share(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="canary_percent must be a whole number from 1 to 99"):
+        KServeTarget(URI + "&canary_percent=100")
+    assert KServeTarget(URI).ready_timeout == 1800  # allows large models by default
+
+
+def test_a_failed_compensation_is_reported_plainly(fake_kubectl, tmp_path: Path) -> None:
+    from governance.errors import CompensationError
+
+    v1 = remote(make_release(tmp_path, version="1.0", exe_name="model.joblib"), "s3://b/r/price-model/1.0")
+    v2 = remote(make_release(tmp_path, version="2.0", exe_name="model.joblib"), "s3://b/r/price-model/2.0")
+    target().deploy(v1)
+    fake_kubectl.set(fail_storage="/r/price-model/")  # the new revision fails, and so does re-applying the old
+    with pytest.raises(CompensationError, match=r"failed to load the model: .*; putting inferenceservice "
+                                                r"price-model in kserve prod-east/ml-prod back failed: ") as info:
+        target().deploy(v2)
+    assert isinstance(info.value.cause, TargetError)
+    # what serves is still the rolled-out v1 revision: the record can say so
+    assert {m.version: m.traffic_percent for m in target().served("price-model")} == {"1.0": 100}

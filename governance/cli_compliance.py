@@ -1,0 +1,229 @@
+"""``modelgov search | history | trace | verify | report``: compliance answers, one command each.
+
+Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
+scripts; the logic lives in ``governance.compliance``. Registered from ``governance.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, TargetFilter
+from governance.compliance.times import iso, parse_moment, to_millis
+
+EXIT_OK, EXIT_FAILED = 0, 1
+STATUSES = ["deploying", "deployed", "stopped"]
+
+
+def _client(args: argparse.Namespace):
+    from governance.atlas.client import AtlasClient
+    from governance.config import load_config
+
+    return AtlasClient.from_env(args.atlas or load_config(args.config).atlas_url)
+
+
+def _target_filter(args: argparse.Namespace) -> TargetFilter | None:
+    """--target as a name from modelgov.yaml, a target URI, host:port (or cluster/namespace), or a bare host."""
+    text = getattr(args, "target", None)
+    if not text:
+        return None
+    from governance.config import load_config
+    from governance.targets import get_target
+
+    config = load_config(args.config)
+    if text in config.targets or "://" in text:
+        return TargetFilter(detail=get_target(config.target(text).uri).host_detail)
+    return TargetFilter.parse(text)
+
+
+def _show(renderable) -> None:
+    """Print a rich renderable; to a pipe or file: plain text, wide enough that rows never wrap."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        Console().print(renderable)
+        return
+    console = Console(width=2000, no_color=True, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _print_csv(rows: Sequence[dict], fields: Sequence[str]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def print_deployments(rows: Sequence[Deployment], args: argparse.Namespace, *, title: str,
+                      empty: str) -> None:
+    """The rows as JSON, CSV or an aligned table (failure reasons shown when there are failed attempts)."""
+    if args.json:
+        _print_json([d.to_dict() for d in rows])
+        return
+    if args.csv:
+        _print_csv([d.to_dict() for d in rows], DEPLOYMENT_FIELDS)
+        return
+    if not rows:
+        print(empty)
+        return
+    from rich import box
+    from rich.table import Table
+
+    with_reason = any(d.failure_reason for d in rows)
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ["model", "version", "target", "env", "status", "outcome", "deployed", "stopped", "by",
+                   "owner", "lob", *(["reason"] if with_reason else [])]:
+        table.add_column(column, no_wrap=column != "reason", overflow="fold")
+    for d in rows:
+        style = "red" if d.failed else ("green" if d.status == "deployed" else None)
+        table.add_row(d.model_name, d.model_version, f"{d.target_kind}://{d.target_detail}", d.environment or "",
+                      d.status or "", d.outcome or "", iso(d.deployed_ms) or "", iso(d.stopped_ms) or "",
+                      d.deployed_by or "", d.owner or "", d.owner_lob or "",
+                      *([d.failure_reason or ""] if with_reason else []), style=style)
+    _show(table)
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace) -> int:
+    from governance.compliance.queries import find_deployments
+
+    wanted = DeploymentFilter(
+        name=args.name, version=args.version, owner=args.owner, lob=args.lob, target=_target_filter(args),
+        status=args.status, environment=args.environment,
+        since=parse_moment(args.since, option="--since") if args.since else None,
+        until=parse_moment(args.until, option="--until", end_of_day=True) if args.until else None)
+    rows = find_deployments(_client(args), wanted, newest_first=True, limit=args.limit)
+    print_deployments(rows, args, title=f"{len(rows)} deployment(s), newest first", empty="no deployments recorded")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from governance.compliance.timeline import history, serving_at
+
+    client, target = _client(args), _target_filter(args)
+    if args.at:
+        moment = parse_moment(args.at, option="--at")
+        rows = serving_at(client, args.name, moment, target)
+        when = iso(to_millis(moment))
+        print_deployments(rows, args, title=f"{args.name} serving at {when}",
+                          empty=f"{args.name}: nothing recorded as serving at {when}")
+    else:
+        rows = history(client, args.name, target)
+        print_deployments(rows, args, title=f"{args.name}: {len(rows)} deployment(s), oldest first",
+                          empty=f"{args.name}: no deployments recorded")
+    return EXIT_OK
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from governance.compliance.trace import trace
+
+    client = _client(args)
+    chain = trace(client, args.deployment, client.settings.url)
+    if args.json:
+        _print_json(chain)
+        return EXIT_OK
+    from governance.compliance.render import trace_tree
+
+    _show(trace_tree(chain))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from governance.compliance.verify import verify_deployment
+
+    outcome = verify_deployment(_client(args), args.deployment)
+    if args.json:
+        _print_json(outcome.to_dict())
+    else:
+        for line in outcome.checked:
+            print(f"ok  {line}")
+        for mismatch in outcome.mismatches:
+            print(f"MISMATCH  {mismatch}")
+        print(f"{outcome.deployment}: " + ("registry, target and Atlas agree" if outcome.agree
+                                          else f"{len(outcome.mismatches)} mismatch(es)"))
+    return EXIT_OK if outcome.agree else EXIT_FAILED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from governance.compliance.report import build_report, render
+
+    client = _client(args)
+    since = parse_moment(args.since, option="--since")
+    until = parse_moment(args.until, option="--until", end_of_day=True)
+    text = render(build_report(client, since, until, client.settings.url), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.format} report to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# -- parsers -------------------------------------------------------------------------------------------------
+def _formats(p: argparse.ArgumentParser, *, csv_too: bool = True) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="print JSON for scripts")
+    if csv_too:
+        group.add_argument("--csv", action="store_true", help="print CSV (the JSON fields as columns)")
+
+
+def _common(p: argparse.ArgumentParser, atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
+    p.add_argument("--config", default=None, help="config file (default $MODELGOV_CONFIG or ./modelgov.yaml)")
+    atlas_opt(p)
+
+
+def register(sub: argparse._SubParsersAction, atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the compliance subcommands to ``modelgov``'s parser."""
+    target_help = "a target name from modelgov.yaml, a target URI, HOST:PORT (or CLUSTER/NAMESPACE), or a HOST"
+    p = sub.add_parser("search", help="find recorded deployments (newest first)")
+    p.add_argument("--name", help="model name")
+    p.add_argument("--version", help="model version as the owner wrote it (e.g. 1.2)")
+    p.add_argument("--owner")
+    p.add_argument("--lob", help="the owner's line of business (model.owner.lob)")
+    p.add_argument("--target", help=target_help)
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--environment", choices=["production", "staging"])
+    p.add_argument("--since", help="deployed at or after this ISO date/datetime (UTC unless an offset is given)")
+    p.add_argument("--until", help="deployed before this datetime; a date includes that whole day")
+    p.add_argument("--limit", type=int, default=None)
+    _formats(p)
+    _common(p, atlas_opt)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("history", help="a model's deployments, oldest first; --at: what served at a moment")
+    p.add_argument("name")
+    p.add_argument("--target", help=target_help)
+    p.add_argument("--at", help="ISO datetime: deployments with deployedTime <= AT < stoppedTime (or not stopped)")
+    _formats(p)
+    _common(p, atlas_opt)
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("trace", help="a deployment's chain: build, registry bytes, staging commit, data, people")
+    p.add_argument("deployment", help="the deployment's Atlas guid or qualifiedName")
+    _formats(p, csv_too=False)
+    _common(p, atlas_opt)
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("verify", help="re-hash the registry copy, ask the target, compare both with Atlas")
+    p.add_argument("deployment", help="the deployment's Atlas guid or qualifiedName")
+    _formats(p, csv_too=False)
+    _common(p, atlas_opt)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("report", help="audit report of the deployment events in a period")
+    p.add_argument("--since", required=True, help="ISO date/datetime, inclusive")
+    p.add_argument("--until", required=True, help="ISO datetime, exclusive; a date includes that whole day")
+    p.add_argument("--format", choices=["html", "md", "csv"], default="md")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    _common(p, atlas_opt)
+    p.set_defaults(func=cmd_report)
