@@ -23,6 +23,7 @@ from governance.config import resolve_run
 from governance.errors import (
     ApprovalRefused,
     AtlasError,
+    AtlasUnavailable,
     ConfigError,
     DeployInterrupted,
     RegistryUnavailable,
@@ -39,6 +40,8 @@ def _transient(task, task_run, state) -> bool:
     """Retry only errors that may pass: service errors, not refusals (immutability, integrity, 4xx)."""
     try:
         state.result()
+    except AtlasUnavailable:
+        return False  # the client already retried within its deadline: another round would multiply it
     except AtlasError as exc:
         return exc.status is None or exc.status >= 500
     except RegistryUnavailable:

@@ -38,7 +38,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _print_json({"valid": True, "model": meta.to_dict(), "commit": staged.commit,
                          "executable": staged.executable, "files": [f.to_dict() for f in staged.files]})
         else:
-            print(f"{args.source}: valid: {meta.name} {meta.version} ({meta.type}), owner {meta.owner} "
+            shown = meta.name if meta.display_name == meta.name else f"{meta.display_name!r} (id {meta.name})"
+            print(f"{args.source}: valid: {shown} {meta.version} ({meta.type}), owner {meta.owner} "
                   f"({meta.owner_lob}), executable {staged.executable}, {len(staged.files)} files"
                   + (f", commit {staged.commit}" if staged.commit else ""))
     finally:
@@ -62,12 +63,15 @@ def _resolve(args: argparse.Namespace):
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from governance.cli_operations import batch_sources, cmd_deploy_batch
+    from governance.secrets import refuse_credentials
 
     sources = batch_sources(args.sources, args.from_file)
+    for source in sources:  # before Prefect stores the flow's parameters (and before a dry run prints)
+        refuse_credentials(source, "source")
+    settings = _resolve(args)  # refuses target, registry and Atlas URLs that carry credentials
     if len(sources) != 1 or args.from_file:
         return cmd_deploy_batch(args, sources)
     args.source = sources[0]
-    settings = _resolve(args)
     if args.dry_run:
         from governance.pipeline import plan
 
@@ -82,9 +86,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         else:
             print(planned["rendered"] or json.dumps(planned, indent=2, sort_keys=True))
         return EXIT_OK
-    from governance.staging.intake import refuse_embedded_credentials
-
-    refuse_embedded_credentials(args.source)  # before Prefect stores the flow's parameters
     _prefect_defaults()
     from flows.deploy_model import deploy_model
 
@@ -108,9 +109,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     else:
         print(f"deployed {summary['model']['name']} {summary['model']['version']} -> {summary['endpoint']}")
         print(f"  registry: {summary['registry_uri']}")
-        print(f"  atlas build: {summary['atlas']['build']['qualifiedName']} ({summary['atlas']['build']['guid']})")
-        print(f"  atlas deployment: {summary['atlas']['deployment']['qualifiedName']} "
-              f"({summary['atlas']['deployment']['guid']})")
+        if summary.get("record") == "pending":
+            print(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {summary['message']}")
+        elif summary.get("atlas"):
+            print(f"  atlas build: {summary['atlas']['build']['qualifiedName']} ({summary['atlas']['build']['guid']})")
+            print(f"  atlas deployment: {summary['atlas']['deployment']['qualifiedName']} "
+                  f"({summary['atlas']['deployment']['guid']})")
         if summary.get("prediction") is not None:
             print(f"  smoke prediction: {json.dumps(summary['prediction'])}")
         for name in summary.get("superseded") or []:
@@ -206,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p2.add_argument("name")
     p2.add_argument("version")
     p2.set_defaults(func=cmd_registry_verify)
+    from governance.cli_registry import add_gc_parser
+
+    add_gc_parser(reg_sub)
+    from governance.cli_outbox import add_outbox_parser
+
+    add_outbox_parser(sub)
 
     p = sub.add_parser("doctor", help="check connectivity and credentials")
     p.add_argument("--registry")

@@ -56,6 +56,7 @@ class Config:
     default_registry: str | None = None
     default_target: str | None = None
     mlflow_tags: dict[str, str] = field(default_factory=dict)  # metadata key -> MLflow tag name
+    state_dir: str | None = None  # local state (the Atlas outbox); MODELGOV_STATE_DIR wins
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -117,7 +118,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
-    unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow"}
+    unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -139,7 +140,8 @@ def load_config(path: str | Path | None = None) -> Config:
                   namespace=atlas.get("namespace"),
                   registries={str(k): str(v) for k, v in (data.get("registries") or {}).items()},
                   targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"),
-                  mlflow_tags={str(k): str(v) for k, v in mlflow_tags.items()})
+                  mlflow_tags={str(k): str(v) for k, v in mlflow_tags.items()},
+                  state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,12 @@ def resolve_run(target: str | None = None, registry: str | None = None, atlas_ur
     named = cfg.target(target)
     if environment is not None and environment not in ENVIRONMENTS:
         raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
-    return RunSettings(target_uri=named.uri, registry_uri=cfg.registry_uri(registry),
+    from governance.secrets import refuse_urls_with_credentials
+
+    registry_uri = cfg.registry_uri(registry)
+    refuse_urls_with_credentials(target=named.uri, registry=registry_uri,
+                                 atlas=atlas_url or cfg.atlas_url or os.environ.get("ATLAS_URL"))
+    return RunSettings(target_uri=named.uri, registry_uri=registry_uri,
                        atlas_url=atlas_url or cfg.atlas_url, environment=environment or named.environment,
                        namespace=namespace or cfg.namespace or "modelgov",
                        approval_required=named.environment == "production")

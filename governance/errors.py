@@ -73,6 +73,18 @@ class AtlasError(GovernanceError):
         super().__init__(message)
 
 
+class AtlasUnavailable(AtlasError):
+    """Atlas could not be reached or did not answer within its deadline (retries already spent)."""
+
+    def __init__(self, message: str, *, waited: float | None = None):
+        self.waited = waited
+        super().__init__(message)
+
+
+class AtlasRecordPending(AtlasError):
+    """Atlas could not take a record before the target was touched; it waits in the outbox, the run stops."""
+
+
 class AtlasAuthError(AtlasError):
     """Bad or missing credentials (401) or not authorised (403)."""
 

@@ -179,6 +179,10 @@ class GovernedDeploy:
                 f"{model} v{release.metadata.version} is serving at {result.endpoint_url}, but Atlas could not be "
                 f"updated and still records deployment {record.deployment_id} as 'deploying' ({exc}); the next "
                 f"deploy to this target settles it from what the target serves"), summarize(final, None, [])) from exc
+        if recorded.pending:  # Atlas is down: the outcome waits in the outbox; the next deploy reconciles
+            log.warning("%s v%s serves at %s; its Atlas record is pending in the outbox", model,
+                        release.metadata.version, result.endpoint_url)
+            return Governed(final, recorded, retired, settled)
         try:
             superseded, more = self._reconcile(model, keep=recorded.deployment.qualified_name,
                                                when=final.finished_at or datetime.now(UTC))
@@ -199,7 +203,8 @@ class GovernedDeploy:
         failed = record.failed(reason)
         try:
             recorded = self.ledger.record_outcome(failed)
-            self._reconcile(record.staged.metadata.name, keep=None, when=datetime.now(UTC))
+            if not recorded.pending:
+                self._reconcile(record.staged.metadata.name, keep=None, when=datetime.now(UTC))
         except GovernanceError as atlas_exc:
             raise StepFailed("deploy", GovernanceError(
                 f"{exc}; and Atlas could not record the failed attempt ({atlas_exc}): it still says 'deploying' "

@@ -5,6 +5,7 @@ Retries happen on connection errors and 5xx only (never on 4xx, which will not c
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -50,3 +51,55 @@ def build_session(*, retries: int = 3, backoff: float = 0.5, timeout: float | tu
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class DeadlineExceeded(Exception):
+    """An external call (with its retries) did not finish within its total deadline."""
+
+    def __init__(self, waited: float, attempts: int, cause: BaseException | None):
+        self.waited, self.attempts, self.cause = waited, attempts, cause
+        super().__init__(f"no answer after {waited:.1f} s ({attempts} attempt(s))"
+                         + (f": {cause.__class__.__name__}" if cause else ""))
+
+
+def request_within(session: requests.Session, method: str, url: str, *, deadline: float, retries: int,
+                   backoff: float = 0.5, timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                   **kwargs: Any) -> requests.Response:
+    """One HTTP call whose total time, retries and backoff included, stays within ``deadline`` seconds.
+
+    Each attempt's connect/read timeouts are cut to the time left, the body is read under the same clock,
+    and connection errors, timeouts and 5xx are retried with exponential backoff while time and ``retries``
+    remain. Raises DeadlineExceeded when the clock runs out, else the last connection error; returns the
+    last response otherwise (the caller maps its status). The session itself must not retry.
+    """
+    start = time.monotonic()
+    ends = start + deadline
+    attempts = 0
+    while True:
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(time.monotonic() - start, attempts, None)
+        attempts += 1
+        try:
+            resp = session.request(method, url, timeout=(min(timeout[0], left), min(timeout[1], left)),
+                                   stream=True, **kwargs)
+            body = bytearray()
+            for chunk in resp.iter_content(64 * 1024):
+                body += chunk
+                if time.monotonic() > ends:
+                    raise requests.Timeout("the answer's body did not arrive within the deadline")
+            resp._content = bytes(body)  # read under our clock; later .json()/.text use it
+        except requests.exceptions.SSLError:
+            raise
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if time.monotonic() >= ends or attempts > retries:
+                if time.monotonic() >= ends or isinstance(exc, requests.Timeout):
+                    raise DeadlineExceeded(time.monotonic() - start, attempts, exc) from exc
+                raise
+        else:
+            if resp.status_code not in RETRY_STATUSES or attempts > retries:
+                return resp
+        pause = backoff * 2 ** (attempts - 1)
+        if time.monotonic() + pause >= ends:
+            raise DeadlineExceeded(time.monotonic() - start, attempts, None)
+        time.sleep(pause)

@@ -11,6 +11,7 @@ it. Without a model name the ledger falls back to a basic search.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,15 +25,28 @@ from governance.atlas.entities import (
     iso_from_millis,
     millis,
 )
-from governance.atlas.recorder import AtlasRecord, find_deployments, record_deployment
+from governance.atlas.recorder import (
+    AtlasRecord,
+    RecordedEntity,
+    deployment_payload,
+    find_deployments,
+    record_deployment,
+)
 from governance.atlas.typedefs import install_types
-from governance.errors import AtlasError, AtlasNotFound
+from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
+from governance.outbox import Outbox, OutboxEntry
 from governance.record import DeploymentRecord
 
 ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
                "targetDetail", "modelEndpointURL", "serializedObjectUri", "deployedBy", "orchestratorRunId",
                "owner")
 BULK_GET_CHUNK = 50  # guids per GET /v2/entity/bulk
+log = logging.getLogger(__name__)
+
+
+def _unavailable(exc: AtlasError) -> bool:
+    """Atlas down, refusing connections, past its deadline or failing on its side (5xx): worth keeping."""
+    return isinstance(exc, AtlasUnavailable) or exc.status is None or exc.status >= 500
 
 
 @dataclass(frozen=True)
@@ -60,10 +74,11 @@ class Ledger:
     """Intent, outcome, retirement and history of deployments, recorded in Apache Atlas."""
 
     def __init__(self, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE,
-                 retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0)):
+                 retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0), outbox: Outbox | None = None):
         self.atlas = atlas
         self.namespace = namespace
         self.retry_delays = retry_delays
+        self.outbox = outbox  # where writes go while Atlas is unreachable (None: they raise)
 
     def _write(self, fn, *args):
         """A write, retried with backoff while Atlas fails on its side (connection, 5xx); upserts make it safe."""
@@ -71,39 +86,90 @@ class Ledger:
             try:
                 return fn(*args)
             except AtlasError as exc:
-                if delay is None or (exc.status is not None and exc.status < 500):
-                    raise
+                if delay is None or isinstance(exc, AtlasUnavailable) or (exc.status is not None and exc.status < 500):
+                    raise  # refusals never pass on retry; an unavailable Atlas already spent its deadline
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
     @classmethod
     def from_env(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
-        return cls(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace)
+        return cls(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
+
+    # -- the outbox ------------------------------------------------------------------------------------------
+    def sync_outbox(self) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
+        """Replay records an earlier outage left for this Atlas, oldest first (every deploy does it first)."""
+        if self.outbox is None:
+            return [], []
+        replayed, pending = self.outbox.sync(self.atlas, only_url=self.url)
+        for entry in replayed:
+            log.warning("replayed to Atlas from the outbox: %s", entry.description)
+        return replayed, pending
+
+    def _outboxed(self, exc: AtlasError, kind: str, payload: dict, description: str) -> OutboxEntry:
+        """Keep a write Atlas could not take; re-raise when there is no outbox or Atlas refused it (4xx)."""
+        if self.outbox is None or not _unavailable(exc):
+            raise exc
+        entry = self.outbox.append(kind, payload, atlas_url=self.url, description=description)
+        log.warning("Atlas unavailable (%s): %s kept in the outbox %s", exc, description, entry.path)
+        return entry
 
     @property
     def url(self) -> str:
         return self.atlas.settings.url
 
     def check(self) -> None:
-        """Atlas answers and has our types (installing what is missing); raises AtlasError otherwise."""
+        """Atlas answers and has our types (installing what is missing), and the outbox is replayed into it;
+        raises AtlasError otherwise."""
         self.atlas.status()
         install_types(self.atlas)  # survives a concurrent first run creating the same types (HTTP 409)
+        self.sync_outbox()
 
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:
-        """Record the attempt as ``deploying`` before the target is touched (upsert)."""
-        return self._write(record_deployment, self.atlas, record, self.namespace)
+        """Record the attempt as ``deploying`` before the target is touched (upsert).
+
+        Atlas unreachable: the build's record (the registry version exists) goes to the outbox and
+        AtlasRecordPending stops the run before the target is touched."""
+        try:
+            return self._write(record_deployment, self.atlas, record, self.namespace)
+        except AtlasError as exc:
+            meta = record.staged.metadata
+            entry = self._outboxed(exc, "deployment", deployment_payload(record, self.namespace, build_only=True),
+                                   f"build {meta.name} {meta.version} ({record.registered.location})")
+            raise AtlasRecordPending(
+                f"Atlas is unreachable ({exc}); nothing was deployed. The registry version "
+                f"{record.registered.location} stays and its build record is pending in the outbox "
+                f"({entry.path.name}): `modelgov outbox sync` (every deploy also does it first)") from exc
 
     def record_outcome(self, record: DeploymentRecord) -> AtlasRecord:
-        """Record the attempt's final state, ``deployed`` or failed (upsert of the same entities)."""
-        return self._write(record_deployment, self.atlas, record, self.namespace)
+        """Record the attempt's final state, ``deployed`` or failed (upsert of the same entities).
+
+        Atlas unreachable: the record goes to the outbox and comes back ``pending`` (the deployment stands)."""
+        try:
+            return self._write(record_deployment, self.atlas, record, self.namespace)
+        except AtlasError as exc:
+            meta = record.staged.metadata
+            payload = deployment_payload(record, self.namespace)
+            self._outboxed(exc, "deployment", payload, f"deployment {meta.name} {meta.version} on "
+                                                       f"{record.target.host_detail}: {record.status}")
+            names = payload["names"]
+            return AtlasRecord(build=RecordedEntity("modelgov_model_build", names["build"], ""),
+                               deployment=RecordedEntity(DEPLOYMENT_TYPE, names["deployment"], ""),
+                               deploy_process=RecordedEntity("modelgov_deploy_process", names["deploy_process"], ""),
+                               project=RecordedEntity(PROJECT_TYPE, names["project"], ""), pending=True)
+
+    def _update(self, qualified_name: str, attrs: dict, description: str) -> None:
+        try:
+            self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, qualified_name, attrs)
+        except AtlasError as exc:
+            self._outboxed(exc, "update", {"type_name": DEPLOYMENT_TYPE, "qualified_name": qualified_name,
+                                           "attributes": attrs}, description)
 
     def retire(self, qualified_names: Iterable[str], stopped_at: datetime) -> list[str]:
         """Mark deployments ``stopped`` with ``stoppedTime``: their version left service."""
         done = []
         for name in qualified_names:
-            self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, name,
-                        {"status": "stopped", "stoppedTime": millis(stopped_at)})
+            self._update(name, {"status": "stopped", "stoppedTime": millis(stopped_at)}, f"retire {name}")
             done.append(name)
         return done
 
@@ -119,7 +185,7 @@ class Ledger:
             reason = reason or "abandoned"
             attrs = {"status": "stopped", "outcome": "failed", "failureReason": reason, "stoppedTime": moment}
             settled = Settlement(qualified_name, "stopped", "failed", reason)
-        self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, qualified_name, attrs)
+        self._update(qualified_name, attrs, f"settle {qualified_name}: {settled.status}")
         return settled
 
     # -- reads -----------------------------------------------------------------------------------------------

@@ -242,10 +242,12 @@ def undeploy(target: ServingTarget, ledger: Ledger, name: str, version: str | No
 
 
 def open_ledger(atlas_url: str | None, namespace: str) -> Ledger:
-    """The ledger for operations commands; checks Atlas answers and has our types before anything changes."""
+    """The ledger for operations commands; checks Atlas answers and has our types, and replays the outbox,
+    before anything changes."""
     from governance.atlas.client import AtlasClient, AtlasSettings
+    from governance.outbox import Outbox
 
-    ledger = Ledger(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace)
+    ledger = Ledger(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
     ledger.check()
     return ledger
 

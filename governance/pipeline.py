@@ -21,6 +21,7 @@ from governance.atlas.recorder import AtlasRecord
 from governance.errors import GovernanceError, StepFailed
 from governance.govern import Governed, GovernedDeploy
 from governance.ledger import Ledger
+from governance.outbox import Outbox
 from governance.record import DeploymentRecord, TargetInfo, current_user
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.staging.repo import StagedRepo
@@ -67,7 +68,8 @@ def preflight(request: DeployRequest, settings: AtlasSettings | None = None) -> 
     """Resolve registry and target URIs and make sure Atlas answers and has our types, before writing anything."""
     registry = get_registry(request.registry)
     target = get_target(request.target)
-    ledger = Ledger(AtlasClient(settings or AtlasSettings.from_env(request.atlas_url)), request.namespace)
+    ledger = Ledger(AtlasClient(settings or AtlasSettings.from_env(request.atlas_url)), request.namespace,
+                    outbox=Outbox())
     ledger.check()
     return Resources(registry, target, ledger)
 
@@ -130,7 +132,12 @@ def summary(record: DeploymentRecord, atlas_record: AtlasRecord | None, supersed
     if record.result and record.result.smoke:
         out["prediction"] = record.result.smoke.response.get("outputs") \
             if isinstance(record.result.smoke.response, dict) else record.result.smoke.response
-    if atlas_record:
+    out["record"] = "pending" if atlas_record is not None and atlas_record.pending else \
+        ("recorded" if atlas_record is not None else "none")
+    if atlas_record and atlas_record.pending:
+        out["message"] = (f"{meta.name} {meta.version}: {out['status']}; Atlas was unreachable, so its record is "
+                          "pending in the local outbox: `modelgov outbox sync` (every deploy also does it first)")
+    elif atlas_record:
         out["atlas"] = {"project": atlas_record.project.to_dict(), "build": atlas_record.build.to_dict(),
                         "deployment": atlas_record.deployment.to_dict(),
                         "deploy_process": atlas_record.deploy_process.to_dict()}

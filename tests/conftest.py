@@ -15,6 +15,12 @@ EXAMPLE = ROOT / "staging_template" / "example"
 MLSERVER_BIN = Path(os.environ.get("MODELGOV_MLSERVER", ROOT / ".venv-mlserver" / "bin" / "mlserver"))
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory, monkeypatch):
+    """Each test keeps modelgov's local state (the Atlas outbox) in its own folder, never ~/.modelgov."""
+    monkeypatch.setenv("MODELGOV_STATE_DIR", str(tmp_path_factory.mktemp("modelgov-state")))
+
+
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     """A private copy of the working example staged repo (trained by `make example`)."""

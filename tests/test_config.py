@@ -112,3 +112,15 @@ def test_only_targets_marked_production_require_approval(tmp_path, monkeypatch):
     assert not resolve_run("local", config=path).approval_required
     # the flag classifies the deployment; the approval policy belongs to the target's configuration
     assert not resolve_run("local", environment="production", config=path).approval_required
+
+
+def test_state_dir_for_the_outbox_from_the_environment_then_modelgov_yaml(tmp_path, monkeypatch):
+    from governance.outbox import Outbox, state_dir
+
+    config = tmp_path / "modelgov.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'from-yaml'}\n")
+    monkeypatch.setenv("MODELGOV_CONFIG", str(config))
+    monkeypatch.delenv("MODELGOV_STATE_DIR")
+    assert state_dir() == tmp_path / "from-yaml"
+    monkeypatch.setenv("MODELGOV_STATE_DIR", str(tmp_path / "from-env"))
+    assert Outbox().folder == tmp_path / "from-env" / "outbox"

@@ -1,4 +1,7 @@
 import json
+import os
+import stat
+from datetime import timedelta
 
 import pytest
 
@@ -44,13 +47,32 @@ def test_different_bytes_are_refused_and_original_kept(example_repo, registry, t
     assert (tmp_path / "registry/iris-classifier/1.0/README.md").read_bytes() == original
 
 
-def test_incomplete_version_is_not_reported_and_is_replaced(example_repo, registry, tmp_path):
+def test_folder_without_manifest_is_not_a_version_and_gc_removes_it(example_repo, registry, tmp_path):
+    """Only a copy made by hand (or an old modelgov) leaves one: publish refuses to touch it, gc removes it."""
     partial = tmp_path / "registry/iris-classifier/1.0"
     partial.mkdir(parents=True)
     (partial / "README.md").write_text("half-written")
     assert registry.lookup("iris-classifier", "1.0") is None
+    with pytest.raises(RegistryError, match="holds no manifest.*registry gc"):
+        registry.publish(validate_repo(example_repo))
+    assert (partial / "README.md").read_text() == "half-written"
+    assert [p.name for p in (tmp_path / "registry/iris-classifier").iterdir()] == ["1.0"]  # attempt dropped
+    assert [lo.uri for lo in registry.gc(older_than=timedelta(0))] == [f"file://{partial}"]
     version = registry.publish(validate_repo(example_repo))
     assert version.created and registry.verify(version) == []
+
+
+def test_folders_respect_the_umask(example_repo, registry, tmp_path):
+    """Serving processes run as other users: folders are not 0700 (as tempfile.mkdtemp would make them)."""
+    old = os.umask(0o022)
+    try:
+        registry.publish(validate_repo(example_repo))
+    finally:
+        os.umask(old)
+    folder = tmp_path / "registry/iris-classifier/1.0"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE((folder / "executable").stat().st_mode) == 0o755
+    assert stat.S_IMODE((folder / "executable" / "model.joblib").stat().st_mode) == 0o644
 
 
 def test_file_changed_after_validation_is_an_integrity_error(example_repo, registry, tmp_path):

@@ -307,6 +307,37 @@ class Namespace:
                 self._meta[dst + p[len(src):]] = m
             return True
 
+    def rename2(self, user: str, src: str, dst: str, overwrite: bool = False) -> None:
+        """HDFS rename2 (``renameoptions``): the destination is the new name itself, never a folder to move
+        into; an existing destination is FileAlreadyExistsException unless OVERWRITE (then only an empty folder
+        or a file of the same kind is replaced); a missing source or parent is FileNotFoundException."""
+        with self.lock:
+            self._check_traverse(user, src)
+            real_src, real_dst = self.real(src), self.real(dst)
+            if src == "/" or not real_src.exists():
+                raise RemoteError("FileNotFoundException", f"rename source {src} is not found.")
+            if not real_dst.parent.is_dir():
+                raise RemoteError("FileNotFoundException", f"rename destination parent {posixpath.dirname(dst)} "
+                                                           "not found.")
+            if (dst + "/").startswith(src + "/"):
+                raise RemoteError("IOException", f"Rename destination {dst} is a directory or file under source {src}")
+            if real_dst.exists():
+                if not overwrite:
+                    raise RemoteError("FileAlreadyExistsException", f"rename destination {dst} already exists")
+                if real_dst.is_dir() != real_src.is_dir():
+                    raise RemoteError("IOException", f"Source {src} and destination {dst} must both be directories")
+                if real_dst.is_dir() and any(real_dst.iterdir()):
+                    raise RemoteError("IOException", f"rename destination directory is not empty: {dst}")
+            self._check(user, posixpath.dirname(src), "w")
+            self._check(user, posixpath.dirname(dst), "w")
+            if real_dst.is_dir():
+                real_dst.rmdir()
+            real_src.replace(real_dst)
+            moved = {p: m for p, m in self._meta.items() if p == src or p.startswith(src + "/")}
+            for p, m in moved.items():
+                del self._meta[p]
+                self._meta[dst + p[len(src):]] = m
+
     def delete(self, user: str, path: str, recursive: bool) -> bool:
         with self.lock:
             self._check_traverse(user, path)

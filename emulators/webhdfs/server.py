@@ -227,7 +227,12 @@ class NamenodeHandler(_Handler):
                 raise RemoteError("IllegalArgumentException",
                                   f'Invalid value for webhdfs parameter "destination": java.lang.IllegalArgumentException: '
                                   f'Invalid parameter value: destination = "{dst}" is not an absolute path.')
-            self._json({"boolean": ns.rename(user, path, Namespace.normalize(dst))})
+            options = params.get("renameoptions")
+            if options is None:
+                self._json({"boolean": ns.rename(user, path, Namespace.normalize(dst))})
+            else:  # rename2 (FileContext semantics): errors instead of false, never moves into a folder
+                ns.rename2(user, path, Namespace.normalize(dst), overwrite="OVERWRITE" in options.upper())
+                self._send(200, content_type="application/octet-stream")
         elif op == "DELETE":
             self._json({"boolean": ns.delete(user, path, _bool(params, "recursive"))})
         elif op == "SETPERMISSION":

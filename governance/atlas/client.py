@@ -16,10 +16,19 @@ from urllib.parse import quote
 
 import requests
 
-from governance.errors import AtlasAuthError, AtlasConflict, AtlasError, AtlasNotFound, ConfigError
-from governance.http import build_session
+from governance.errors import (
+    AtlasAuthError,
+    AtlasConflict,
+    AtlasError,
+    AtlasNotFound,
+    AtlasUnavailable,
+    ConfigError,
+)
+from governance.http import DeadlineExceeded, build_session, request_within
 
 DEFAULT_URL = "http://localhost:21000"
+DEFAULT_DEADLINE = 120.0
+DEADLINE_ENV = "MODELGOV_ATLAS_DEADLINE"
 PAGE_SIZE = 100  # Atlas's default search limit; we page past it
 
 
@@ -53,14 +62,24 @@ class AtlasSettings:
     verify: bool | str = True
     timeout: tuple[float, float] = (5.0, 60.0)
     retries: int = 3
+    deadline: float = DEFAULT_DEADLINE  # seconds for one operation, retries and backoff included
 
     @classmethod
     def from_env(cls, url: str | None = None) -> AtlasSettings:
         """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, ATLAS_CA_BUNDLE."""
+        from governance.secrets import refuse_credentials
+
         env = os.environ
+        refuse_credentials(url or env.get("ATLAS_URL"), "Atlas URL")
         ca = env.get("ATLAS_CA_BUNDLE")
         verify: bool | str = ca if ca else env.get("ATLAS_TLS_VERIFY", "true").lower() != "false"
-        return cls(url=(url or env.get("ATLAS_URL") or DEFAULT_URL).rstrip("/"),
+        try:
+            deadline = float(env.get(DEADLINE_ENV) or DEFAULT_DEADLINE)
+        except ValueError as exc:
+            raise ConfigError(f"{DEADLINE_ENV}={env.get(DEADLINE_ENV)!r}: give the seconds as a number") from exc
+        if deadline <= 0:
+            raise ConfigError(f"{DEADLINE_ENV} must be more than 0 seconds")
+        return cls(url=(url or env.get("ATLAS_URL") or DEFAULT_URL).rstrip("/"), deadline=deadline,
                    username=env.get("ATLAS_USERNAME"), password=env.get("ATLAS_PASSWORD"),
                    token=env.get("ATLAS_TOKEN"), kerberos=env.get("ATLAS_AUTH", "").lower() == "kerberos",
                    verify=verify)
@@ -72,7 +91,8 @@ class AtlasClient:
     def __init__(self, settings: AtlasSettings):
         self.settings = settings
         self.base = settings.url.rstrip("/") + "/api/atlas"
-        self.session = build_session(retries=settings.retries, timeout=settings.timeout)
+        # retries happen in request_within, under one total deadline; the session itself never retries
+        self.session = build_session(retries=0, timeout=settings.timeout)
         self.session.verify = settings.verify
         self.session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
         if settings.token:
@@ -97,13 +117,21 @@ class AtlasClient:
     # -- transport -----------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs) -> Any:
         url = f"{self.base}{path}"
+        settings = self.settings
         try:
-            resp = self.session.request(method, url, **kwargs)
+            resp = request_within(self.session, method, url, deadline=settings.deadline, retries=settings.retries,
+                                  timeout=settings.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise AtlasError(f"Atlas at {self.settings.url}: TLS verification failed ({exc.__class__.__name__}); "
+            raise AtlasError(f"Atlas at {settings.url}: TLS verification failed ({exc.__class__.__name__}); "
                              "set ATLAS_CA_BUNDLE to your CA file") from exc
+        except DeadlineExceeded as exc:
+            raise AtlasUnavailable(
+                f"Atlas at {settings.url} did not answer {method} {path}"
+                f"{f' ({exc.cause.__class__.__name__})' if exc.cause else ''}: waited {exc.waited:.0f} s over "
+                f"{exc.attempts} attempt(s), the deadline for one Atlas operation is {settings.deadline:g} s "
+                f"({DEADLINE_ENV})", waited=exc.waited) from exc
         except requests.RequestException as exc:
-            raise AtlasError(f"Atlas at {self.settings.url} is not reachable: {exc.__class__.__name__}") from exc
+            raise AtlasUnavailable(f"Atlas at {settings.url} is not reachable: {exc.__class__.__name__}") from exc
         if resp.status_code in expect:
             if resp.status_code == 204 or not resp.content:
                 return None

@@ -17,6 +17,7 @@ qualifiedName scheme (``ns`` = the Atlas namespace, default "modelgov"):
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlparse
@@ -128,6 +129,14 @@ def _add_s3(batch: EntityBatch, bucket: str, path: str, *, is_file: bool, namesp
                      {"container": ref(container, "aws_s3_v2_container_contained")})
 
 
+def build_examples(manifest, staged) -> tuple[str | None, str | None]:
+    """The version's example request and answer as JSON text: the manifest's (self-describing versions),
+    else the staged repo's files, which the manifest's checksums pin."""
+    source = manifest if manifest.metadata is not None else staged
+    return tuple(json.dumps(v, sort_keys=True) if v is not None else None  # type: ignore[return-value]
+                 for v in (source.example_request, source.example_response))
+
+
 def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE) -> tuple[list[dict], QualifiedNames]:
     """All entities recording this deployment (or attempt), ready for ``AtlasClient.upsert_entities``."""
     staged, registered, meta = record.staged, record.registered, record.staged.metadata
@@ -136,17 +145,19 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     manifest = registered.manifest
     published = datetime.fromisoformat(manifest.published_at)
 
-    project = batch.add(PROJECT_TYPE, {"qualifiedName": qn.project, "name": meta.name, "owner": meta.owner,
+    project = batch.add(PROJECT_TYPE, {"qualifiedName": qn.project, "name": meta.display_name, "owner": meta.owner,
                                        "metadata": {"ownerLob": meta.owner_lob}})
     registry_copy = add_location(batch, registered.location, is_file=False, namespace=namespace)
     executable = next(f for f in manifest.files if f.path == manifest.executable)
-    example_request, example_response = record.example_json()
+    # the build is the registered version: written from its immutable manifest, so every later deploy of the
+    # version upserts the same staging source, checksums and example answer (never a smoke-test answer)
+    example_request, example_response = build_examples(manifest, staged)
     build_attrs = {
-        "qualifiedName": qn.build, "name": f"{meta.name} v{meta.version}", "version": meta.version_number,
+        "qualifiedName": qn.build, "name": f"{meta.display_name} v{meta.version}", "version": meta.version_number,
         "description": meta.description, "owner": meta.owner, "createTime": millis(published),
         "registeredTime": millis(published), "modelVersion": meta.version, "modelType": meta.type,
-        "framework": meta.framework, "ownerLob": meta.owner_lob, "stagingRepoUri": staged.source,
-        "stagingCommit": staged.commit, "registryUri": registered.location,
+        "framework": meta.framework, "ownerLob": meta.owner_lob, "stagingRepoUri": manifest.source,
+        "stagingCommit": manifest.commit, "registryUri": registered.location,
         "executablePath": manifest.executable, "executableSha256": executable.sha256,
         "artifactChecksums": {f.path: f.sha256 for f in manifest.files},
         "metadata": {k: v for k, v in {**meta.extra, "model.microservice.endpoint": meta.endpoint or ""}.items()
@@ -181,7 +192,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     result = record.result
     when = result.deployed_at if result else record.started_at
     deployment_attrs = {
-        "qualifiedName": qn.deployment, "name": f"{meta.name} v{meta.version} @ {record.target.host_detail}",
+        "qualifiedName": qn.deployment, "name": f"{meta.display_name} v{meta.version} @ {record.target.host_detail}",
         "description": meta.description, "owner": meta.owner,
         "createTime": millis(record.started_at), "deployedTime": millis(when), "status": record.status,
         "cpuMillicores": 0, "replicas": 1, "modelName": meta.name, "modelVersion": meta.version,

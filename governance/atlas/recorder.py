@@ -22,7 +22,8 @@ from governance.record import DeploymentRecord
 SENSITIVE_CLASSIFICATION = "modelgov_sensitive_data"
 ENVIRONMENT_CLASSIFICATIONS = {"production": "modelgov_production", "staging": "modelgov_staging"}
 DEPLOYMENT_COLUMNS = ["modelName", "modelVersion", "status", "outcome", "targetKind", "targetDetail",
-                      "modelEndpointURL", "deployedTime", "stoppedTime", "serializedObjectUri", "deployedBy"]
+                      "modelEndpointURL", "deployedTime", "stoppedTime", "serializedObjectUri", "deployedBy",
+                      "failureReason"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,33 @@ class AtlasRecord:
     deploy_process: RecordedEntity
     project: RecordedEntity
     superseded: tuple[str, ...] = ()
+    pending: bool = False  # Atlas was unreachable: the record waits in the local outbox (modelgov outbox sync)
 
 
 def record_deployment(client: AtlasClient, record: DeploymentRecord,
                       namespace: str = DEFAULT_NAMESPACE) -> AtlasRecord:
     """Upsert every entity of the record in one bulk call; return the guids Atlas assigned."""
+    return apply_deployment(client, deployment_payload(record, namespace))
+
+
+def deployment_payload(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE, *,
+                       build_only: bool = False) -> dict:
+    """Everything ``apply_deployment`` writes, as plain JSON (what the outbox stores). ``build_only``: the
+    build's entities without the deployment and its process (a run stopped before touching the target)."""
     entities, qn = build_entities(record, namespace)
+    if build_only:
+        entities = [e for e in entities if e["typeName"] not in (DEPLOYMENT_TYPE, "modelgov_deploy_process")]
+    return {"entities": entities, "build_only": build_only,
+            "names": {"project": qn.project, "build": qn.build, "deployment": qn.deployment,
+                      "deploy_process": qn.deploy_process},
+            "training_data": [list(t) for t in qn.training_data],
+            "classification": ENVIRONMENT_CLASSIFICATIONS.get(record.environment or ""),
+            "sensitive": record.staged.metadata.sensitive_data_category}
+
+
+def apply_deployment(client: AtlasClient, payload: dict) -> AtlasRecord:
+    """Write a ``deployment_payload`` to Atlas (an upsert by qualifiedName: applying it twice is harmless)."""
+    entities, names = payload["entities"], payload["names"]
     result = client.upsert_entities(entities)
     guid_of = {}
     for entity in entities:
@@ -57,20 +79,20 @@ def record_deployment(client: AtlasClient, record: DeploymentRecord,
         guid_of[(entity["typeName"], entity["attributes"]["qualifiedName"])] = assigned
 
     def recorded(type_name: str, name: str) -> RecordedEntity:
-        return RecordedEntity(type_name, name, guid_of[(type_name, name)])
+        return RecordedEntity(type_name, name, guid_of.get((type_name, name), ""))
 
-    deployment = recorded(DEPLOYMENT_TYPE, qn.deployment)
+    deployment = recorded(DEPLOYMENT_TYPE, names["deployment"])
     created = {h.get("guid") for h in result.created}
-    classification = ENVIRONMENT_CLASSIFICATIONS.get(record.environment or "")
-    if classification and deployment.guid in created:
+    classification = payload.get("classification")
+    if classification and deployment.guid and deployment.guid in created:
         client.add_classifications(deployment.guid, [{"typeName": classification, "propagate": False}])
-    category = record.staged.metadata.sensitive_data_category
+    category = payload.get("sensitive")
     if category:
-        for type_name, name in qn.training_data:
+        for type_name, name in payload.get("training_data") or []:
             _ensure_sensitive(client, guid_of[(type_name, name)], category)
-    return AtlasRecord(build=recorded("modelgov_model_build", qn.build), deployment=deployment,
-                       deploy_process=recorded("modelgov_deploy_process", qn.deploy_process),
-                       project=recorded("ml_project", qn.project))
+    return AtlasRecord(build=recorded("modelgov_model_build", names["build"]), deployment=deployment,
+                       deploy_process=recorded("modelgov_deploy_process", names["deploy_process"]),
+                       project=recorded("ml_project", names["project"]))
 
 
 def _ensure_sensitive(client: AtlasClient, dataset_guid: str, category: str) -> None:
@@ -91,7 +113,9 @@ def find_deployments(client: AtlasClient, *, name: str | None = None, owner: str
         criteria.append({"attributeName": "modelName", "operator": "=", "attributeValue": name})
     if owner:
         criteria.append({"attributeName": "owner", "operator": "=", "attributeValue": owner})
-    if status:
+    if status == "failed":  # a failed attempt is stored stopped with outcome=failed
+        criteria.append({"attributeName": "outcome", "operator": "=", "attributeValue": "failed"})
+    elif status:
         criteria.append({"attributeName": "status", "operator": "=", "attributeValue": status})
     params: dict = {"typeName": DEPLOYMENT_TYPE, "excludeDeletedEntities": True, "attributes": DEPLOYMENT_COLUMNS,
                     "sortBy": "deployedTime", "sortOrder": "DESCENDING"}
@@ -106,5 +130,11 @@ def find_deployments(client: AtlasClient, *, name: str | None = None, owner: str
                "owner": attrs.get("owner"), **{c: attrs.get(c) for c in DEPLOYMENT_COLUMNS}}
         for date_column in ("deployedTime", "stoppedTime"):
             row[date_column] = iso_from_millis(row[date_column])
+        if row["outcome"] == "failed":
+            # never deployed: Atlas's ml_model_deployment requires a deployedTime, so the attempt's start is
+            # stored there; people see it as failed, with no deployed time
+            row["status"], row["deployedTime"] = "failed", None
+        if status and status != "failed" and row["status"] != status:
+            continue
         rows.append(row)
     return rows

@@ -21,7 +21,10 @@ def registry_schemes() -> dict[str, str]:
 
 
 def get_registry(uri: str) -> Registry:
-    """The registry for ``uri``; an unknown scheme lists the schemes that exist."""
+    """The registry for ``uri``; an unknown scheme lists the schemes that exist; credentials are refused."""
+    from governance.secrets import refuse_credentials
+
+    refuse_credentials(uri, "registry")
     return instantiate(uri, _BUILTIN, "modelgov.registries", "registry")
 
 

@@ -2,20 +2,25 @@
 
 A version is complete only once its manifest (``MANIFEST.json``) exists: the manifest is written last and
 is the commit marker. Publishing the same bytes again is a no-op; different bytes for an existing version
-are refused and the existing version is left untouched.
+are refused and the existing version is left untouched, also when two publishers race: each stages its own
+attempt and one conditional commit decides the winner.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import posixpath
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, ClassVar
 
-from governance.checksums import ArtifactFile
-from governance.errors import ImmutableVersionError, RegistryError
+from governance.checksums import ArtifactFile, HashingReader
+from governance.errors import ImmutableVersionError, IntegrityError, RegistryError
+from governance.progress import copy_progress
 from governance.staging.repo import StagedRepo
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -34,6 +39,7 @@ class Manifest:
     commit: str | None
     published_at: str  # ISO-8601 UTC
     format: int = MANIFEST_FORMAT
+    data_dir: str = ""  # where the files sit relative to the version folder ("" = in it)
     # self-description (like an OCI image's config): enough to deploy this version again without its staging
     # repo. None in manifests written before versions described themselves.
     metadata: dict | None = field(default=None, compare=False)
@@ -48,6 +54,8 @@ class Manifest:
             "executable": self.executable, "source": self.source, "commit": self.commit,
             "published_at": self.published_at, "files": [f.to_dict() for f in self.files],
         }
+        if self.data_dir:
+            data["data_dir"] = self.data_dir
         if self.metadata is not None:
             data.update(metadata=self.metadata, example_request=self.example_request,
                         example_response=self.example_response)
@@ -61,8 +69,9 @@ class Manifest:
         return cls(model_name=data["model_name"], model_version=data["model_version"],
                    files=tuple(ArtifactFile.from_dict(f) for f in data["files"]), executable=data["executable"],
                    source=data["source"], commit=data.get("commit"), published_at=data["published_at"],
-                   format=int(data.get("format", MANIFEST_FORMAT)), metadata=data.get("metadata"),
-                   example_request=data.get("example_request"), example_response=data.get("example_response"),
+                   format=int(data.get("format", MANIFEST_FORMAT)), data_dir=str(data.get("data_dir") or ""),
+                   metadata=data.get("metadata"), example_request=data.get("example_request"),
+                   example_response=data.get("example_response"),
                    data_versions=tuple(data.get("data_versions") or ()))
 
     @classmethod
@@ -74,10 +83,10 @@ class Manifest:
             raise RegistryError(f"{where} is not a valid manifest: {exc}") from exc
 
     @classmethod
-    def for_staged(cls, staged: StagedRepo) -> Manifest:
+    def for_staged(cls, staged: StagedRepo, *, data_dir: str = "") -> Manifest:
         return cls(model_name=staged.metadata.name, model_version=staged.metadata.version, files=staged.files,
                    executable=staged.executable, source=staged.source, commit=staged.commit,
-                   published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                   published_at=datetime.now(UTC).isoformat(timespec="seconds"), data_dir=data_dir,
                    metadata=staged.metadata.to_dict(), example_request=staged.example_request,
                    example_response=staged.example_response,
                    data_versions=tuple(v.to_dict() for v in staged.data_versions))
@@ -95,42 +104,173 @@ class RegistryVersion:
     manifest: Manifest
     created: bool = field(default=True, compare=False)  # False when an identical version already existed
 
+    @property
+    def data_location(self) -> str:
+        """The folder holding the files (the version folder, or the committed attempt inside it on S3)."""
+        base = self.location.rstrip("/")
+        return f"{base}/{self.manifest.data_dir}" if self.manifest.data_dir else base
+
     def artifact_uri(self, path: str) -> str:
-        return f"{self.location.rstrip('/')}/{path}"
+        return f"{self.data_location}/{path}"
 
     @property
     def executable_uri(self) -> str:
         return self.artifact_uri(self.manifest.executable)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One publisher's private staging area for one version; never shared, never part of another attempt.
+
+    ``where`` is the scheme's handle (a temp folder, an S3 key prefix); ``data_dir`` is where the files sit
+    relative to the version folder once committed ("" for stores that rename the folder into place).
+    """
+
+    name: str
+    version: str
+    id: str
+    where: str
+    data_dir: str = ""
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """Something ``registry gc`` may remove: an abandoned attempt, a temp folder, an incomplete upload."""
+
+    kind: str
+    uri: str
+    modified: datetime
+    handle: object = field(default=None, compare=False)
+
+
+def new_attempt_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
 class Registry(ABC):
-    """One registry backend per URI scheme (see ``governance.registries.get_registry``)."""
+    """One registry backend per URI scheme (see ``governance.registries.get_registry``).
+
+    The publish algorithm lives here, once: stage every file in a private attempt (hashing while streaming),
+    then commit conditionally. The commit is the only step that decides the winner of a race, and nothing
+    committed is ever deleted or overwritten: a loser only ever removes its own attempt. Schemes provide the
+    primitives (``_begin``, ``_put``, ``_commit``, ``_abandon``, ``_read_manifest``, ``_open``, and for gc
+    ``_leftovers``/``_remove``).
+    """
 
     scheme: ClassVar[str]
 
     def __init__(self, uri: str):
         self.uri = uri
 
+    # -- primitives each scheme provides --------------------------------------------------------------
     @abstractmethod
-    def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
-        """Copy the staged files into ``<root>/<name>/<version>/``, write the manifest last, return the version.
-
-        Raises ImmutableVersionError when the version exists with different bytes, IntegrityError when a
-        file's bytes changed since validation. A failure leaves no manifest, so no version that looks complete.
-        """
+    def _read_manifest(self, name: str, version: str) -> tuple[str, str] | None:
+        """(text, where) of the committed manifest, or None when the version has none."""
 
     @abstractmethod
+    def _begin(self, name: str, version: str) -> Attempt:
+        """Create a private staging area for one publish attempt."""
+
+    @abstractmethod
+    def _put(self, attempt: Attempt, file: ArtifactFile, reader: HashingReader,
+             advance: Callable[[int], None]) -> None:
+        """Stream ``file`` (expected sha256/size) into the attempt durably, reading ``reader`` to its end."""
+
+    @abstractmethod
+    def _commit(self, attempt: Attempt, manifest: bytes) -> bool:
+        """Make the attempt the version, atomically and only if no version is committed; False if one is."""
+
+    @abstractmethod
+    def _abandon(self, attempt: Attempt) -> None:
+        """Remove what this attempt staged (only its own objects)."""
+
+    @abstractmethod
+    def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        """Stream one object at ``path`` relative to the version folder."""
+
+    def _leftovers(self) -> Iterator[Leftover]:
+        """Abandoned attempts, temp folders and incomplete uploads (never a committed version's objects)."""
+        return iter(())
+
+    def _remove(self, leftover: Leftover) -> None:
+        raise RegistryError(f"{self.uri}: this registry cannot remove {leftover.uri}")
+
+    # -- the algorithm ---------------------------------------------------------------------------------
     def lookup(self, name: str, version: str) -> RegistryVersion | None:
         """The complete version, or None when it does not exist or has no manifest (incomplete)."""
+        found = self._read_manifest(name, version)
+        if found is None:
+            return None
+        text, where = found
+        return RegistryVersion(self.uri, self.version_location(name, version), Manifest.parse(text, where),
+                               created=False)
 
-    @abstractmethod
+    def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
+        """Copy the staged files into the registry, commit the manifest last, return the version.
+
+        Identical bytes already committed: a no-op returning that version. Different bytes: refused with
+        ImmutableVersionError, whether found before staging or after losing a race at the commit; the
+        committed version is never touched. IntegrityError when a file changed since validation. A failure
+        or a kill leaves at most an uncommitted attempt, which ``registry gc`` removes.
+        """
+        meta = staged.metadata
+        found = self.existing_version(staged)
+        if found:
+            return found
+        attempt = self._begin(meta.name, meta.version)
+        try:
+            total = sum(f.size for f in staged.files)
+            with copy_progress(total, f"publish {meta.name} {meta.version}", enabled=progress) as advance:
+                for f in staged.files:
+                    self._stage_file(staged, attempt, f, advance)
+            manifest = Manifest.for_staged(staged, data_dir=attempt.data_dir)
+            won = self._commit(attempt, manifest.to_json().encode())
+        except BaseException:
+            self._abandon_unless_committed(attempt)
+            raise
+        location = self.version_location(meta.name, meta.version)
+        if won:
+            return RegistryVersion(self.uri, location, manifest, created=True)
+        winner = self.lookup(meta.name, meta.version)
+        if winner is not None and attempt.data_dir and winner.manifest.data_dir == attempt.data_dir:
+            return RegistryVersion(self.uri, location, winner.manifest, created=True)  # our own retried write
+        self._abandon_unless_committed(attempt)
+        if winner is None:
+            raise RegistryError(f"{location} exists but holds no manifest (not a version modelgov committed); "
+                                f"inspect it, then `modelgov registry gc {self.uri}` removes it")
+        try:
+            return existing_or_refuse(winner.manifest, staged, self.uri, location)
+        except ImmutableVersionError as exc:
+            raise ImmutableVersionError(f"{exc} (another publisher committed it while this one was copying; "
+                                        f"its version is intact)") from exc
+
+    def _stage_file(self, staged: StagedRepo, attempt: Attempt, f: ArtifactFile,
+                    advance: Callable[[int], None]) -> None:
+        with open_staged(staged, f.path) as raw:
+            reader = HashingReader(raw)
+            self._put(attempt, f, reader, advance)
+        if reader.sha256 != f.sha256 or reader.size != f.size:
+            raise IntegrityError(f"{staged.root / f.path} changed after validation (sha256 {reader.sha256}, "
+                                 f"expected {f.sha256}); not published to {self.uri}")
+
+    def _abandon_unless_committed(self, attempt: Attempt) -> None:
+        """Drop our attempt, unless a lost answer hid that our own commit succeeded; on doubt keep it for gc."""
+        try:
+            if attempt.data_dir:
+                current = self.lookup(attempt.name, attempt.version)
+                if current is not None and current.manifest.data_dir == attempt.data_dir:
+                    return
+            self._abandon(attempt)
+        except Exception:  # noqa: BLE001 - best effort: an attempt left behind is harmless and gc finds it
+            pass
+
     def open_artifact(self, version: RegistryVersion, path: str) -> Iterator[bytes]:
         """Stream one file's bytes from the registry copy."""
+        m = version.manifest
+        return self._open(m.model_name, m.model_version, posixpath.join(m.data_dir, path) if m.data_dir else path)
 
     def verify(self, version: RegistryVersion) -> list[str]:
         """Re-read every file of the registry copy; return one message per mismatch (empty when intact)."""
-        import hashlib
-
         problems = []
         for f in version.manifest.files:
             h = hashlib.sha256()
@@ -146,6 +286,16 @@ class Registry(ABC):
                 problems.append(f"{version.artifact_uri(f.path)}: sha256 {h.hexdigest()} size {size}, "
                                 f"manifest says sha256 {f.sha256} size {f.size}")
         return problems
+
+    def gc(self, *, older_than: timedelta = timedelta(days=1), dry_run: bool = False) -> list[Leftover]:
+        """Remove leftovers older than ``older_than`` (a running publish is younger); return what was (or
+        would be) removed. Committed versions are never listed, so never touched."""
+        cutoff = datetime.now(UTC) - older_than
+        chosen = [lo for lo in self._leftovers() if lo.modified <= cutoff]
+        if not dry_run:
+            for leftover in chosen:
+                self._remove(leftover)
+        return chosen
 
     def version_location(self, name: str, version: str) -> str:
         return f"{self.uri.rstrip('/')}/{name}/{version}"

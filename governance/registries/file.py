@@ -1,20 +1,34 @@
-"""``file://DIR`` registry: a local or mounted folder. Publish = copy to a temp folder, fsync, rename."""
+"""``file://DIR`` registry: a local or mounted folder.
+
+An attempt is a temp folder next to the version (``<name>/.<version>.tmp-<id>``); the commit writes the
+manifest into it, fsyncs, and renames the folder onto ``<name>/<version>``. ``rename(2)`` refuses a non-empty
+destination, so a committed version is never replaced. Folders and files get the process umask (readable by
+serving processes under the usual 022), never 0700.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from governance.checksums import CHUNK, HashingReader, iter_chunks
-from governance.errors import ConfigError, IntegrityError, RegistryError
-from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion
-from governance.staging.repo import StagedRepo
+from governance.checksums import CHUNK, ArtifactFile, HashingReader, iter_chunks
+from governance.errors import ConfigError, RegistryError
+from governance.registries.base import (
+    MANIFEST_NAME,
+    Attempt,
+    Leftover,
+    Registry,
+    RegistryVersion,
+    new_attempt_id,
+)
+
+TMP_MARK = ".tmp-"
 
 
 class FileRegistry(Registry):
@@ -32,72 +46,105 @@ class FileRegistry(Registry):
     def _dir(self, name: str, version: str) -> Path:
         return self.root / name / version
 
-    def lookup(self, name: str, version: str) -> RegistryVersion | None:
+    # -- primitives ----------------------------------------------------------------------------------------
+    def _read_manifest(self, name: str, version: str) -> tuple[str, str] | None:
         manifest_path = self._dir(name, version) / MANIFEST_NAME
-        if not manifest_path.is_file():
+        try:
+            return manifest_path.read_text(encoding="utf-8", errors="replace"), str(manifest_path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
-        text = manifest_path.read_text(encoding="utf-8", errors="replace")
-        return RegistryVersion(self.uri, self.version_location(name, version),
-                               Manifest.parse(text, str(manifest_path)), created=False)
+        except OSError as exc:
+            raise RegistryError(f"cannot read {manifest_path}: {exc.strerror or exc}") from exc
 
-    def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
-        meta = staged.metadata
-        final = self._dir(meta.name, meta.version)
-        location = self.version_location(meta.name, meta.version)
-        found = self.existing_version(staged)
-        if found:
-            return found
+    def _begin(self, name: str, version: str) -> Attempt:
+        parent = self.root / name
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True)  # mode 0o777 minus the umask
         except (FileExistsError, NotADirectoryError) as exc:
-            raise RegistryError(f"{final.parent} exists and is not a folder") from exc
+            raise RegistryError(f"{parent} exists and is not a folder") from exc
         except PermissionError as exc:
-            raise RegistryError(f"cannot create {final.parent}: permission denied") from exc
-        if final.exists():
-            # a folder without a manifest is an incomplete earlier attempt: replace it
-            shutil.rmtree(final)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{meta.version}.tmp-", dir=final.parent))
+            raise RegistryError(f"cannot create {parent}: permission denied") from exc
+        attempt_id = new_attempt_id()
+        tmp = parent / f".{version}{TMP_MARK}{attempt_id}"
         try:
-            total = sum(f.size for f in staged.files)
-            with copy_progress(total, f"publish {meta.name} {meta.version}", enabled=progress) as advance:
-                for f in staged.files:
-                    self._copy_one(staged.root / f.path, tmp / f.path, f.sha256, advance)
-            manifest = Manifest.for_staged(staged)
-            _write_synced(tmp / MANIFEST_NAME, manifest.to_json().encode())
-            try:
-                os.rename(tmp, final)  # atomic on one filesystem; fails if another publisher won the race
-            except OSError as exc:
-                raise RegistryError(f"{final} appeared while publishing; retry to compare content") from exc
-            _fsync_dir(final.parent)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return RegistryVersion(self.uri, location, manifest, created=True)
+            tmp.mkdir()  # not tempfile.mkdtemp: that makes 0700 folders serving processes cannot read
+        except OSError as exc:
+            raise RegistryError(f"cannot create {tmp}: {exc.strerror or exc}") from exc
+        return Attempt(name, version, attempt_id, str(tmp))
 
-    @staticmethod
-    def _copy_one(src: Path, dst: Path, expected_sha: str, advance) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
+    def _put(self, attempt: Attempt, file: ArtifactFile, reader: HashingReader,
+             advance: Callable[[int], None]) -> None:
+        rel = file.path
+        dst = Path(attempt.where) / rel
         try:
-            with src.open("rb") as raw, dst.open("wb") as out:
-                reader = HashingReader(raw)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with dst.open("wb") as out:
                 while chunk := reader.read(CHUNK):
                     out.write(chunk)
                     advance(len(chunk))
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
-            raise RegistryError(f"copying {src} to {dst} failed: {exc.strerror or exc}") from exc
-        if reader.sha256 != expected_sha:
-            raise IntegrityError(f"{src} changed after validation (sha256 {reader.sha256}, expected {expected_sha})")
+            raise RegistryError(f"copying {rel} to {dst} failed: {exc.strerror or exc}") from exc
 
-    def open_artifact(self, version: RegistryVersion, path: str) -> Iterator[bytes]:
-        m = version.manifest
-        target = self._dir(m.model_name, m.model_version) / path
-        with target.open("rb") as fh:
+    def _commit(self, attempt: Attempt, manifest: bytes) -> bool:
+        tmp = Path(attempt.where)
+        final = self._dir(attempt.name, attempt.version)
+        try:
+            _write_synced(tmp / MANIFEST_NAME, manifest)
+            for folder in sorted({p for p in tmp.rglob("*") if p.is_dir()} | {tmp}, reverse=True):
+                _fsync_dir(folder)
+            os.rename(tmp, final)  # atomic; refuses a non-empty destination (another publisher's version)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                return False
+            raise RegistryError(f"committing {final} failed: {exc.strerror or exc}") from exc
+        _fsync_dir(final.parent)
+        return True
+
+    def _abandon(self, attempt: Attempt) -> None:
+        shutil.rmtree(attempt.where, ignore_errors=True)
+
+    def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        with (self._dir(name, version) / path).open("rb") as fh:
             yield from iter_chunks(fh)
 
+    def _leftovers(self) -> Iterator[Leftover]:
+        if not self.root.is_dir():
+            return
+        for model in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for entry in sorted(model.iterdir()):
+                if not entry.is_dir():
+                    continue
+                if entry.name.startswith(".") and TMP_MARK in entry.name:
+                    yield Leftover("temporary folder of an interrupted publish", f"file://{entry}",
+                                   _mtime(entry), entry)
+                elif not (entry / MANIFEST_NAME).exists():
+                    yield Leftover("version folder without a manifest (never committed)", f"file://{entry}",
+                                   _mtime(entry), entry)
+
+    def _remove(self, leftover: Leftover) -> None:
+        path = Path(str(leftover.handle))
+        if TMP_MARK not in path.name:
+            # move it aside first: a commit may have replaced an empty folder since it was listed
+            aside = path.parent / f".{path.name}{TMP_MARK}gc-{new_attempt_id()}"
+            try:
+                os.rename(path, aside)
+            except OSError:
+                return
+            if (aside / MANIFEST_NAME).exists():
+                os.rename(aside, path)  # committed meanwhile: put it back untouched
+                return
+            path = aside
+        shutil.rmtree(path, ignore_errors=True)
+
     def local_path(self, version: RegistryVersion, path: str) -> Path:
-        return self._dir(version.manifest.model_name, version.manifest.model_version) / path
+        m = version.manifest
+        return self._dir(m.model_name, m.model_version) / m.data_dir / path
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -114,5 +161,3 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-

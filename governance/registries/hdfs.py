@@ -2,9 +2,9 @@
 
 The port is the namenode HTTP port (9870 on Hadoop 3). Several namenodes make an HA pair: the ``hdfs``
 client rotates to the next one on connection errors and on a StandbyException answer.
-Publish = stream every file into a temporary folder, write MANIFEST.json there last, then RENAME the folder
-into place; HDFS renames are atomic, and RENAME answers ``{"boolean": false}`` (no error) when another
-publisher got there first. sha256 lives in the manifest: HDFS's own GETFILECHECKSUM is not a content hash.
+Publish = stream every file into a temporary folder, write MANIFEST.json there last, then rename the folder
+into place with ``renameoptions=NONE`` (rename2): atomic, and refused with FileAlreadyExistsException when
+another publisher got there first. (Plain RENAME would move the folder *into* an existing version.) sha256 lives in the manifest: HDFS's own GETFILECHECKSUM is not a content hash.
 
 Environment: ``MODELGOV_HDFS_USER`` or ``HADOOP_USER_NAME`` (simple auth user), ``MODELGOV_HDFS_AUTH``
 (``simple`` default, or ``kerberos``, which needs the ``kerberos`` extra: requests-kerberos).
@@ -16,24 +16,23 @@ import contextlib
 import getpass
 import os
 import posixpath
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 import requests
 from hdfs import Client, HdfsError, InsecureClient
 
-from governance.checksums import CHUNK, HashingReader
-from governance.errors import ConfigError, IntegrityError, RegistryError, RegistryUnavailable
+from governance.checksums import CHUNK, ArtifactFile, HashingReader
+from governance.errors import ConfigError, RegistryError, RegistryUnavailable
 from governance.http import build_session
-from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, open_staged
-from governance.staging.repo import StagedRepo
+from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Registry, new_attempt_id
 
 DEFAULT_PORT = 9870
 TIMEOUT = (5.0, 120.0)  # (connect, read) seconds for every WebHDFS call
 FILE_PERMISSION = "644"  # octal strings: an int 0o644 would be sent as "420" and refused (§4.6)
 DIR_PERMISSION = "755"
+TMP_MARK = ".tmp-"
 
 
 def _namenodes(uri: str) -> tuple[list[str], str]:
@@ -117,89 +116,94 @@ class HdfsRegistry(Registry):
     def _dir(self, name: str, version: str) -> str:
         return posixpath.join(self.root, name, version)
 
-    # -- Registry API ------------------------------------------------------------------------------------
-    def lookup(self, name: str, version: str) -> RegistryVersion | None:
+    # -- primitives ----------------------------------------------------------------------------------------
+    def _read_manifest(self, name: str, version: str) -> tuple[str, str] | None:
         path = posixpath.join(self._dir(name, version), MANIFEST_NAME)
         status = self._status(path)
         if status is None or status["type"] != "FILE":
             return None
         with self._errors("read", path), self.client.read(path) as reader:
-            text = reader.read().decode("utf-8")
-        return RegistryVersion(self.uri, self.version_location(name, version), Manifest.parse(text, path),
-                               created=False)
+            return reader.read().decode("utf-8"), path
 
-    def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
-        meta = staged.metadata
-        final = self._dir(meta.name, meta.version)
-        location = self.version_location(meta.name, meta.version)
-        found = self.existing_version(staged)
-        if found:
-            return found
-        parent = posixpath.dirname(final)
+    def _begin(self, name: str, version: str) -> Attempt:
+        parent = posixpath.join(self.root, name)
         with self._errors("mkdirs", parent):
             self.client.makedirs(parent, permission=DIR_PERMISSION)
-        tmp = posixpath.join(parent, f".{meta.version}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            total = sum(f.size for f in staged.files)
-            with copy_progress(total, f"publish {meta.name} {meta.version}", enabled=progress) as advance:
-                for f in staged.files:
-                    self._upload(staged, f.path, f.sha256, posixpath.join(tmp, f.path), advance)
-            manifest = Manifest.for_staged(staged)
-            manifest_path = posixpath.join(tmp, MANIFEST_NAME)
-            with self._errors("write", manifest_path):
-                self.client.write(manifest_path, data=manifest.to_json().encode(), permission=FILE_PERMISSION)
-            return self._commit(tmp, final, staged, manifest, location)
-        finally:
-            with contextlib.suppress(RegistryError, HdfsError, requests.RequestException):
-                self.client.delete(tmp, recursive=True)  # no-op after a successful rename
+        attempt_id = new_attempt_id()
+        tmp = posixpath.join(parent, f".{version}{TMP_MARK}{attempt_id}")
+        with self._errors("mkdirs", tmp):
+            self.client.makedirs(tmp, permission=DIR_PERMISSION)
+        return Attempt(name, version, attempt_id, tmp)
 
-    def _upload(self, staged: StagedRepo, rel: str, expected_sha: str, dst: str, advance) -> None:
-        """Stream one file (chunked transfer, bounded memory), hashing as it goes; check sha256 and length."""
-        raw = open_staged(staged, rel)
-        with raw:
-            reader = HashingReader(raw)
+    def _put(self, attempt: Attempt, file: ArtifactFile, reader: HashingReader,
+             advance: Callable[[int], None]) -> None:
+        """Stream one file (chunked transfer, bounded memory); check the length HDFS stored."""
+        dst = posixpath.join(attempt.where, file.path)
 
-            def chunks() -> Iterator[bytes]:
-                while chunk := reader.read(CHUNK):
-                    advance(len(chunk))
-                    yield chunk
+        def chunks() -> Iterator[bytes]:
+            while chunk := reader.read(CHUNK):
+                advance(len(chunk))
+                yield chunk
 
-            with self._errors("write", dst):
-                self.client.write(dst, data=chunks(), permission=FILE_PERMISSION)
-        if reader.sha256 != expected_sha:
-            raise IntegrityError(f"{staged.root / rel} changed after validation (sha256 {reader.sha256}, expected {expected_sha}); "
-                                 f"not published to {self.uri}")
+        with self._errors("write", dst):
+            self.client.write(dst, data=chunks(), permission=FILE_PERMISSION)
         status = self._status(dst)
         if status is None or status["length"] != reader.size:
             raise RegistryError(f"{dst} holds {status and status['length']} bytes after writing {reader.size}")
 
-    def _commit(self, tmp: str, final: str, staged: StagedRepo, manifest: Manifest,
-                location: str) -> RegistryVersion:
-        """RENAME the finished temp folder into place; an incomplete folder (no manifest) is replaced."""
-        status = self._status(final)
-        if status is not None and status["type"] != "DIRECTORY":
-            raise RegistryError(f"{final} exists on HDFS and is not a folder; cannot publish there")
-        if status is not None and self.lookup(manifest.model_name, manifest.model_version) is None:
-            with self._errors("delete incomplete version", final):
-                self.client.delete(final, recursive=True)
-        with self._errors("rename", f"{tmp} -> {final}"):
-            # the low-level op: client.rename() would turn the false answer into a generic HdfsError
-            moved = self.client._rename(tmp, destination=final).json()["boolean"]
-        if moved:
-            nested = posixpath.join(final, posixpath.basename(tmp))
-            if self._status(nested) is None:
-                return RegistryVersion(self.uri, location, manifest, created=True)
-            with self._errors("delete", nested):
-                self.client.delete(nested, recursive=True)
-        # RENAME said false (destination appeared) or moved tmp *inside* a folder created meanwhile:
-        # another publisher won; compare with what it committed
-        found = self.existing_version(staged)
-        if found:
-            return found
-        raise RegistryError(f"{final} appeared while publishing but has no manifest; retry the publish")
+    def _commit(self, attempt: Attempt, manifest: bytes) -> bool:
+        """Write the manifest into the attempt, then rename2 it onto the version: atomic, and refused (not a
+        move *into* it, as plain RENAME does with folders) when the version exists."""
+        final = self._dir(attempt.name, attempt.version)
+        manifest_path = posixpath.join(attempt.where, MANIFEST_NAME)
+        with self._errors("write", manifest_path):
+            self.client.write(manifest_path, data=manifest, permission=FILE_PERMISSION)
+        try:
+            with self._errors("rename", f"{attempt.where} -> {final}"):
+                self.client._rename(attempt.where, destination=final, renameoptions="NONE")
+        except RegistryError as exc:
+            if getattr(exc.__cause__, "exception", None) == "FileAlreadyExistsException":
+                return False
+            raise
+        return True
 
-    def open_artifact(self, version: RegistryVersion, path: str) -> Iterator[bytes]:
-        m = version.manifest
-        target = posixpath.join(self._dir(m.model_name, m.model_version), path)
+    def _abandon(self, attempt: Attempt) -> None:
+        with self._errors("delete", attempt.where):
+            self.client.delete(attempt.where, recursive=True)  # a no-op after a successful rename
+
+    def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        target = posixpath.join(self._dir(name, version), path)
         with self._errors("read", target), self.client.read(target, chunk_size=CHUNK) as chunks:
             yield from chunks
+
+    def _leftovers(self) -> Iterator[Leftover]:
+        if self._status(self.root) is None:
+            return
+        with self._errors("list", self.root):
+            models = [(n, st) for n, st in self.client.list(self.root, status=True) if st["type"] == "DIRECTORY"]
+        for model, _ in models:
+            folder = posixpath.join(self.root, model)
+            with self._errors("list", folder):
+                entries = self.client.list(folder, status=True)
+            for entry, st in entries:
+                if st["type"] != "DIRECTORY":
+                    continue
+                path = posixpath.join(folder, entry)
+                modified = datetime.fromtimestamp(st["modificationTime"] / 1000, UTC)
+                if entry.startswith(".") and TMP_MARK in entry:
+                    yield Leftover("temporary folder of an interrupted publish", self._uri(path), modified, path)
+                elif self._status(posixpath.join(path, MANIFEST_NAME)) is None:
+                    yield Leftover("version folder without a manifest (never committed)", self._uri(path),
+                                   modified, path)
+
+    def _remove(self, leftover: Leftover) -> None:
+        path = str(leftover.handle)
+        if TMP_MARK not in posixpath.basename(path) and \
+                self._status(posixpath.join(path, MANIFEST_NAME)) is not None:
+            return  # committed meanwhile: never touched (a commit cannot land on a non-empty folder)
+        with self._errors("delete", path):
+            self.client.delete(path, recursive=True)
+
+    def _uri(self, path: str) -> str:
+        parsed = urlparse(self.uri)
+        return f"{parsed.scheme}://{parsed.netloc}{path}"

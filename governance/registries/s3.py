@@ -4,10 +4,12 @@ Endpoint, region and credentials come from boto3's standard sources (``AWS_ENDPO
 ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``, ``~/.aws/config``, instance roles);
 path-style addressing is used whenever an endpoint URL is set, which S3-compatible servers need.
 
-S3 has no folder rename, so the commit is the manifest itself, written last with ``IfNoneMatch="*"``: of two
-concurrent publishers exactly one manifest wins (412 for the other). sha256 is computed client-side while
-streaming (servers such as radosgw ignore SHA256 checksum headers) and kept in the manifest and in the
-``x-amz-meta-sha256`` metadata of every object.
+S3 has no folder rename, so every publish attempt uploads under its own prefix
+``<name>/<version>/attempt-<id>/`` and the commit is the manifest ``<name>/<version>/MANIFEST.json``, written
+last with ``IfNoneMatch="*"`` and naming its attempt as ``data_dir``: of two concurrent publishers exactly
+one manifest wins (412 for the other), and no publisher ever writes or deletes an object of another's
+attempt, so the committed version always verifies. sha256 is computed client-side while streaming
+(servers such as radosgw ignore SHA256 checksum headers) and kept in the manifest.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from urllib.parse import urlparse
 
 import boto3
@@ -23,17 +26,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from governance.checksums import CHUNK, HashingReader
-from governance.errors import (
-    ConfigError,
-    ImmutableVersionError,
-    IntegrityError,
-    RegistryError,
-    RegistryUnavailable,
-)
-from governance.progress import copy_progress
-from governance.registries.base import MANIFEST_NAME, Manifest, Registry, RegistryVersion, open_staged
-from governance.staging.repo import StagedRepo
+from governance.checksums import CHUNK, ArtifactFile, HashingReader
+from governance.errors import ConfigError, RegistryError, RegistryUnavailable
+from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Manifest, Registry, new_attempt_id
 
 MiB = 1024 * 1024
 # A non-seekable (hashing) stream is buffered part by part: at most max_in_memory_upload_chunks parts of
@@ -41,6 +36,7 @@ MiB = 1024 * 1024
 TRANSFER = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=8,
                           use_threads=True, preferred_transfer_client="classic")
 TRANSFER.max_in_memory_upload_chunks = 8  # an s3transfer setting boto3's constructor does not expose
+ATTEMPT_PREFIX = "attempt-"
 SERVER_SIDE = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "500", "503"}
 DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
 
@@ -96,8 +92,8 @@ class S3Registry(Registry):
         except BotoCoreError as exc:  # connection errors, timeouts: botocore's own retries are exhausted
             raise RegistryUnavailable(f"S3 {action} {where} failed: {exc}") from exc
 
-    # -- Registry API ------------------------------------------------------------------------------------
-    def lookup(self, name: str, version: str) -> RegistryVersion | None:
+    # -- primitives ----------------------------------------------------------------------------------------
+    def _read_manifest(self, name: str, version: str) -> tuple[str, str] | None:
         key = self._key(name, version, MANIFEST_NAME)
         try:
             with self._errors("read", key):
@@ -106,78 +102,128 @@ class S3Registry(Registry):
             if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in ("NoSuchKey", "404"):
                 return None
             raise
-        manifest = Manifest.parse(body.decode("utf-8", errors="replace"), f"s3://{self.bucket}/{key}")
-        return RegistryVersion(self.uri, self.version_location(name, version), manifest, created=False)
+        return body.decode("utf-8", errors="replace"), f"s3://{self.bucket}/{key}"
 
-    def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
-        meta = staged.metadata
-        location = self.version_location(meta.name, meta.version)
-        found = self.existing_version(staged)
-        if found:
-            return found
-        total = sum(f.size for f in staged.files)
-        with copy_progress(total, f"publish {meta.name} {meta.version}", enabled=progress) as advance:
-            for f in staged.files:
-                self._upload(staged, f.path, f.sha256, self._key(meta.name, meta.version, f.path), advance)
-        self._drop_stale(meta.name, meta.version, {f.path for f in staged.files})
-        manifest = Manifest.for_staged(staged)
-        return self._commit(manifest, staged, location)
+    def _begin(self, name: str, version: str) -> Attempt:
+        attempt_id = new_attempt_id()
+        data_dir = f"{ATTEMPT_PREFIX}{attempt_id}"
+        return Attempt(name, version, attempt_id, self._key(name, version, data_dir), data_dir)
 
-    def _upload(self, staged: StagedRepo, rel: str, expected_sha: str, key: str, advance) -> None:
-        """One streaming (multipart above 8 MiB) upload; the file is read once, hashed as it goes."""
-        raw = open_staged(staged, rel)
-        with raw, self._errors("upload to", key):
-            reader = HashingReader(raw)
+    def _put(self, attempt: Attempt, file: ArtifactFile, reader: HashingReader,
+             advance: Callable[[int], None]) -> None:
+        """One streaming (multipart above 8 MiB) upload into the attempt's own prefix, read once."""
+        key = f"{attempt.where}/{file.path}"
+        with self._errors("upload to", key):
             self.client.upload_fileobj(reader, self.bucket, key, Config=TRANSFER, Callback=advance,
-                                       ExtraArgs={"Metadata": {"sha256": expected_sha}})
-        if reader.sha256 != expected_sha:
-            with contextlib.suppress(ClientError, BotoCoreError):
-                self.client.delete_object(Bucket=self.bucket, Key=key)
-            raise IntegrityError(f"{staged.root / rel} changed after validation (sha256 {reader.sha256}, expected {expected_sha}); "
-                                 f"not published to s3://{self.bucket}/{key}")
+                                       ExtraArgs={"Metadata": {"sha256": file.sha256}})
 
-    def _drop_stale(self, name: str, version: str, keep: set[str]) -> None:
-        """Remove objects an earlier, incomplete attempt left that are not part of this version."""
-        base = self._key(name, version) + "/"
-        stale = []
-        with self._errors("list", base):
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
-                stale += [o["Key"] for o in page.get("Contents", []) if o["Key"][len(base):] not in keep]
-        for start in range(0, len(stale), 1000):
-            with self._errors("delete stale objects under", base):
-                self.client.delete_objects(Bucket=self.bucket, Delete={
-                    "Objects": [{"Key": k} for k in stale[start:start + 1000]], "Quiet": True})
-
-    def _commit(self, manifest: Manifest, staged: StagedRepo, location: str) -> RegistryVersion:
-        key = self._key(manifest.model_name, manifest.model_version, MANIFEST_NAME)
-        body = manifest.to_json().encode()
+    def _commit(self, attempt: Attempt, manifest: bytes) -> bool:
+        key = self._key(attempt.name, attempt.version, MANIFEST_NAME)
         try:
             with self._errors("write manifest", key):
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=manifest, IfNoneMatch="*",
                                        ContentType="application/json",
-                                       Metadata={"sha256": hashlib.sha256(body).hexdigest()})
+                                       Metadata={"sha256": hashlib.sha256(manifest).hexdigest()})
         except RegistryError as exc:
             cause = exc.__cause__
-            if not (isinstance(cause, ClientError) and _code(cause) in ("PreconditionFailed", "412")):
-                raise
-            # another publisher committed first: identical bytes are fine, anything else is refused
-            try:
-                found = self.existing_version(staged)
-            except ImmutableVersionError as refused:
-                # S3 has no folder rename: our data objects may have replaced the winner's during the race
-                raise ImmutableVersionError(f"{refused}; a concurrent publisher committed first while this one "
-                                            f"was uploading: run verify on {location}") from exc
-            if found:
-                return found
-            raise RegistryError(f"s3://{self.bucket}/{key}: conditional write refused but no manifest found") from exc
-        return RegistryVersion(self.uri, location, manifest, created=True)
+            if isinstance(cause, ClientError) and _code(cause) in ("PreconditionFailed", "412"):
+                return False  # a manifest exists: another publisher (or our own retried write) committed
+            raise
+        return True
 
-    def open_artifact(self, version: RegistryVersion, path: str) -> Iterator[bytes]:
-        m = version.manifest
-        key = self._key(m.model_name, m.model_version, path)
+    def _abandon(self, attempt: Attempt) -> None:
+        self._delete_prefix(attempt.where + "/")
+
+    def _delete_prefix(self, prefix: str) -> None:
+        keys = []
+        with self._errors("list", prefix):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys += [o["Key"] for o in page.get("Contents", [])]
+        for start in range(0, len(keys), 1000):
+            with self._errors("delete", prefix):
+                self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+        with self._errors("list uploads under", prefix):
+            uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix).get("Uploads", [])
+        for upload in uploads:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                   UploadId=upload["UploadId"])
+
+    def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        key = self._key(name, version, path)
         with self._errors("read", key):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
             try:
                 yield from body.iter_chunks(CHUNK)
             finally:
                 body.close()
+
+    # -- gc ------------------------------------------------------------------------------------------------
+    def _version_of(self, key: str) -> tuple[str, str, str] | None:
+        """(name, version, rest) of a key under the registry prefix, None for keys outside the layout."""
+        rel = key[len(self.prefix) + 1:] if self.prefix else key
+        parts = rel.split("/", 2)
+        return (parts[0], parts[1], parts[2]) if len(parts) == 3 and parts[2] else None
+
+    def _leftovers(self) -> Iterator[Leftover]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        groups: dict[tuple[str, str, str], datetime] = {}
+        folders: set[tuple[str, str, str]] = set()
+        with self._errors("list", base or "/"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+                for obj in page.get("Contents", []):
+                    split = self._version_of(obj["Key"])
+                    if split is None:
+                        continue
+                    name, version, rest = split
+                    top = rest.split("/", 1)[0]
+                    if top == MANIFEST_NAME:
+                        continue
+                    group = (name, version, top)
+                    if "/" in rest:
+                        folders.add(group)
+                    groups[group] = max(groups.get(group, obj["LastModified"]), obj["LastModified"])
+        committed: dict[tuple[str, str], Manifest | None] = {}
+        for (name, version, top), modified in sorted(groups.items()):
+            if (name, version) not in committed:
+                found = self.lookup(name, version)
+                committed[(name, version)] = found.manifest if found else None
+            manifest = committed[(name, version)]
+            if manifest is not None and _belongs(manifest, top):
+                continue
+            kind = ("abandoned publish attempt" if top.startswith(ATTEMPT_PREFIX)
+                    else "object outside any committed version")
+            folder = (name, version, top) in folders
+            yield Leftover(kind, f"s3://{self.bucket}/{self._key(name, version, top)}{'/' if folder else ''}",
+                           modified, ("prefix" if folder else "key", name, version, top))
+        with self._errors("list uploads under", base or "/"):
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                      Prefix=base):
+                for upload in page.get("Uploads", []):
+                    yield Leftover("incomplete multipart upload", f"s3://{self.bucket}/{upload['Key']}",
+                                   upload["Initiated"], ("upload", upload["Key"], upload["UploadId"]))
+
+    def _remove(self, leftover: Leftover) -> None:
+        kind, *rest = leftover.handle  # type: ignore[misc]
+        if kind == "upload":
+            key, upload_id = rest
+            with self._errors("abort upload", key), contextlib.suppress(ClientError):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            return
+        name, version, top = rest
+        found = self.lookup(name, version)  # re-read: never remove what a commit made part of a version
+        if found is not None and _belongs(found.manifest, top):
+            return
+        if kind == "prefix":
+            self._delete_prefix(self._key(name, version, top) + "/")
+        else:
+            with self._errors("delete", self._key(name, version, top)):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(name, version, top))
+
+
+def _belongs(manifest: Manifest, top: str) -> bool:
+    """Whether objects under ``top`` (first path part inside the version folder) are the committed files."""
+    if manifest.data_dir:
+        return top == manifest.data_dir.split("/", 1)[0]
+    return any(f.path.split("/", 1)[0] == top for f in manifest.files)

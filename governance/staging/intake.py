@@ -61,12 +61,13 @@ def parse_git_source(source: str) -> tuple[str, str] | None:
 def refuse_embedded_credentials(source: str) -> None:
     """A password or token inside a source URL would be stored in Prefect's run parameters, in logs and in
     Atlas's stagingRepoUri; credentials belong in git credential helpers or ~/.netrc instead."""
-    url = source[4:] if source.startswith("git+") else source
-    parsed = urlparse(url)
-    if parsed.scheme and parsed.password:
-        shown = url.replace(f":{parsed.password}@", ":***@")
-        raise StagingError(f"{shown}: the source URL contains a password or token; remove it and use a git "
-                           "credential helper (or ~/.netrc for archive URLs) so it is never logged or recorded")
+    from governance.errors import ConfigError
+    from governance.secrets import refuse_credentials
+
+    try:
+        refuse_credentials(source, "source")
+    except ConfigError as exc:
+        raise StagingError(str(exc)) from None
 
 
 def fetch(source: str, workdir: Path | None = None) -> FetchedSource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -11,7 +12,8 @@ from governance.staging.properties import PropertiesSyntaxError, Property, parse
 
 REQUIRED_KEYS = ("model.name", "model.version", "model.type", "model.owner", "model.owner.lob", "model.description")
 KNOWN_OPTIONAL_KEYS = ("model.microservice.endpoint", "model.framework", "model.training.data")
-NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")  # the slug: paths, endpoints, qualifiedNames
+MAX_NAME_LENGTH = 128
 VERSION_PATTERN = re.compile(r"^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){0,2}$")
 DATASET_URI_PATTERN = re.compile(r"^(hdfs|s3|s3a|file|https?|gs|abfss?|iceberg|mlflow-dataset)://\S+$")
 
@@ -26,7 +28,7 @@ def is_repo_relative(entry: str) -> bool:
 class ModelMetadata:
     """What the model owner declares about the model. Every later step reads it from here."""
 
-    name: str
+    name: str  # the stable slug of the name: registry paths, endpoints, Atlas qualifiedNames
     version: str
     type: str
     owner: str
@@ -36,6 +38,11 @@ class ModelMetadata:
     framework: str | None = None
     training_data: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
+    display_name: str = ""  # model.name as the owner wrote it (capitals, spaces), for people
+
+    def __post_init__(self) -> None:
+        if not self.display_name:
+            object.__setattr__(self, "display_name", self.name)
 
     @property
     def version_number(self) -> int:
@@ -58,6 +65,7 @@ class ModelMetadata:
             "name": self.name, "version": self.version, "type": self.type, "owner": self.owner,
             "owner_lob": self.owner_lob, "description": self.description, "endpoint": self.endpoint,
             "framework": self.framework, "training_data": list(self.training_data), "extra": dict(self.extra),
+            "display_name": self.display_name,
         }
 
     @classmethod
@@ -66,7 +74,7 @@ class ModelMetadata:
         return cls(name=data["name"], version=data["version"], type=data["type"], owner=data["owner"],
                    owner_lob=data["owner_lob"], description=data["description"], endpoint=data.get("endpoint"),
                    framework=data.get("framework"), training_data=tuple(data.get("training_data") or ()),
-                   extra=dict(data.get("extra") or {}))
+                   extra=dict(data.get("extra") or {}), display_name=data.get("display_name") or "")
 
 
 def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list[Problem]]:
@@ -93,11 +101,13 @@ def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list
     def value(key: str) -> str:
         return props[key].value.strip() if key in props else ""
 
-    name = value("model.name")
-    if name and not NAME_PATTERN.match(name):
-        problems.append(Problem(filename, f"model.name {name!r} must be lowercase letters, digits, '.', '_' or '-' "
-                                          "(at most 64, starting and ending with a letter or digit)",
-                                props["model.name"].line))
+    written = value("model.name")
+    name = slugify(written)
+    if written and (len(written) > MAX_NAME_LENGTH or any(ord(c) < 32 or c in "/\\\x7f" for c in written)
+                    or not NAME_PATTERN.match(name)):
+        problems.append(Problem(filename, f"model.name {written!r} must be at most {MAX_NAME_LENGTH} characters "
+                                          "without '/', '\\' or control characters, with letters or digits to "
+                                          "derive its identifier from", props["model.name"].line))
     version = value("model.version")
     if version and not VERSION_PATTERN.match(version):
         problems.append(Problem(filename, f"model.version {version!r} must be numeric like 3, 1.2 or 1.2.0 "
@@ -123,5 +133,17 @@ def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list
         name=name, version=version, type=value("model.type"), owner=value("model.owner"),
         owner_lob=value("model.owner.lob"), description=value("model.description"),
         endpoint=value("model.microservice.endpoint") or None, framework=value("model.framework") or None,
-        training_data=training, extra=extra,
+        training_data=training, extra=extra, display_name=written,
     ), []
+
+
+def slugify(name: str) -> str:
+    """The stable identifier of a model name as people write it: "Rental Pricing v2" -> "rental-pricing-v2".
+
+    ASCII-folded, lowercase, runs of anything but letters, digits, '.', '_' and '-' become one '-', trimmed
+    to letters or digits at both ends, at most 64 characters; the same name always gives the same slug.
+    """
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9._-]+", "-", folded)
+    slug = re.sub(r"-{2,}", "-", slug)[:64]
+    return re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", slug)

@@ -2,14 +2,18 @@
 
 Follows java.util.Properties.load(Reader): ``=``, ``:`` or whitespace separators, ``#``/``!`` comments,
 backslash continuation lines (leading whitespace of the next line dropped), escapes ``\\t \\n \\r \\f \\uXXXX``
-and escaped separators. Files are read as UTF-8 (Properties.load(InputStream) would garble non-ASCII
-owner names as ISO-8859-1, a defect of the original tool).
+and escaped separators. Lines end only at ``\n``, ``\r`` or ``\r\n``, as in Java (Python's ``splitlines`` would
+also split at NEL, U+2028, form feed and others, which Java keeps as text). ``metadata.txt`` is read as
+UTF-8; the legacy ``modelMetadata.txt`` the original framework read with Properties.load(InputStream), i.e.
+ISO-8859-1 (see ``validate``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+_LINE_END = re.compile(r"\r\n|\r|\n")  # exactly java.util.Properties' line terminators
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
 
 
@@ -28,7 +32,7 @@ class Property:
 
 def _logical_lines(text: str):
     """Yield (first physical line number, logical line) pairs, joining continuations."""
-    lines = text.splitlines()
+    lines = _LINE_END.split(text)
     i = 0
     while i < len(lines):
         start = i + 1

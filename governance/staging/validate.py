@@ -13,6 +13,8 @@ from governance.staging.metadata import is_repo_relative, parse_metadata
 from governance.staging.repo import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, MLFLOW_MODEL_FILE, StagedRepo
 
 METADATA_FILES = ("metadata.txt", "modelMetadata.txt")  # the second is the original framework's name
+LEGACY_METADATA = "modelMetadata.txt"  # read like Java's Properties.load(InputStream): ISO-8859-1
+METADATA_SIZE_LIMIT = 1024 * 1024  # a metadata file is a few lines; anything bigger is a mistake
 IGNORED_DIRS = {".git"}
 
 
@@ -37,6 +39,23 @@ def _walk_files(root: Path, problems: list[Problem]) -> list[str]:
             else:
                 found.append(rel)
     return found
+
+
+def _read_metadata(path: Path, rel: str, problems: list[Problem]) -> str | None:
+    """The metadata text; too big, unreadable or undecodable is a problem naming the file (and size/byte)."""
+    size = path.stat().st_size
+    if size > METADATA_SIZE_LIMIT:
+        problems.append(Problem(rel, f"is {size} bytes; the limit for a metadata file is {METADATA_SIZE_LIMIT} "
+                                     "bytes (1 MiB)"))
+        return None
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if rel == LEGACY_METADATA:
+            return data.decode("iso-8859-1")  # what the original framework (java.util.Properties) read
+        problems.append(Problem(rel, f"is not UTF-8 text (byte {exc.start})"))
+        return None
 
 
 def _load_json(root: Path, rel: str, problems: list[Problem]):
@@ -66,11 +85,8 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
     else:
         if len(present) > 1:
             problems.append(Problem(present[1], f"both {present[0]} and {present[1]} exist; keep only metadata.txt"))
-        try:
-            text = (root / metadata_file).read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(Problem(metadata_file, f"is not UTF-8 text (byte {exc.start})"))
-        else:
+        text = _read_metadata(root / metadata_file, metadata_file, problems)
+        if text is not None:
             metadata, meta_problems = parse_metadata(text, metadata_file)
             problems.extend(meta_problems)
             for entry in metadata.training_data if metadata else ():
@@ -91,8 +107,16 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
     if mlflow_model in files:
         # a model in MLflow's format is a folder (MLmodel, model files, environment); MLmodel names it
         executables = [mlflow_model]
+    folders = [] if mlflow_model in files else \
+        sorted(p.name for p in (root / "executable").iterdir() if p.is_dir() and not p.is_symlink()) \
+        if (root / "executable").is_dir() else []
     if not (root / "executable").is_dir():
         problems.append(Problem("executable/", "is missing; put the serialized model there"))
+    elif folders:
+        for folder in folders:
+            problems.append(Problem(f"executable/{folder}/", "is a folder; executable/ must hold exactly one file, "
+                                                             "the serialized model (zip a bundle folder into one "
+                                                             "file, e.g. an MLeap bundle .zip)"))
     elif len(executables) != 1:
         listing = ", ".join(executables) if executables else "none"
         problems.append(Problem("executable/", f"must hold exactly one serialized model file, found {len(executables)}"

@@ -20,7 +20,10 @@ def target_schemes() -> dict[str, str]:
 
 
 def get_target(uri: str) -> ServingTarget:
-    """The target for ``uri``; an unknown scheme lists the schemes that exist."""
+    """The target for ``uri``; an unknown scheme lists the schemes that exist; credentials are refused."""
+    from governance.secrets import refuse_credentials
+
+    refuse_credentials(uri, "target")
     return instantiate(uri, _BUILTIN, "modelgov.targets", "target")
 
 

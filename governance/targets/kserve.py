@@ -192,7 +192,7 @@ class KServeTarget(ServingTarget):
         be read back from the cluster while a canary or a failed rollout leaves it serving."""
         meta, registered = release.metadata, release.registered
         sha = executable_file(release).sha256
-        uri = storage_uri(registered.location, release.executable)
+        uri = storage_uri(registered.data_location, release.executable)
         labels = {"app.kubernetes.io/name": label_value(meta.name), "app.kubernetes.io/managed-by": "modelgov",
                   f"{ANNOTATION_PREFIX}/model": label_value(meta.name),
                   f"{ANNOTATION_PREFIX}/version": label_value(meta.version)}  # of the latest revision
@@ -506,7 +506,7 @@ class KServeTarget(ServingTarget):
         if obj is None:
             return [f"kserve {self.where}: inferenceservice {name} does not exist"]
         problems = []
-        wanted = storage_uri(release.registered.location, release.executable)
+        wanted = storage_uri(release.registered.data_location, release.executable)
         got = obj.get("spec", {}).get("predictor", {}).get("model", {}).get("storageUri")
         if got != wanted:
             problems.append(f"kserve {self.where}: {name} storageUri is {got}, expected {wanted}")

@@ -120,6 +120,7 @@ def test_doctor_reports_each_service_in_plain_words(atlas, tmp_path, mlserver):
 def test_deploy_refuses_a_token_in_the_source_url_before_anything_runs(tmp_path):
     proc = modelgov("deploy", "git+https://ci:tok3n-value@git.example/m.git@v1", "--target",
                     "mlserver://127.0.0.1:9?repository=/x", "--registry", f"file://{tmp_path}/r")
-    assert proc.returncode == 1
-    assert "contains a password or token" in proc.stderr and "tok3n-value" not in proc.stderr + proc.stdout
+    assert proc.returncode == 2
+    assert "contains user information" in proc.stderr and "tok3n-value" not in proc.stderr + proc.stdout
+    assert "git credential helper" in proc.stderr or "credential.helper" in proc.stderr
     assert "prefect" not in proc.stderr.lower()  # refused before a flow run (and its stored parameters) existed

@@ -186,24 +186,3 @@ def test_sensitive_training_data_tag_propagates_to_the_deployment(prefect_api, e
     assert again["status"] == "deployed"
 
 
-def test_atlas_failing_after_the_deploy_is_reported_plainly(prefect_api, example_repo, tmp_path, mlserver, atlas,
-                                                            atlas_client, request, monkeypatch):
-    from governance import ledger
-
-    name = unique_model(request, example_repo)
-    real = ledger.record_deployment
-
-    def fail_on_success(client, record, namespace="modelgov"):
-        if record.outcome == "succeeded":
-            raise ledger.AtlasError("Atlas POST /v2/entity/bulk failed with HTTP 503", status=503)
-        return real(client, record, namespace)
-
-    monkeypatch.setattr("governance.ledger.record_deployment", fail_on_success)
-    monkeypatch.setattr("governance.ledger.Ledger.__init__.__defaults__", ("modelgov", (0.0, 0.0)))
-    with pytest.raises(StepFailed) as info:
-        run(example_repo, tmp_path, mlserver, atlas)
-    assert info.value.step == "record"
-    assert "is serving at" in str(info.value.cause) and "still records deployment" in str(info.value.cause)
-    assert info.value.summary["status"] == "deployed" and info.value.summary["endpoint"]
-    [deployment] = deployments_of(atlas_client, name)
-    assert deployment["attributes"]["status"] == "deploying"  # the honest intent record remains

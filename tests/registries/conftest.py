@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from governance.registries.file import FileRegistry
 from governance.registries.hdfs import HdfsRegistry
 from governance.registries.s3 import S3Registry
 from governance.staging.validate import validate_repo
@@ -73,8 +74,31 @@ class HdfsBackend(Backend):
         return self.hdfs.files_under(self.root)
 
 
-@pytest.fixture(params=["s3-radosgw", "s3-moto", *HDFS_KINDS])
-def backend(request, monkeypatch: pytest.MonkeyPatch) -> Backend:
+class FileBackend(Backend):
+    def __init__(self, root: Path):
+        self.name = "file"
+        self.disk = root
+        self.registry = FileRegistry(f"file://{root}")
+
+    def put_raw(self, rel: str, data: bytes) -> None:
+        target = self.disk / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def get_raw(self, rel: str) -> bytes | None:
+        target = self.disk / rel
+        return target.read_bytes() if target.is_file() else None
+
+    def list_raw(self) -> list[str]:
+        if not self.disk.is_dir():
+            return []
+        return sorted(posixpath.join(*p.relative_to(self.disk).parts) for p in self.disk.rglob("*") if p.is_file())
+
+
+@pytest.fixture(params=["s3-radosgw", "s3-moto", *HDFS_KINDS, "file"])
+def backend(request, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Backend:
+    if request.param == "file":
+        return FileBackend(tmp_path / "models")
     if request.param in HDFS_KINDS:
         return HdfsBackend(hdfs_of_kind(request, request.param))
     kind = request.param.removeprefix("s3-")

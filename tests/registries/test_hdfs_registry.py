@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -174,17 +175,17 @@ def test_registry_path_that_is_a_file(hdfs: Hdfs, make_staged):
 def test_version_path_that_is_a_file(hdfs: Hdfs, make_staged):
     root = hdfs.fresh_folder()
     hdfs.write(f"{root}/iris/1", b"oops")
-    with pytest.raises(RegistryError, match=f"{root}/iris/1 exists on HDFS and is not a folder"):
+    with pytest.raises(RegistryError, match=f"{root}/iris/1"):
         HdfsRegistry(hdfs.uri(root)).publish(make_staged())
     assert hdfs.admin.list(f"{root}/iris") == ["1"] and hdfs.read(f"{root}/iris/1") == b"oops"
 
 
 KILLED_PUBLISHER = textwrap.dedent("""
     import os, signal, sys
-    from governance.registries import hdfs as hdfs_registry
+    from governance.registries import base, hdfs as hdfs_registry
     from governance.staging.validate import validate_repo
 
-    real_open = hdfs_registry.open_staged
+    real_open = base.open_staged
 
     class DiesMidway:
         # the publisher's process is killed -9 after it streamed this many bytes of the artifact
@@ -207,7 +208,7 @@ KILLED_PUBLISHER = textwrap.dedent("""
         raw = real_open(staged, rel)
         return DiesMidway(raw, int(sys.argv[3])) if rel.startswith("executable/") else raw
 
-    hdfs_registry.open_staged = open_staged
+    base.open_staged = open_staged
     hdfs_registry.HdfsRegistry(sys.argv[1]).publish(validate_repo(sys.argv[2], commit="0123abcd"))
 """)
 
@@ -229,6 +230,8 @@ def test_retry_after_a_publisher_killed_mid_upload(hdfs: Hdfs, make_staged):
     assert registry.lookup("iris", "1") == version
     assert hdfs.files_under(posixpath.join(root, "iris", "1")) == sorted(
         ["MANIFEST.json", *(f.path for f in staged.files)])
+    assert [lo.kind for lo in registry.gc(older_than=timedelta(0))] == ["temporary folder of an interrupted publish"]
+    assert hdfs.admin.list(f"{root}/iris") == ["1"] and registry.verify(version) == []
 
 
 def test_datanode_failing_mid_upload_leaves_no_version(webhdfs, make_staged):
@@ -256,17 +259,30 @@ def test_disk_full_on_the_manifest_write(webhdfs, make_staged):
     assert _registry(webhdfs).lookup("iris", "1") is None
 
 
+def test_commit_never_moves_into_an_existing_version(hdfs: Hdfs, make_staged):
+    """Plain RENAME onto an existing folder moves the source inside it; the commit (rename2) is refused."""
+    root = hdfs.fresh_folder()
+    registry = HdfsRegistry(hdfs.uri(root))
+    registry.publish(make_staged())
+    before = hdfs.files_under(f"{root}/iris/1")
+    staged = make_staged(model=b"other bytes")
+    attempt = registry._begin("iris", "1")
+    registry._stage_file(staged, attempt, staged.executable_file, lambda n: None)
+    assert registry._commit(attempt, b"{}") is False
+    assert hdfs.files_under(f"{root}/iris/1") == before
+
+
 def test_rename_race_lost_to_an_identical_publisher(hdfs: Hdfs, make_staged):
-    """The destination appears between our check and our RENAME (answered {"boolean": false})."""
+    """The version is committed by another publisher between our check and our rename."""
     root = hdfs.fresh_folder()
     registry = HdfsRegistry(hdfs.uri(root))
     staged = make_staged()
     other = HdfsRegistry(hdfs.uri(root))
     original = registry._commit
 
-    def commit_after_other_wins(tmp, final, staged_, manifest, location):
+    def commit_after_other_wins(attempt, manifest):
         other.publish(make_staged())
-        return original(tmp, final, staged_, manifest, location)
+        return original(attempt, manifest)
 
     registry._commit = commit_after_other_wins
     result = registry.publish(staged)

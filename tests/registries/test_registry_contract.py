@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -24,8 +25,9 @@ def test_publish_lookup_and_manifest(backend, make_staged):
     assert found.manifest.commit == "0123abcd" and found.manifest.executable == "executable/model.joblib"
     raw = json.loads(backend.get_raw(f"iris/1/{MANIFEST_NAME}"))
     assert {f["path"]: f["sha256"] for f in raw["files"]} == {f.path: f.sha256 for f in staged.files}
-    assert backend.list_raw() == sorted([f"iris/1/{f.path}" for f in staged.files] + [f"iris/1/{MANIFEST_NAME}"])
-    assert backend.get_raw("iris/1/examples/request.json") == EXTRA["examples/request.json"]
+    data = f"iris/1/{found.manifest.data_dir}/" if found.manifest.data_dir else "iris/1/"
+    assert backend.list_raw() == sorted([f"{data}{f.path}" for f in staged.files] + [f"iris/1/{MANIFEST_NAME}"])
+    assert backend.get_raw(f"{data}examples/request.json") == EXTRA["examples/request.json"]
     assert b"".join(backend.registry.open_artifact(found, staged.executable)) == b"model-bytes" * 100
     assert backend.registry.verify(found) == []
     assert backend.registry.lookup("iris", "2") is None
@@ -39,29 +41,35 @@ def test_same_bytes_again_is_a_no_op(backend, make_staged):
 
 
 def test_different_bytes_are_refused_and_original_kept(backend, make_staged):
-    backend.registry.publish(make_staged(model=b"original"))
+    original = backend.registry.publish(make_staged(model=b"original"))
+    before = backend.list_raw()
     with pytest.raises(ImmutableVersionError, match="executable/model.joblib"):
         backend.registry.publish(make_staged(model=b"tampered"))
-    assert backend.get_raw("iris/1/executable/model.joblib") == b"original"
+    assert backend.list_raw() == before
+    assert b"".join(backend.registry.open_artifact(original, original.manifest.executable)) == b"original"
     version = backend.registry.lookup("iris", "1")
     assert backend.registry.verify(version) == []
 
 
-def test_incomplete_version_is_invisible_and_replaced(backend, make_staged):
-    # an earlier attempt died before its manifest: a partial file and a file the new version does not have
+def test_incomplete_version_is_invisible_and_gc_removes_it(backend, make_staged):
+    # objects without a manifest (a copy by hand, an old modelgov): not a version, and gc removes them
     backend.put_raw("iris/1/executable/model.joblib", b"partial")
     backend.put_raw("iris/1/leftover.bin", b"stale")
     assert backend.registry.lookup("iris", "1") is None
+    assert backend.registry.gc(older_than=timedelta(days=1)) == []  # too young: maybe a running publish
+    removed = backend.registry.gc(older_than=timedelta(0))
+    assert removed and all("/iris/1" in lo.uri for lo in removed)
+    assert backend.list_raw() == []
     version = backend.registry.publish(make_staged())
     assert version.created
-    assert backend.get_raw("iris/1/leftover.bin") is None
-    assert backend.get_raw("iris/1/executable/model.joblib") == b"model-bytes" * 100
+    assert b"".join(backend.registry.open_artifact(version, version.manifest.executable)) == b"model-bytes" * 100
     assert backend.registry.verify(version) == []
 
 
 def test_verify_detects_tampering(backend, make_staged):
     version = backend.registry.publish(make_staged(extra=EXTRA))
-    backend.put_raw("iris/1/data/notes.txt", b"trained on 2026-02 data\n")  # same size, other bytes
+    data = f"{version.manifest.data_dir}/" if version.manifest.data_dir else ""
+    backend.put_raw(f"iris/1/{data}data/notes.txt", b"trained on 2026-02 data\n")  # same size, other bytes
     problems = backend.registry.verify(version)
     assert len(problems) == 1 and "data/notes.txt" in problems[0] and "sha256" in problems[0]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from governance.errors import ImmutableVersionError, RegistryError, RegistryUnavailable
-from governance.registries.base import MANIFEST_NAME, Manifest
+from governance.errors import RegistryError, RegistryUnavailable
+from governance.registries.base import MANIFEST_NAME
 from governance.registries.s3 import S3Registry
 
 MiB = 1024 * 1024
@@ -21,7 +23,8 @@ def test_objects_carry_sha256_metadata_and_multipart_works(s3_env, bucket, make_
     staged = make_staged(model=big)
     version = S3Registry(f"s3://{bucket}/reg").publish(staged)
     client = s3_env.client()
-    head = client.head_object(Bucket=bucket, Key="reg/iris/1/executable/model.joblib")
+    assert version.manifest.data_dir.startswith("attempt-")
+    head = client.head_object(Bucket=bucket, Key=f"reg/iris/1/{version.manifest.data_dir}/executable/model.joblib")
     assert head["Metadata"]["sha256"] == staged.executable_file.sha256
     assert head["ETag"].strip('"').endswith("-2")
     assert head["ContentLength"] == len(big)
@@ -40,20 +43,39 @@ def test_missing_bucket_is_a_clear_error(s3_env, make_staged):
     assert not isinstance(info.value, RegistryUnavailable)  # a refusal: the flow does not retry it
 
 
-def test_concurrent_publisher_cannot_overwrite_manifest(s3_env, bucket, make_staged):
-    """Two publishers both saw no manifest; the second commit hits If-None-Match: * (412)."""
+def test_lost_answer_to_our_own_manifest_write_keeps_our_version(s3_env, bucket, make_staged):
+    """The manifest PUT succeeded but its answer was lost; the retry got 412: that commit is ours, and the
+    attempt it names must not be cleaned up as a loser's."""
     registry = S3Registry(f"s3://{bucket}/models")
-    winner = make_staged(model=b"winner")
-    registry.publish(winner)
-    loser = make_staged(model=b"loser")
-    with pytest.raises(ImmutableVersionError):
-        registry._commit(Manifest.for_staged(loser), loser, registry.version_location("iris", "1"))
-    stored = registry.lookup("iris", "1")
-    assert stored.manifest.same_content(winner.files)
-    # a racing publisher with the same bytes gets the winner's version back, not an error
-    same = make_staged(model=b"winner")
-    result = registry._commit(Manifest.for_staged(same), same, registry.version_location("iris", "1"))
-    assert result.created is False and result.manifest == stored.manifest
+    original = registry._commit
+
+    def written_but_answer_lost(attempt, manifest):
+        assert original(attempt, manifest) is True
+        return original(attempt, manifest)  # what the retried PUT sees: 412
+
+    registry._commit = written_but_answer_lost
+    version = registry.publish(make_staged())
+    assert version.created and registry.verify(version) == []
+    assert registry.gc(older_than=timedelta(0)) == []
+
+
+def test_gc_aborts_incomplete_multipart_uploads_and_drops_abandoned_attempts(s3_env, bucket, make_staged):
+    registry = S3Registry(f"s3://{bucket}/models")
+    committed = registry.publish(make_staged())
+    client = s3_env.client()
+    # what a publisher killed mid-copy leaves: an attempt with one object and an unfinished multipart upload
+    client.put_object(Bucket=bucket, Key="models/iris/1/attempt-20260101T000000-dead/README.md", Body=b"x")
+    upload = client.create_multipart_upload(Bucket=bucket,
+                                            Key="models/iris/1/attempt-20260101T000000-dead/executable/big.bin")
+    client.upload_part(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"], PartNumber=1,
+                       Body=b"p" * 1024)
+    planned = registry.gc(older_than=timedelta(0), dry_run=True)
+    assert sorted(lo.kind for lo in planned) == ["abandoned publish attempt", "incomplete multipart upload"]
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")  # dry run: nothing removed
+    assert sorted(lo.uri for lo in registry.gc(older_than=timedelta(0))) == sorted(lo.uri for lo in planned)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert all("dead" not in k for k in _keys(client, bucket))
+    assert registry.verify(registry.lookup("iris", "1")) == [] and committed.created
 
 
 def test_store_failing_mid_upload_leaves_no_version(s3_env, bucket, make_staged):

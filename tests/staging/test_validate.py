@@ -35,10 +35,10 @@ def test_empty_and_missing_keys_name_the_line(example_repo):
 
 
 def test_bad_values_are_reported_together(example_repo):
-    write_metadata(example_repo, model_name="Iris Classifier", model_version="1.x",
+    write_metadata(example_repo, model_name="Iris/Classifier", model_version="1.x",
                    model_training_data="data/nope.csv, ftp//bad")
     problems = "\n".join(problems_of(example_repo))
-    assert "metadata.txt:1: model.name 'Iris Classifier'" in problems
+    assert "metadata.txt:1: model.name 'Iris/Classifier' must be at most 128 characters without '/'" in problems
     assert "metadata.txt:2: model.version '1.x' must be numeric" in problems
     assert "'ftp//bad' is neither a dataset URI" in problems
 

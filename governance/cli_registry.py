@@ -1,0 +1,45 @@
+"""``modelgov registry gc``: remove what interrupted publishes left, never a committed version."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import timedelta
+
+from governance.errors import ConfigError
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``0``; a bad value is a ConfigError saying the format."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not match:
+        raise ConfigError(f"--older-than {text!r}: use a number with a unit s, m, h, d or w (e.g. 12h, 7d)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return timedelta(**{_UNITS[unit]: value})
+
+
+def cmd_registry_gc(args: argparse.Namespace) -> int:
+    from governance.registries import get_registry
+
+    registry = get_registry(args.registry)
+    older_than = parse_duration(args.older_than)
+    leftovers = registry.gc(older_than=older_than, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for leftover in leftovers:
+        print(f"{verb} {leftover.kind}: {leftover.uri} (last modified {leftover.modified:%Y-%m-%d %H:%M:%S}Z)")
+    print(f"{registry.uri}: {verb} {len(leftovers)} leftover(s) older than {args.older_than}; "
+          "committed versions are never touched", file=sys.stderr)
+    return 0
+
+
+def add_gc_parser(registry_sub) -> None:
+    p = registry_sub.add_parser("gc", help="remove abandoned publish attempts, temp folders and incomplete "
+                                           "S3 multipart uploads (never a committed version)")
+    p.add_argument("registry")
+    p.add_argument("--older-than", default="1d",
+                   help="only leftovers last modified this long ago (default 1d; a running publish is younger)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    p.set_defaults(func=cmd_registry_gc)
