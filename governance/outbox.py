@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from governance.durable import fsync_dir, write_synced
 from governance.errors import ConfigError, GovernanceError
 
 STATE_ENV = "MODELGOV_STATE_DIR"
@@ -69,12 +70,9 @@ class Outbox:
                 "created": now.isoformat(timespec="seconds"), "payload": payload}
         final = self.folder / f"{name}.json"
         tmp = self.folder / f".{name}.tmp"
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(body, fh, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_synced(tmp, json.dumps(body, sort_keys=True).encode("utf-8"))
         os.rename(tmp, final)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return self._read(final)
 
     def pending(self) -> list[OutboxEntry]:
@@ -105,7 +103,7 @@ class Outbox:
                 except GovernanceError:
                     return replayed, [e for e in entries[index:]]
                 entry.path.unlink()
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
                 replayed.append(entry)
         return replayed, self.pending()
 
@@ -128,11 +126,3 @@ class Outbox:
         except (OSError, ValueError, KeyError) as exc:
             raise GovernanceError(f"outbox record {path} is unreadable: {exc}") from exc
 
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

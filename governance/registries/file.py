@@ -8,7 +8,6 @@ serving processes under the usual 022), never 0700.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from governance.checksums import CHUNK, ArtifactFile, HashingReader, iter_chunks
+from governance.durable import fsync_dir, write_synced
 from governance.errors import ConfigError, RegistryError
 from governance.registries.base import (
     MANIFEST_NAME,
@@ -91,15 +91,15 @@ class FileRegistry(Registry):
         tmp = Path(attempt.where)
         final = self._dir(attempt.name, attempt.version)
         try:
-            _write_synced(tmp / MANIFEST_NAME, manifest)
+            write_synced(tmp / MANIFEST_NAME, manifest)
             for folder in sorted({p for p in tmp.rglob("*") if p.is_dir()} | {tmp}, reverse=True):
-                _fsync_dir(folder)
+                fsync_dir(folder)
             os.rename(tmp, final)  # atomic; refuses a non-empty destination (another publisher's version)
         except OSError as exc:
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 return False
             raise RegistryError(f"committing {final} failed: {exc.strerror or exc}") from exc
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return True
 
     def _abandon(self, attempt: Attempt) -> None:
@@ -146,18 +146,3 @@ class FileRegistry(Registry):
 def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
