@@ -9,7 +9,7 @@ import pytest
 
 from flows.register import register
 from tests.conftest import write_metadata
-from tests.flow.workers import artifacts_of, process_workers, wait_for_runs, which_worker
+from tests.flow.workers import artifacts_of, process_workers, wait_for_runs, wait_for_workers, which_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real servers on a shared 2-core box
 
@@ -37,8 +37,11 @@ targets:
         write_metadata(repo, model_name=f"shared-{i}")
         sources.append(str(repo))
 
-    with process_workers(on_prefect_server, "modelgov-shared", ["w1", "w2"], tmp_path,
+    # one run at a time per worker, both polling before the runs exist: each run takes seconds and a worker
+    # polls every second, so the second run cannot wait for the first worker (it did at high load with limit 2)
+    with process_workers(on_prefect_server, "modelgov-shared", ["w1", "w2"], tmp_path, limit=1,
                          env={"MODELGOV_CONFIG": str(config)}) as logs:
+        wait_for_workers("modelgov-shared", ["w1", "w2"])
         runs = [run_deployment("deploy-model/ops", timeout=0, parameters={
             "source": src, "target": "mlserver-shared", "registry": "shared-reg"}) for src in sources]
         finished = wait_for_runs([r.id for r in runs])

@@ -36,6 +36,21 @@ def process_workers(api_url: str, pool: str, names: list[str], logdir: Path, env
             stop_process(proc, grace=15)
 
 
+def wait_for_workers(pool: str, names: list[str], timeout: float = 180) -> None:
+    """Block until every named worker has polled the pool, so no run is handed out while one is still starting."""
+    from prefect import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            online = {w.name for w in client.read_workers_for_work_pool(pool)}
+            if set(names) <= online:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"workers {sorted(set(names) - online)} never polled {pool} in {timeout:.0f}s")
+            time.sleep(0.5)
+
+
 def wait_for_runs(run_ids: list, timeout: float = 600, final: bool = True) -> list:
     """Poll the API until every run is final (or paused, when ``final`` is False); return the flow runs."""
     from prefect import get_client
