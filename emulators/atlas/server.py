@@ -471,6 +471,9 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body leave in two writes: without TCP_NODELAY a keep-alive client waits out its
+        # 40 ms delayed ACK on every call, which real servers (Jetty, uvicorn) never make it do
+        disable_nagle_algorithm = True
         server_version = "Jetty(9.4.z-SNAPSHOT)"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

@@ -31,6 +31,9 @@ class MleapState:
 
 class MleapHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body leave in two writes: without TCP_NODELAY a keep-alive client waits out its
+    # 40 ms delayed ACK on every call, which real servers (Jetty, uvicorn) never make it do
+    disable_nagle_algorithm = True
     server_version = "akka-http/10.0.3"  # what the real server announces
 
     def version_string(self) -> str:

@@ -84,6 +84,9 @@ class FailureSwitch:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body leave in two writes: without TCP_NODELAY a keep-alive client waits out its
+    # 40 ms delayed ACK on every call, which real servers (Jetty, uvicorn) never make it do
+    disable_nagle_algorithm = True
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server_version = "Jetty(emulated)"
     role = "namenode"
