@@ -32,7 +32,7 @@ from governance.atlas.recorder import (
     find_deployments,
     record_deployment,
 )
-from governance.atlas.typedefs import install_types
+from governance.atlas.typedefs import ensure_types
 from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
 from governance.outbox import Outbox, OutboxEntry
 from governance.record import DeploymentRecord
@@ -121,7 +121,7 @@ class Ledger:
         """Atlas answers and has our types (installing what is missing), and the outbox is replayed into it;
         raises AtlasError otherwise."""
         self.atlas.status()
-        install_types(self.atlas)  # survives a concurrent first run creating the same types (HTTP 409)
+        ensure_types(self.atlas)  # once per process; survives a concurrent first run creating them (HTTP 409)
         self.sync_outbox()
 
     # -- writes ----------------------------------------------------------------------------------------------

@@ -180,6 +180,11 @@ class AtlasClient:
         except AtlasNotFound:
             return None
 
+    def search_typedefs(self, **filters: str) -> dict:
+        """``GET /v2/types/typedefs`` with Atlas's filters (``servicetype``, ``name``, ``type``...): many defs in
+        one call instead of one call per name."""
+        return self._request("GET", "/v2/types/typedefs", params=filters) or {}
+
     def create_typedefs(self, typedefs: dict) -> dict:
         return self._request("POST", "/v2/types/typedefs", json=typedefs)
 

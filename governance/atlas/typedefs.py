@@ -4,6 +4,9 @@ refuse incompatible changes with a clear message, and say when the server lacks 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import threading
 from dataclasses import dataclass, field
 
 import atlas_types
@@ -82,8 +85,35 @@ def install_types(client: AtlasClient, typedefs: dict | None = None, attempts: i
     raise AssertionError("unreachable")
 
 
+_verified: set[tuple[str, str]] = set()  # (Atlas URL, digest of our typedefs) already checked by this process
+_verified_lock = threading.Lock()
+
+
+def ensure_types(client: AtlasClient) -> None:
+    """``install_types`` once per process and Atlas: a batch of 100 deploys checks the types once, not 100
+    times. Types are only ever added, so a check that passed stays true for the process's life."""
+    typedefs = atlas_types.load()
+    key = (client.settings.url, hashlib.sha256(json.dumps(typedefs, sort_keys=True).encode()).hexdigest())
+    with _verified_lock:
+        if key in _verified:
+            return
+    install_types(client, typedefs)
+    with _verified_lock:
+        _verified.add(key)
+
+
+def _server_defs(client: AtlasClient, service_type: str, names: list[str]) -> dict[str, dict | None]:
+    """The server's defs for ``names``: one filtered search by serviceType, then a GET by name for any the
+    search did not return (a server that ignores the filter, or a def stored without our serviceType), so
+    the answer never depends on the filter being honoured."""
+    found = {d["name"]: d for lst in client.search_typedefs(servicetype=service_type).values()
+             if isinstance(lst, list) for d in lst if isinstance(d, dict) and "name" in d}
+    return {name: found[name] if name in found else client.get_typedef(name) for name in names}
+
+
 def _install_once(client: AtlasClient, typedefs: dict) -> InstallReport:
-    missing_base = [name for name in ML_BASE_TYPES if client.get_typedef(name) is None]
+    base = _server_defs(client, "ml", list(ML_BASE_TYPES))
+    missing_base = [name for name in ML_BASE_TYPES if base[name] is None]
     if missing_base:
         raise TypedefIncompatible(
             f"Atlas at {client.settings.url} lacks Atlas's built-in ML model types ({', '.join(missing_base)}); "
@@ -91,9 +121,10 @@ def _install_once(client: AtlasClient, typedefs: dict) -> InstallReport:
     report = InstallReport()
     to_create, to_update = _empty(), _empty()
     problems: list[str] = []
+    server = _server_defs(client, "modelgov", [t["name"] for c in CATEGORIES for t in typedefs.get(c) or []])
     for category in CATEGORIES:
         for ours in typedefs.get(category) or []:
-            theirs = client.get_typedef(ours["name"])
+            theirs = server[ours["name"]]
             if theirs is None:
                 to_create[category].append(ours)
                 report.created.append(ours["name"])
