@@ -18,10 +18,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
 from flows.deploy_model import govern_one
+from flows.target_limits import target_slot
 from governance import report
 from governance.config import resolve_run
 from governance.errors import StepFailed
 from governance.record import ApprovalDecision
+from governance.targets import get_target
 
 MAX_THREADS = 16
 _gates: dict[str, threading.BoundedSemaphore] = {}
@@ -96,9 +98,12 @@ def deploy_models(sources: list[str], target: str | None = None, registry: str |
     if settings.approval_required:
         approval = await_approval(f"a batch of {len(sources)} models to {settings.target_uri.split('?')[0]}",
                                   approval_timeout)
-    futures = [deploy_one.submit(src, target, registry, atlas_url, environment, namespace, config,
-                                 settings.target_uri, per_target_limit, show, approval) for src in sources]
-    summaries = [f.result() for f in futures]
+    # the run takes the target's Prefect slot once for all its models (after any approval, never while a
+    # person decides); each model's deploy reuses it and is still serialised by the target's lock
+    with target_slot(get_target(settings.target_uri), get_run_logger().info, run_id=str(flow_run.id)):
+        futures = [deploy_one.submit(src, target, registry, atlas_url, environment, namespace, config,
+                                     settings.target_uri, per_target_limit, show, approval) for src in sources]
+        summaries = [f.result() for f in futures]
     create_markdown_artifact(markdown=report.batch_markdown(summaries), key="deploy-batch",
                              description=f"modelgov batch deploy of {len(sources)} models")
     return summaries

@@ -131,7 +131,7 @@ def govern_one(source: str, target: str | None, registry: str | None, atlas_url:
             record = record.approved(decision)
         release = pipeline.release_for(staged, registered, res.registry)
         try:
-            with target_slot(res.target, log.info):
+            with target_slot(res.target, log.info, run_id=str(flow_run.id or "") or None):
                 governed = deploy_task(res, release, record, log.warning)
         except DeployInterrupted as exc:
             raise StepFailed("deploy", exc, {"status": "failed", "failure": "interrupted",

@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 from governance.targets import ServingTarget
 
 LEASE_SECONDS = 60.0  # Prefect's minimum; renewed in the background while the run lives
+_held: dict[tuple[str, str], int] = {}  # (limit name, flow run id) -> holders in this process
+_held_lock = threading.Lock()
 
 
 def limit_name(target: ServingTarget) -> str:
@@ -33,11 +36,48 @@ def enabled() -> bool:
 
 
 @contextlib.contextmanager
-def target_slot(target: ServingTarget, log: Callable[[str], None], timeout_s: float = 3600.0) -> Iterator[None]:
-    """Hold the target's Prefect concurrency slot for the block (a no-op when disabled)."""
+def target_slot(target: ServingTarget, log: Callable[[str], None], timeout_s: float = 3600.0,
+                run_id: str | None = None) -> Iterator[None]:
+    """Hold the target's Prefect concurrency slot for the block (a no-op when disabled).
+
+    With ``run_id``, a slot this flow run already holds is reused: a batch takes it once for all its models
+    (each model's deploy is still serialised by the target's lock), instead of two API calls per model and
+    its threads polling the server for a slot their own run holds."""
     if not enabled():
         yield
         return
+    key = (limit_name(target), run_id or "")
+    if run_id:
+        with _held_lock:
+            if _held.get(key):
+                _held[key] += 1
+                reused = True
+            else:
+                reused = False
+        if reused:
+            try:
+                yield
+            finally:
+                with _held_lock:
+                    _held[key] -= 1
+            return
+    with _slot(target, log, timeout_s):
+        if not run_id:
+            yield
+            return
+        with _held_lock:
+            _held[key] = _held.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with _held_lock:
+                _held[key] -= 1
+                if not _held[key]:
+                    del _held[key]
+
+
+@contextlib.contextmanager
+def _slot(target: ServingTarget, log: Callable[[str], None], timeout_s: float) -> Iterator[None]:
     import httpx
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency

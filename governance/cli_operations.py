@@ -60,7 +60,7 @@ def print_batch_table(summaries: list[dict]) -> None:
 
 def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
     """``modelgov deploy SRC1 SRC2 ... [--from-file LIST]``: one ``deploy-models`` flow run."""
-    from governance.cli import _prefect_defaults, _resolve
+    from governance.cli import _resolve, foreground_run
     from governance.staging.intake import refuse_embedded_credentials
 
     if args.dry_run:
@@ -70,13 +70,13 @@ def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
     _resolve(args)  # bad names fail before Prefect starts
     for source in sources:
         refuse_embedded_credentials(source)
-    _prefect_defaults()
-    from flows.batch import deploy_models
+    with foreground_run():
+        from flows.batch import deploy_models
 
-    summaries = deploy_models(sources=sources, target=args.target, registry=args.registry, atlas_url=args.atlas,
-                              environment=args.environment, namespace=args.namespace, config=args.config,
-                              per_target_limit=args.per_target_limit, progress=not args.json,
-                              approval_timeout=args.approval_timeout)
+        summaries = deploy_models(sources=sources, target=args.target, registry=args.registry,
+                                  atlas_url=args.atlas, environment=args.environment, namespace=args.namespace,
+                                  config=args.config, per_target_limit=args.per_target_limit,
+                                  progress=not args.json, approval_timeout=args.approval_timeout)
     if args.json:
         for summary in summaries:
             print(json.dumps(summary, sort_keys=True, default=str))

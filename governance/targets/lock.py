@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -48,9 +49,18 @@ def target_lock(path: Path, what: str, *, timeout_s: float | None = None, poll_s
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise TargetError(f"cannot open the deploy lock {path}: {exc}") from exc
+    started = time.monotonic()
+    local = _local_lock(path)
+    announced = False
+    if not local.acquire(blocking=False):  # another thread of this process deploys there: wait on it directly
+        (on_wait or log.warning)(f"waiting for the deploy lock {path}: held by {_holder(path)}")
+        announced = True
+        if not local.acquire(timeout=max(timeout_s, 0.001)):
+            os.close(fd)
+            raise TargetError(f"gave up waiting for the deploy lock {path} after {time.monotonic() - started:.0f}s: "
+                              f"held by {_holder(path)}")
     try:
-        started = time.monotonic()
-        announced = False
+        pause = 0.01
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -64,7 +74,8 @@ def target_lock(path: Path, what: str, *, timeout_s: float | None = None, poll_s
                 if waited >= timeout_s:
                     raise TargetError(f"gave up waiting for the deploy lock {path} after {waited:.0f}s: held by "
                                       f"{_holder(path)}") from None
-                time.sleep(poll_s)
+                time.sleep(pause)
+                pause = min(pause * 2, poll_s)  # a short wait is noticed at once, a long one polls gently
         if announced:
             (on_wait or log.warning)(f"acquired the deploy lock {path} after {time.monotonic() - started:.1f}s")
         info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(),
@@ -79,3 +90,16 @@ def target_lock(path: Path, what: str, *, timeout_s: float | None = None, poll_s
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+        local.release()
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+def _local_lock(path: Path) -> threading.Lock:
+    """One thread lock per lock file: threads of one process (a batch) hand the target over to each other at
+    once instead of polling ``flock``; other processes are still held off by ``flock``."""
+    key = str(path.resolve())
+    with _local_locks_guard:
+        return _local_locks.setdefault(key, threading.Lock())

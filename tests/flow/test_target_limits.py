@@ -39,3 +39,21 @@ def test_the_limit_is_off_without_a_prefect_server_or_when_disabled(monkeypatch)
     with target_slot(get_target("kserve://models?context=x"), logs.append):
         pass
     assert logs == []
+
+
+def test_a_run_reuses_the_slot_it_holds_and_other_runs_still_wait(prefect_api, monkeypatch):
+    """A batch holds the target's slot once; its models' deploys reuse it (without reuse, a strict limit of 1
+    would make them wait for their own run). Another run still waits for it."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.delenv("MODELGOV_PREFECT_TARGET_LIMIT", raising=False)
+    target = get_target("kserve://models?context=limits-reuse")
+    logs: list[str] = []
+    with target_slot(target, logs.append, run_id="run-1"):
+        with target_slot(target, logs.append, timeout_s=2, run_id="run-1"):
+            with target_slot(target, logs.append, timeout_s=2, run_id="run-1"):
+                pass
+        with pytest.raises(TimeoutError), target_slot(target, logs.append, timeout_s=2, run_id="run-2"):
+            pass
+    assert sum(line.startswith("taking the Prefect concurrency slot") for line in logs) == 2  # run-1 once, run-2
+    with target_slot(target, logs.append, timeout_s=10, run_id="run-2"):  # run-1 released it
+        pass
