@@ -319,6 +319,7 @@ class KServeTarget(ServingTarget):
         """Poll until Ready=True for the current generation; fail fast on a failed model load, else time out."""
         deadline = time.monotonic() + self.ready_timeout
         last = "no status yet"
+        pause = min(0.25, self.poll_interval)
         while True:
             obj = self._get(name)
             if obj is None:
@@ -338,7 +339,8 @@ class KServeTarget(ServingTarget):
             if time.monotonic() >= deadline:
                 raise TargetError(f"kserve {self.where}: inferenceservice {name} not Ready after "
                                   f"{self.ready_timeout:g}s ({last})")
-            time.sleep(self.poll_interval)
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, self.poll_interval)  # a quick rollout is seen at once, a slow one polled gently
 
     def _smoke(self, release: Release, name: str, url: str,
                details: dict[str, str]) -> tuple[SmokeResult | None, dict[str, str]]:
