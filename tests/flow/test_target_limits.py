@@ -49,9 +49,9 @@ def test_a_run_reuses_the_slot_it_holds_and_other_runs_still_wait(prefect_api, m
     target = get_target("kserve://models?context=limits-reuse")
     logs: list[str] = []
     with target_slot(target, logs.append, run_id="run-1"):
-        with target_slot(target, logs.append, timeout_s=2, run_id="run-1"):
-            with target_slot(target, logs.append, timeout_s=2, run_id="run-1"):
-                pass
+        with target_slot(target, logs.append, timeout_s=2, run_id="run-1"), \
+                target_slot(target, logs.append, timeout_s=2, run_id="run-1"):
+            pass
         with pytest.raises(TimeoutError), target_slot(target, logs.append, timeout_s=2, run_id="run-2"):
             pass
     assert sum(line.startswith("taking the Prefect concurrency slot") for line in logs) == 2  # run-1 once, run-2

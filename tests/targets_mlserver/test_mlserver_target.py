@@ -1,5 +1,7 @@
 """MLServerTarget against a real MLServer process (started once per session by the `mlserver` fixture)."""
 
+import shutil
+
 import pytest
 import requests
 
@@ -142,3 +144,26 @@ def test_redeploy_from_the_registry_alone(example_repo, tmp_path, target, mlserv
     assert (result.loaded_name, result.loaded_version) == (name, "1000000")
     assert result.smoke.matched_expected is True  # the expected answer came from the manifest
     target.undeploy(name, str(release.metadata.version_number))
+
+
+def test_one_models_answer_equals_the_repository_index(example_repo, tmp_path, mlserver, request):
+    """served(name) asks only that model's versions (the index parses every model on each call); it must give
+    the index's answer: loaded versions with their sha256, and not a version whose folder is there unloaded."""
+    name = model_name(request)
+    target = get_target(mlserver.target_uri() + "&keep_previous=true")
+    target.deploy(release_for(example_repo, tmp_path / "reg", model_name=name, model_version="1")[0])
+    target.deploy(release_for(example_repo, tmp_path / "reg", model_name=name, model_version="2")[0])
+    unloaded = mlserver.repository / name / "3000000"
+    unloaded.mkdir()
+    (unloaded / "model-settings.json").write_text(
+        (mlserver.repository / name / "2000000" / "model-settings.json").read_text().replace("2000000", "3000000"))
+    try:
+        one = target.served(name)
+        from_index = [m for m in target.served() if m.name == name]
+        assert one == from_index
+        assert [(m.version, m.target_version) for m in one] == [("1", "1000000"), ("2", "2000000")]
+        assert all(m.sha256 and len(m.sha256) == 64 for m in one)
+    finally:
+        shutil.rmtree(unloaded)  # MLServer would load it with the model's next load
+        target.undeploy(name, "2000000")
+        target.undeploy(name, "1000000")
