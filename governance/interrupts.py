@@ -18,14 +18,17 @@ from governance.errors import DeployInterrupted
 
 log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_warned: list[bool] = []
 
 
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
     """Within the block, the first SIGTERM/SIGINT raises DeployInterrupted; later ones are ignored."""
     if threading.current_thread() is not threading.main_thread():
-        log.warning("deploy runs outside the main thread: SIGTERM/SIGINT cannot be turned into a compensated "
-                    "failure here; a killed run is settled by the next deploy to the target")
+        if not _warned:  # once per process: a batch of 100 would say it 100 times
+            _warned.append(True)
+            log.warning("deploys run outside the main thread: SIGTERM/SIGINT cannot be turned into a compensated "
+                        "failure there; a killed run is settled by the next deploy to the target")
         yield
         return
     raised: list[int] = []

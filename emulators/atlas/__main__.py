@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m emulators.atlas", description="Apache Atlas v2 REST emulator")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=21000)
-    ap.add_argument("--state", default=None, help="JSON file; loaded at start, saved after every mutation")
+    ap.add_argument("--state", default=None, help="JSON file; loaded at start, saved within a second of a change and on stop")
     ap.add_argument("--users", default="admin:admin", help="comma list of user:password")
     ap.add_argument("--tokens", default="", help="comma list of accepted bearer tokens")
     args = ap.parse_args(argv)

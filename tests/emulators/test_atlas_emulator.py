@@ -803,3 +803,27 @@ def test_cli_state_persists_across_restart(tmp_path: Path) -> None:
         assert a.ok("GET", "/types/typedef/name/persisted_t")["name"] == "persisted_t"
     finally:
         _stop(proc)
+
+
+def test_state_is_written_soon_after_a_change_and_fully_on_stop(tmp_path: Path) -> None:
+    """The whole state is written at most once a second (writing it per mutation made every write slower as
+    the store grew), within seconds while running, and completely on stop."""
+    from emulators.atlas import AtlasEmulator
+
+    state = tmp_path / "atlas-state.json"
+    emu = AtlasEmulator(port=0, state_path=str(state)).start()
+    try:
+        a = Atlas(emu.url, ("admin", "admin"))
+        a.ok("POST", "/types/typedefs", json={"entityDefs": [{"name": "soon_t", "superTypes": ["DataSet"]}]})
+        guids = [a.ok("POST", "/entity", json={"entity": {"typeName": "soon_t", "attributes": {
+            "qualifiedName": f"e{i}@cl1", "name": f"e{i}"}}})["mutatedEntities"]["CREATE"][0]["guid"]
+            for i in range(20)]
+        deadline = time.monotonic() + 30
+        while not (state.exists() and guids[-1] in state.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert guids[-1] in state.read_text()
+        last = a.ok("POST", "/entity", json={"entity": {"typeName": "soon_t", "attributes": {
+            "qualifiedName": "last@cl1", "name": "last"}}})["mutatedEntities"]["CREATE"][0]["guid"]
+    finally:
+        emu.stop()
+    assert set(guids + [last]) <= set(json.loads(state.read_text())["store"]["entities"])
