@@ -21,13 +21,13 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo demo-real java-tools postgresql test test-fast lint bench example serving-env mlflow-env venv ceph chromium clean
+.PHONY: demo demo-real java-tools postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
 	touch $@
 
 # MLServer gets its own environment: its pins conflict with Prefect's (in one env pip falls back to MLServer 1.2.1).
@@ -102,8 +102,15 @@ test-fast: venv example
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv ceph
-	$(PY) bench/registry_bench.py
+# Benchmarks against what users would pick instead (bench/README.md); run on an idle machine, 30-40 minutes.
+bench: venv example ceph java-tools postgresql mlflow-env
+	@mkdir -p $(PREFECT_HOME)
+	$(PY) -m bench
+
+# Where one warm deploy spends its time (pyinstrument call tree)
+profile: venv example postgresql
+	@mkdir -p $(PREFECT_HOME)
+	$(PY) -m bench.profile_deploy
 
 clean:
 	rm -rf .modelgov staging_template/example/executable/model.joblib staging_template/example/data staging_template/example/examples
