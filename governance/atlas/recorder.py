@@ -2,7 +2,8 @@
 
 Reruns update (upsert by qualifiedName), never duplicate. Which earlier deployments are ``stopped`` is decided
 by comparing Atlas with what the target serves (``governance.govern``), through ``governance.ledger``.
-Environment classifications are added on create only (Atlas ignores payload classifications on update).
+Environment classifications ride in the create payload, so Atlas applies them on create only (it ignores
+payload classifications on update), with no call of their own.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def deployment_payload(record: DeploymentRecord, namespace: str = DEFAULT_NAMESP
 def apply_deployment(client: AtlasClient, payload: dict) -> AtlasRecord:
     """Write a ``deployment_payload`` to Atlas (an upsert by qualifiedName: applying it twice is harmless)."""
     entities, names = payload["entities"], payload["names"]
+    classification = payload.get("classification")
+    if classification:  # in the create payload: Atlas applies it when it creates the entity, not on update
+        entities = [dict(e, classifications=[{"typeName": classification, "propagate": False}])
+                    if e["typeName"] == DEPLOYMENT_TYPE and e["attributes"]["qualifiedName"] == names["deployment"]
+                    and not e.get("classifications") else e for e in entities]
     result = client.upsert_entities(entities)
     guid_of = {}
     for entity in entities:
@@ -82,10 +88,6 @@ def apply_deployment(client: AtlasClient, payload: dict) -> AtlasRecord:
         return RecordedEntity(type_name, name, guid_of.get((type_name, name), ""))
 
     deployment = recorded(DEPLOYMENT_TYPE, names["deployment"])
-    created = {h.get("guid") for h in result.created}
-    classification = payload.get("classification")
-    if classification and deployment.guid and deployment.guid in created:
-        client.add_classifications(deployment.guid, [{"typeName": classification, "propagate": False}])
     category = payload.get("sensitive")
     if category:
         for type_name, name in payload.get("training_data") or []:
