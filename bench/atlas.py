@@ -13,12 +13,16 @@ process are all created, and the project is updated. Value = seconds per deploym
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import itertools
+import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,11 @@ from governance.atlas.client import AtlasClient, AtlasSettings, MutationResult
 from governance.atlas.entities import build_entities
 from governance.atlas.recorder import record_deployment
 from governance.atlas.typedefs import install_types
+from governance.govern import GovernedDeploy
 from governance.record import DeploymentRecord, TargetInfo
 from governance.registries.file import FileRegistry
 from governance.staging.validate import validate_repo
-from governance.targets.base import DeploymentResult
+from governance.targets.base import DeploymentResult, Release, ServedModel, ServingTarget
 
 BENCH = "atlas_bulk_vs_per_entity"
 EXAMPLE = ROOT / "staging_template" / "example"
@@ -44,11 +49,14 @@ class CountingClient(AtlasClient):
     def __init__(self, settings: AtlasSettings):
         super().__init__(settings)
         self.calls = 0
+        self.paths: collections.Counter[str] = collections.Counter()
         send = self.session.request
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
+        def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             self.calls += 1
-            return send(*args, **kwargs)
+            path = re.sub(r"/(name|guid)/[^/?]+", r"/\1/*", url.split("/api/atlas", 1)[-1])
+            self.paths[f"{method} {path}"] += 1
+            return send(method, url, *args, **kwargs)
 
         self.session.request = counted  # type: ignore[method-assign]
 
@@ -124,6 +132,57 @@ def record_per_entity(client: AtlasClient, record: DeploymentRecord) -> dict[str
     return guid_of
 
 
+class MemoryTarget(ServingTarget):
+    """A serving target that only remembers what it serves: the Atlas side of a deploy, without a server."""
+
+    kind = "mlserver"
+
+    def __init__(self) -> None:
+        super().__init__("mlserver://bench-memory:8080?repository=/x")
+        self.serving: dict[str, ServedModel] = {}
+
+    def deploy(self, release: Release) -> DeploymentResult:
+        meta, registered = release.metadata, release.registered
+        sha = next(f.sha256 for f in registered.manifest.files if f.path == registered.manifest.executable)
+        url = f"http://{self.host_detail}/v2/models/{meta.name}/infer"
+        self.serving[meta.name] = ServedModel(meta.name, meta.version, "1", sha, url)
+        return DeploymentResult("mlserver", self.uri, self.host_detail, url, meta.name, meta.version,
+                                datetime.now(UTC), registered.executable_uri, meta.name, "1")
+
+    def status(self, name: str, version: str) -> str:
+        return "READY"
+
+    def undeploy(self, name: str, version: str) -> None:
+        self.serving.pop(name, None)
+
+    def served(self, name: str | None = None) -> list[ServedModel]:
+        return [m for m in self.serving.values() if name in (None, m.name)]
+
+
+def count_deploy_calls(info: dict, work: Path) -> tuple[list[int], dict[str, int]]:
+    """Atlas HTTP calls of ``modelgov deploy``'s Atlas side (preflight ``Ledger.check`` + the governed deploy:
+    reconcile reads, intent, outcome, supersede), for three deploys of new versions to one target."""
+    from governance.ledger import Ledger
+    from governance.outbox import Outbox
+    from governance.pipeline import release_for, summary
+
+    os.environ.setdefault("MODELGOV_STATE_DIR", str(work / "state"))
+    target = MemoryTarget()
+    registry = FileRegistry(f"file://{work / 'registry'}")
+    counts = []
+    for record in make_records(work, 3, f"bench-deploy-{uuid.uuid4().hex[:6]}"):
+        client = CountingClient(AtlasSettings(url=info["url"], username=info.get("username", "admin"),
+                                              password=info.get("password", "admin")))
+        ledger = Ledger(client, outbox=Outbox(work / "outbox"))
+        ledger.check()
+        record = replace(record, target=TargetInfo(target.kind, target.uri, target.host_detail), result=None,
+                         status="deploying", outcome="pending", finished_at=None)
+        GovernedDeploy(target, ledger).run(release_for(record.staged, record.registered, registry), record, summary)
+        counts.append(client.calls)
+        client.close()
+    return counts, dict(client.paths.most_common())
+
+
 def check_lineage(client: AtlasClient, fn: Any, record: DeploymentRecord) -> None:
     """The deploy process links build + registry copy -> deployment, and the build its project and copy."""
     fn(client, record)
@@ -137,7 +196,7 @@ def check_lineage(client: AtlasClient, fn: Any, record: DeploymentRecord) -> Non
         raise RuntimeError(f"{fn.__name__}: lineage incomplete (inputs, outputs, project, registryCopy) = {shape}")
 
 
-def bench_server(server: str, info: dict, work: Path, runs: int, per_run: int) -> None:
+def bench_server(server: str, info: dict, work: Path, runs: int, per_run: int, state_file: Path) -> None:
     client = CountingClient(AtlasSettings(url=info["url"], username=info.get("username", "admin"),
                                           password=info.get("password", "admin")))
     started = time.monotonic()
@@ -146,6 +205,9 @@ def bench_server(server: str, info: dict, work: Path, runs: int, per_run: int) -
     model = f"bench-atlas-{uuid.uuid4().hex[:6]}"
     entity_count = len(build_entities(make_records(work, 1, model)[0])[0])
     calls = {"bulk": [], "per_entity": []}
+    deploy_calls, by_endpoint = count_deploy_calls(info, work)
+    log(f"{server}: Atlas HTTP calls of one governed deploy (preflight check + deploy), 3 deploys in a row: "
+        f"{deploy_calls}; the last one's: {by_endpoint}")
 
     def measure(kind: str, fn: Any) -> Any:
         def run(_: int) -> float:
@@ -164,11 +226,15 @@ def bench_server(server: str, info: dict, work: Path, runs: int, per_run: int) -
     for fn in (record_deployment, record_per_entity):  # both ways leave the same lineage
         check_lineage(client, fn, make_records(work, 1, model)[0])
     client.close()
+    extra = {}
+    if state_file.is_file():  # the emulator rewrites this whole file on every write: cost grows with the store
+        extra["state_file_mb"] = round(state_file.stat().st_size / 1e6, 1)
     emit(result(BENCH, bulk, per_entity, unit="s", higher_is_better=False, baseline_name="one POST /v2/entity per entity",
                 target=Target("ratio", "<=", 1.0), server=server, deployments_per_run=per_run,
                 entities_per_deployment=entity_count, http_calls_bulk=max(calls["bulk"]),
-                http_calls_per_entity=max(calls["per_entity"]), note="file registry; fresh model version per "
-                "deployment; bulk = governance.atlas.recorder.record_deployment"))
+                http_calls_per_entity=max(calls["per_entity"]), http_calls_per_deploy=deploy_calls,
+                deploy_calls_by_endpoint=by_endpoint, note="file registry; fresh model version per "
+                "deployment; bulk = governance.atlas.recorder.record_deployment", **extra))
 
 
 def start_server(name: str, work: Path):
@@ -202,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             svc = None
             try:
                 svc, info = start_server(service, work)
-                bench_server(server, info, work, runs, per_run)
+                bench_server(server, info, work, runs, per_run, svc.workdir / "atlas-state.json")
             except Exception as exc:  # noqa: BLE001 - one server failing must not hide the other's result
                 failed(BENCH, f"server {server}: {exc.__class__.__name__}: {exc}")
                 status = 1
