@@ -12,7 +12,7 @@ MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 # MLflow 3.17.2 is what mlserver-mlflow 1.7.1 resolves to; the test venv that logs models uses the same
 # MLflow and scikit-learn, so what it writes is what the serving runtime reads.
-MLFLOW_PINS := mlflow==3.17.2 scikit-learn==1.9.1
+MLFLOW_PINS := mlflow==3.17.2 scikit-learn==1.9.1 boto3
 MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn==1.9.1 'uvloop<0.22'
 
 export PREFECT_HOME ?= $(CURDIR)/.modelgov/prefect

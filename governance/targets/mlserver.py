@@ -211,6 +211,7 @@ class MLServerTarget(ServingTarget):
 
     def _wait_ready(self, name: str, version: str, started: float) -> None:
         deadline = started + self.ready_timeout_s
+        pause = 0.02
         while True:
             resp = self._call("GET", f"/v2/models/{name}/versions/{version}/ready")
             if resp.status_code == 200:
@@ -219,7 +220,8 @@ class MLServerTarget(ServingTarget):
                 raise TargetError(f"MLServer at {self.host_detail}: {name} version {version} not ready after "
                                   f"waiting {time.monotonic() - started:.0f}s (ready_timeout {self.ready_timeout_s:g}s; "
                                   f"last HTTP {resp.status_code})")
-            time.sleep(0.2)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)  # ready at once after a synchronous load; a slow model is polled gently
 
     def _infer(self, name: str, version: str, request: object) -> dict:
         resp = self._call("POST", f"/v2/models/{name}/versions/{version}/infer", json=request)
