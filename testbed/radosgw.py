@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from testbed.service import Service, ServiceError
 
 
 class RadosgwService(Service):
+    """``memstore_bytes`` caps what the memstore OSD holds (in RAM, allocated as written): benchmarks that
+    write more than the default 1 GiB ask for more."""
+
     name = "radosgw"
+
+    def __init__(self, workdir: Path, port: int | None = None, *, memstore_bytes: int = 1 << 30):
+        super().__init__(workdir, port)
+        self.memstore_bytes = memstore_bytes
 
     def start(self) -> dict[str, Any]:
         from emulators.radosgw import RadosgwCluster, RadosgwError
 
         if self.port:
             raise ServiceError("radosgw picks its own free ports; --port is not supported")
-        self.cluster = RadosgwCluster(self.workdir / "ceph", memstore_bytes=1 << 30)
+        self.cluster = RadosgwCluster(self.workdir / "ceph", memstore_bytes=self.memstore_bytes)
         try:
             self.cluster.start()
         except RadosgwError as exc:
