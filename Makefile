@@ -21,7 +21,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo demo-real java-tools postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
+.PHONY: demo demo-real java-tools gnu-time postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -74,6 +74,13 @@ postgresql:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# GNU time: the file registry's peak-RSS baseline (cp + sha256sum) is measured with /usr/bin/time -f %M.
+gnu-time:
+	@test -x /usr/bin/time || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends time >/dev/null; }
+
 # Java 17 + Maven run the real HDFS (testbed/java/hdfs); the machines have them, a bare Debian gets them here.
 java-tools:
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || { \
@@ -103,7 +110,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # Benchmarks against what users would pick instead (bench/README.md); run on an idle machine, 30-40 minutes.
-bench: venv example ceph java-tools postgresql mlflow-env
+bench: venv example ceph java-tools postgresql mlflow-env gnu-time
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m bench
 
