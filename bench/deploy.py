@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,20 +91,43 @@ class Bench:
         return self._run(["sh", "-ec", script], "bare loop")
 
 
+PREFECT_FLOOR = """
+import sys
+from prefect import flow, task
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+@task
+def step(x: int) -> int:
+    return x + 1
+
+@flow
+def floor(x: int) -> int:
+    return step(x)
+
+with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    floor(1)
+"""
+
+
 def bench_single(b: Bench, runs: int) -> None:
     b.modelgov_deploy([b.staged("bench-single", 1)])  # warm-up: types installed, the flow registered
     b.bare("bare-single", 1)
-    ours, bare = [], []
+    ours, bare, floor = [], [], []
     for run in range(runs):
         version = run + 2
         cases = [(ours, lambda v=version: b.modelgov_deploy([b.staged("bench-single", v)])),
-                 (bare, lambda v=version: b.bare("bare-single", v))]
-        for bucket, fn in cases if run % 2 == 0 else cases[::-1]:
+                 (bare, lambda v=version: b.bare("bare-single", v)),
+                 (floor, lambda: b._run([sys.executable, "-c", PREFECT_FLOOR], "one-task Prefect flow"))]
+        shift = run % len(cases)
+        for bucket, fn in cases[shift:] + cases[:shift]:
             bucket.append(fn())
     emit(result("deploy_single_warm_vs_bare_script", ours, bare, unit="s", higher_is_better=False,
                 baseline_name="bare_deploy.sh", target=Target("value", "<=", 2.5),
+                prefect_floor_s=round(statistics.median(floor), 3),
+                prefect_floor_range_s=[round(min(floor), 3), round(max(floor), 3)],
                 note="whole `modelgov deploy` process on a running Prefect server (PostgreSQL), Atlas emulator, "
-                     "real MLServer; a new version each run"))
+                     "real MLServer; a new version each run. prefect_floor_s: a fresh process running a flow "
+                     "with one empty task (heartbeat off, as the CLI runs) against the same server"))
 
 
 def bench_batch(b: Bench, runs: int, size: int, sample: int) -> None:
@@ -147,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 runs, a batch of 10, 2 separate deploys")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--one-by-one", type=int, default=10, help="separate deploys measured per run")
+    parser.add_argument("--only", choices=["single", "batch"], help="one of the two benchmarks")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.batch, args.one_by_one = min(args.runs, 2), 10, 2
@@ -168,9 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                 failed(bench, f"servers did not start: {exc}")
             return 1
         status = 0
-        for fn, bench_args, names in ((bench_single, (args.runs,), ["deploy_single_warm_vs_bare_script"]),
-                                      (bench_batch, (args.runs, args.batch, args.one_by_one),
-                                       ["deploy_batch_100_vs_one_by_one", "deploy_batch_100_vs_bare_loop"])):
+        for key, fn, bench_args, names in (
+                ("single", bench_single, (args.runs,), ["deploy_single_warm_vs_bare_script"]),
+                ("batch", bench_batch, (args.runs, args.batch, args.one_by_one),
+                 ["deploy_batch_100_vs_one_by_one", "deploy_batch_100_vs_bare_loop"])):
+            if args.only and args.only != key:
+                continue
             try:
                 fn(b, *bench_args)
             except Exception as exc:  # noqa: BLE001
