@@ -109,6 +109,19 @@ with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
 """
 
 
+def start_servers(work: Path, stack: ExitStack) -> Bench:
+    """A Prefect server on PostgreSQL, the Atlas emulator and a real MLServer, stopped when ``stack`` closes."""
+    from testbed.service import service_class
+
+    infos = {}
+    for name in ("prefect-server", "atlas-emulator", "mlserver"):
+        (work / name).mkdir()
+        service = service_class(name)(work / name)
+        infos[name] = service.start()
+        stack.callback(service.stop)
+    return Bench(work, infos["prefect-server"], infos["atlas-emulator"], infos["mlserver"])
+
+
 def bench_single(b: Bench, runs: int) -> None:
     b.modelgov_deploy([b.staged("bench-single", 1)])  # warm-up: types installed, the flow registered
     b.bare("bare-single", 1)
@@ -175,18 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.batch, args.one_by_one = min(args.runs, 2), 10, 2
-    from testbed.service import service_class
-
     work = Path(tempfile.mkdtemp(prefix="modelgov-bench-deploy-"))
     with ExitStack() as stack:
         try:
-            infos = {}
-            for name in ("prefect-server", "atlas-emulator", "mlserver"):
-                (work / name).mkdir()
-                service = service_class(name)(work / name)
-                infos[name] = service.start()
-                stack.callback(service.stop)
-            b = Bench(work, infos["prefect-server"], infos["atlas-emulator"], infos["mlserver"])
+            b = start_servers(work, stack)
         except Exception as exc:  # noqa: BLE001 - the table shows the gap
             for bench in ("deploy_single_warm_vs_bare_script", "deploy_batch_100_vs_one_by_one",
                           "deploy_batch_100_vs_bare_loop"):

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.common import ROOT
-from bench.deploy import MODELGOV, Bench
+from bench.deploy import MODELGOV, start_servers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,17 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("pyinstrument is missing: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    from testbed.service import service_class
-
     work = Path(tempfile.mkdtemp(prefix="modelgov-profile-"))
     with ExitStack() as stack:
-        infos = {}
-        for name in ("prefect-server", "atlas-emulator", "mlserver"):
-            (work / name).mkdir()
-            service = service_class(name)(work / name)
-            infos[name] = service.start()
-            stack.callback(service.stop)
-        b = Bench(work, infos["prefect-server"], infos["atlas-emulator"], infos["mlserver"])
+        b = start_servers(work, stack)
         b.modelgov_deploy([b.staged("profiled", 1)])  # warm: types installed, flow and limit created
         deploy = ["deploy", str(b.staged("profiled", 2)), "--target", b.target, "--registry", b.registry,
                   "--environment", "staging", "--json"]
