@@ -124,3 +124,24 @@ def test_deploy_refuses_a_token_in_the_source_url_before_anything_runs(tmp_path)
     assert "contains user information" in proc.stderr and "tok3n-value" not in proc.stderr + proc.stdout
     assert "git credential helper" in proc.stderr or "credential.helper" in proc.stderr
     assert "prefect" not in proc.stderr.lower()  # refused before a flow run (and its stored parameters) existed
+
+
+def test_cli_flow_runs_skip_the_heartbeat_thread_unless_asked(monkeypatch):
+    """A sync flow joins its heartbeat thread at exit (up to 1 s per deploy): the CLI's foreground runs turn it
+    off, and an operator who sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY keeps it."""
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    from governance.cli import foreground_run
+
+    @flow
+    def heartbeat_setting() -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    with foreground_run():
+        assert heartbeat_setting() is None
+    assert heartbeat_setting() is not None  # outside a CLI run (workers, served deployments) Prefect's default
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
+    with foreground_run():
+        assert heartbeat_setting() is not None
