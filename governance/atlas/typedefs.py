@@ -85,18 +85,22 @@ def install_types(client: AtlasClient, typedefs: dict | None = None, attempts: i
     raise AssertionError("unreachable")
 
 
+SENTINEL_TYPE = "modelgov_model_deployment"
 _verified: set[tuple[str, str]] = set()  # (Atlas URL, digest of our typedefs) already checked by this process
 _verified_lock = threading.Lock()
 
 
 def ensure_types(client: AtlasClient) -> None:
     """``install_types`` once per process and Atlas: a batch of 100 deploys checks the types once, not 100
-    times. Types are only ever added, so a check that passed stays true for the process's life."""
+    times; later checks only confirm with one GET that the server still has them (an Atlas restarted on an
+    empty store at the same URL gets them installed again)."""
     typedefs = atlas_types.load()
     key = (client.settings.url, hashlib.sha256(json.dumps(typedefs, sort_keys=True).encode()).hexdigest())
     with _verified_lock:
-        if key in _verified:
-            return
+        known = key in _verified
+    # a restarted Atlas with a fresh store can answer at the same URL: one GET confirms the types are still there
+    if known and client.get_typedef(SENTINEL_TYPE) is not None:
+        return
     install_types(client, typedefs)
     with _verified_lock:
         _verified.add(key)

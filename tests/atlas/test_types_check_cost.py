@@ -44,7 +44,24 @@ def test_ledger_checks_types_once_per_process(emulator, tmp_path):
     client.calls.clear()
     for _ in range(3):
         Ledger(client, "modelgov").check()
-    assert len(typedef_reads(client)) == 2
+    reads = typedef_reads(client)
+    assert reads.count(("GET", "/v2/types/typedefs")) == 2  # the full check once
+    assert len(reads) == 2 + 2  # then one GET each to confirm the types are still there
+
+
+def test_an_atlas_restarted_empty_at_the_same_url_gets_the_types_again(tmp_path):
+    """Found by CI: a fresh Atlas answering at a URL this process had checked before had no types, and the
+    deploy failed at preflight with 'Unknown/invalid typename'."""
+    from tests.emulators.test_atlas_emulator import _free_port
+
+    port = _free_port()
+    with AtlasEmulator(host="127.0.0.1", port=port) as first:
+        client = CountingClient(AtlasSettings(url=first.url, username="admin", password="admin"))
+        Ledger(client, "modelgov").check()
+    with AtlasEmulator(host="127.0.0.1", port=port) as second:
+        client = CountingClient(AtlasSettings(url=second.url, username="admin", password="admin"))
+        Ledger(client, "modelgov").check()
+        assert client.get_typedef("modelgov_model_deployment") is not None
 
 
 def test_a_server_ignoring_the_filter_still_gets_a_correct_answer(emulator):
