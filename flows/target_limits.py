@@ -47,33 +47,39 @@ def target_slot(target: ServingTarget, log: Callable[[str], None], timeout_s: fl
         yield
         return
     key = (limit_name(target), run_id or "")
-    if run_id:
-        with _held_lock:
-            if _held.get(key):
-                _held[key] += 1
-                reused = True
-            else:
-                reused = False
-        if reused:
-            try:
-                yield
-            finally:
-                with _held_lock:
-                    _held[key] -= 1
-            return
+    if run_id and _join(key):
+        with _counted(key):
+            yield
+        return
     with _slot(target, log, timeout_s):
         if not run_id:
             yield
             return
         with _held_lock:
             _held[key] = _held.get(key, 0) + 1
-        try:
+        with _counted(key):
             yield
-        finally:
-            with _held_lock:
-                _held[key] -= 1
-                if not _held[key]:
-                    del _held[key]
+
+
+def _join(key: tuple[str, str]) -> bool:
+    """Take part in a slot this run already holds (check and count in one step)."""
+    with _held_lock:
+        if _held.get(key):
+            _held[key] += 1
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def _counted(key: tuple[str, str]) -> Iterator[None]:
+    """Leave the run's slot on exit; the last holder's exit forgets it."""
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held[key] -= 1
+            if not _held[key]:
+                del _held[key]
 
 
 @contextlib.contextmanager
