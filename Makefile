@@ -90,13 +90,13 @@ java-tools:
 
 demo: venv example
 	@mkdir -p $(PREFECT_HOME)
-	$(PY) -m flows.demo
+	$(PY) -m demo.local
 
 # The same pipeline on real services: a real HDFS registry (Hadoop MiniDFSCluster; Java 17 + Maven fetch its
 # jars on the first run), a real MLServer, and the Atlas service MODELGOV_DEMO_ATLAS (default atlas, a real Apache Atlas).
 demo-real: venv example java-tools
 	@mkdir -p $(PREFECT_HOME)
-	$(PY) -m flows.demo_real
+	$(PY) -m demo.real
 
 test: venv example ceph java-tools chromium postgresql mlflow-env
 	@mkdir -p $(PREFECT_HOME)

@@ -1,4 +1,4 @@
-"""Atlas benchmark: one deployment record as ONE bulk upsert (what ``governance.atlas.recorder`` does) against
+"""Atlas benchmark: one deployment record as ONE bulk upsert (what ``governance.deploy.payload`` does) against
 ONE CALL PER ENTITY (``POST /v2/entity`` each, dependencies first, earlier guids substituted into later
 references), against the Atlas emulator and a real Apache Atlas 2.1.
 
@@ -29,11 +29,11 @@ from typing import Any
 
 from bench.common import ROOT, Target, alternate, emit, failed, log, result
 from governance.atlas.client import AtlasClient, AtlasSettings, MutationResult
-from governance.atlas.entities import build_entities
-from governance.atlas.recorder import record_deployment
 from governance.atlas.typedefs import install_types
-from governance.govern import GovernedDeploy
-from governance.record import DeploymentRecord, TargetInfo
+from governance.deploy.entities import build_entities
+from governance.deploy.governed import GovernedDeploy
+from governance.deploy.payload import record_deployment
+from governance.deploy.record import DeploymentRecord, TargetInfo
 from governance.registries.file import FileRegistry
 from governance.staging.validate import validate_repo
 from governance.targets.base import DeploymentResult, Release, ServedModel, ServingTarget
@@ -162,9 +162,9 @@ class MemoryTarget(ServingTarget):
 def count_deploy_calls(info: dict, work: Path) -> tuple[list[int], dict[str, int]]:
     """Atlas HTTP calls of ``modelgov deploy``'s Atlas side (preflight ``Ledger.check`` + the governed deploy:
     reconcile reads, intent, outcome, supersede), for three deploys of new versions to one target."""
-    from governance.ledger import Ledger
-    from governance.outbox import Outbox
-    from governance.pipeline import release_for, summary
+    from governance.deploy.ledger import Ledger
+    from governance.deploy.outbox import Outbox
+    from governance.deploy.release import release_for
 
     os.environ.setdefault("MODELGOV_STATE_DIR", str(work / "state"))
     target = MemoryTarget()
@@ -177,7 +177,7 @@ def count_deploy_calls(info: dict, work: Path) -> tuple[list[int], dict[str, int
         ledger.check()
         record = replace(record, target=TargetInfo(target.kind, target.uri, target.host_detail), result=None,
                          status="deploying", outcome="pending", finished_at=None)
-        GovernedDeploy(target, ledger).run(release_for(record.staged, record.registered, registry), record, summary)
+        GovernedDeploy(target, ledger).run(release_for(record.staged, record.registered, registry), record)
         counts.append(client.calls)
         client.close()
     return counts, dict(client.paths.most_common())
@@ -234,7 +234,7 @@ def bench_server(server: str, info: dict, work: Path, runs: int, per_run: int, s
                 entities_per_deployment=entity_count, http_calls_bulk=max(calls["bulk"]),
                 http_calls_per_entity=max(calls["per_entity"]), http_calls_per_deploy=deploy_calls,
                 deploy_calls_by_endpoint=by_endpoint, note="file registry; fresh model version per "
-                "deployment; bulk = governance.atlas.recorder.record_deployment", **extra))
+                "deployment; bulk = governance.deploy.payload.record_deployment", **extra))
 
 
 def start_server(name: str, work: Path):

@@ -16,8 +16,8 @@ from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from governance.deploy.record import ApprovalDecision
 from governance.errors import ConfigError, GovernanceError
-from governance.record import ApprovalDecision
 
 APPROVAL_KEY = "approval"
 DEFAULT_APPROVAL_TIMEOUT = 24 * 3600

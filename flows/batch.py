@@ -1,6 +1,6 @@
 """Prefect flow ``deploy-models``: many staged repos in one flow run, concurrently, a per-target limit.
 
-Each model runs the same saga as ``deploy-model`` (``govern_one``) in its own task; a failing model is
+Each model runs the same saga as ``deploy-model`` (``governance.deploy.saga``) in its own task; a failing model is
 recorded and reported, and never stops the others. The run leaves one Markdown table (one row per model).
 """
 
@@ -11,18 +11,18 @@ import threading
 from collections.abc import Callable
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
+from flows.artifacts import publish_batch
 from flows.deploy_model import govern_one
 from flows.target_limits import target_slot
-from governance import report
-from governance.config import resolve_run
+from governance.deploy.record import ApprovalDecision
+from governance.deploy.request import DeployRequest, resolve_run
+from governance.deploy.summary import DeploySummary
 from governance.errors import StepFailed
-from governance.record import ApprovalDecision
 from governance.targets import get_target
 
 MAX_THREADS = 16
@@ -36,7 +36,7 @@ def target_gate(run_id: str, target_uri: str, limit: int) -> threading.BoundedSe
         return _gates.setdefault(f"{run_id}|{target_uri}", threading.BoundedSemaphore(limit))
 
 
-def _progress_printer(total: int, enabled: bool) -> Callable[[str, dict | None], None]:
+def _progress_printer(total: int, enabled: bool) -> Callable[[str, DeploySummary | None], None]:
     """Lines on stderr as models start and finish (a terminal run by ``modelgov deploy``); also logged."""
     done = [0]
     lock = threading.Lock()
@@ -44,17 +44,16 @@ def _progress_printer(total: int, enabled: bool) -> Callable[[str, dict | None],
 
     console = Console(stderr=True, highlight=False)
 
-    def show(source: str, summary: dict | None) -> None:
+    def show(source: str, summary: DeploySummary | None) -> None:
         log = get_run_logger()
         with lock:
             if summary is None:
                 line = f"[{done[0]}/{total}] deploying {source}"
             else:
                 done[0] += 1
-                row = report.row(summary)
-                what = row["endpoint"] if row["status"] in ("deployed", "unchanged") \
-                    else f"{row['step']}: {row['error']}"
-                line = f"[{done[0]}/{total}] {row['status']:<8} {row['model'] or source} {row['version'] or ''} {what}"
+                what = summary.endpoint if summary.succeeded else f"{summary.step}: {summary.reason}"
+                line = (f"[{done[0]}/{total}] {summary.status:<8} {summary.model_name or source} "
+                        f"{summary.model_version or ''} {what}")
             log.info(line)
             if enabled:
                 console.print(line, markup=False)
@@ -63,20 +62,19 @@ def _progress_printer(total: int, enabled: bool) -> Callable[[str, dict | None],
 
 
 @task(name="deploy-one", cache_policy=NO_CACHE)
-def deploy_one(source: str, target: str | None, registry: str | None, atlas_url: str | None,
-               environment: str | None, namespace: str | None, config: str | None, target_uri: str, limit: int,
-               show, approval: ApprovalDecision | None = None) -> dict:
+def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecision | None = None) -> DeploySummary:
     """One model's saga; always returns its summary (failed or deployed), never raises for the model's fault."""
-    gate = target_gate(str(flow_run.id), target_uri, limit)
+    source = request.source
+    gate = target_gate(str(flow_run.id), request.target_uri, limit)
     with gate:
         show(source, None)
         try:
-            summary = govern_one(source, target, registry, atlas_url, environment, namespace, config, False,
-                                 approval=approval)
+            summary = govern_one(request, approval=approval)
         except StepFailed as exc:
-            summary = report.failed_summary(source, exc.step, str(exc.cause), exc.summary)
+            failed = exc.summary or DeploySummary.failed_before_record(source, exc.step, str(exc.cause))
+            summary = failed.failed_at(source, exc.step, str(exc.cause))
         except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the batch
-            summary = report.failed_summary(source, "unexpected", f"{exc.__class__.__name__}: {exc}")
+            summary = DeploySummary.failed_before_record(source, "unexpected", f"{exc.__class__.__name__}: {exc}")
     show(source, summary)
     return summary
 
@@ -86,13 +84,15 @@ def deploy_one(source: str, target: str | None, registry: str | None, atlas_url:
 def deploy_models(sources: list[str], target: str | None = None, registry: str | None = None,
                   atlas_url: str | None = None, environment: str | None = None, namespace: str | None = None,
                   config: str | None = None, per_target_limit: int = 2, progress: bool = False,
-                  approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT) -> list[dict]:
-    """Deploy every source; return one summary per source, in the order given.
+                  approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT,
+                  request: DeployRequest | None = None) -> list[DeploySummary]:
+    """Deploy every source; return one summary per source, in the order given. The names are resolved once
+    for the whole batch (the CLI passes the ``request`` it resolved instead).
 
     A production batch asks for one approval, for all its models, before any of them deploys."""
     if per_target_limit < 1:
         raise ValueError("per_target_limit must be at least 1")
-    settings = resolve_run(target, registry, atlas_url, environment, namespace, config)  # bad names fail here
+    settings = request or resolve_run(target, registry, atlas_url, environment, namespace, config)
     show = _progress_printer(len(sources), progress and sys.stderr is not None)
     approval = None
     if settings.approval_required:
@@ -101,11 +101,10 @@ def deploy_models(sources: list[str], target: str | None = None, registry: str |
     # the run takes the target's Prefect slot once for all its models (after any approval, never while a
     # person decides); each model's deploy reuses it and is still serialised by the target's lock
     with target_slot(get_target(settings.target_uri), get_run_logger().info, run_id=str(flow_run.id)):
-        futures = [deploy_one.submit(src, target, registry, atlas_url, environment, namespace, config,
-                                     settings.target_uri, per_target_limit, show, approval) for src in sources]
+        futures = [deploy_one.submit(settings.for_source(src, progress=False), per_target_limit, show, approval)
+                   for src in sources]
         summaries = [f.result() for f in futures]
-    create_markdown_artifact(markdown=report.batch_markdown(summaries), key="deploy-batch",
-                             description=f"modelgov batch deploy of {len(sources)} models")
+    publish_batch(summaries)
     return summaries
 
 

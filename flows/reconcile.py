@@ -1,4 +1,4 @@
-"""Prefect flow ``reconcile``: make targets serve what Atlas records, on a schedule (see governance.operations).
+"""Prefect flow ``reconcile``: make targets serve what Atlas records, on a schedule (see governance.deploy.fleet).
 
     python -m flows.register --flow reconcile --pool modelgov --name nightly --cron "*/30 * * * *"
 
@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from governance.operations import reconcile_targets
+from governance.deploy.fleet import reconcile_targets
 
 
 def findings_markdown(report) -> str:

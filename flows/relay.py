@@ -17,7 +17,8 @@ import re
 import sys
 
 from governance.errors import ConfigError, GovernanceError
-from governance.staging.intake import parse_git_source, refuse_embedded_credentials
+from governance.secrets import refuse_credentials
+from governance.staging.intake import parse_git_source
 
 PUSH_EVENT = "modelgov.staging.pushed"
 RESOURCE_PREFIX = "modelgov.source."
@@ -38,7 +39,7 @@ def resource_id(source: str) -> str:
 
 def notify_push(source: str, ref: str | None = None) -> dict:
     """Emit the push event and wait until it has been sent; return what was sent."""
-    refuse_embedded_credentials(source)
+    refuse_credentials(source, "source")
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigError("notify-push needs PREFECT_API_URL: the shared Prefect server whose automation deploys")
     from prefect.events import emit_event

@@ -25,6 +25,7 @@ password, secret or token key is refused, so secrets cannot end up in a file tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ DEFAULT_FILE = "modelgov.yaml"
 SECRET_KEY = re.compile(r"(password|secret|token|credential|access_key)", re.IGNORECASE)
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENVIRONMENTS = ("production", "staging")
+STATE_ENV = "MODELGOV_STATE_DIR"
 
 
 @dataclass(frozen=True)
@@ -144,40 +146,11 @@ def load_config(path: str | Path | None = None) -> Config:
                   state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None)
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything a run needs to know about *where*, resolved once from the run's parameters and modelgov.yaml.
-
-    The CLI, ``flows.register`` deployments, workers and scheduled runs all call ``resolve_run`` with the
-    parameters they were given, so a name like ``mlserver-prod`` means the same thing on every path.
-    """
-
-    target_uri: str
-    registry_uri: str
-    atlas_url: str | None
-    environment: str | None
-    namespace: str
-    approval_required: bool = False  # the target is marked production in modelgov.yaml: deploys wait for approval
-
-
-def resolve_run(target: str | None = None, registry: str | None = None, atlas_url: str | None = None,
-                environment: str | None = None, namespace: str | None = None,
-                config: str | Path | Config | None = None) -> RunSettings:
-    """Explicit values win; then modelgov.yaml (the named config, $MODELGOV_CONFIG or ./modelgov.yaml).
-
-    ``atlas_url`` left None falls through to ``$ATLAS_URL`` in the Atlas client; the namespace defaults to
-    ``modelgov``; the environment defaults to the named target's ``environment``.
-    """
-    cfg = config if isinstance(config, Config) else load_config(config)
-    named = cfg.target(target)
-    if environment is not None and environment not in ENVIRONMENTS:
-        raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
-    from governance.secrets import refuse_urls_with_credentials
-
-    registry_uri = cfg.registry_uri(registry)
-    refuse_urls_with_credentials(target=named.uri, registry=registry_uri,
-                                 atlas=atlas_url or cfg.atlas_url or os.environ.get("ATLAS_URL"))
-    return RunSettings(target_uri=named.uri, registry_uri=registry_uri,
-                       atlas_url=atlas_url or cfg.atlas_url, environment=environment or named.environment,
-                       namespace=namespace or cfg.namespace or "modelgov",
-                       approval_required=named.environment == "production")
+def state_dir() -> Path:
+    """The one folder of modelgov's local state (the Atlas outbox, the target deploy locks):
+    ``MODELGOV_STATE_DIR``, else ``state_dir`` in modelgov.yaml, else ``~/.modelgov``."""
+    configured = os.environ.get(STATE_ENV)
+    if not configured:
+        with contextlib.suppress(ConfigError, OSError):
+            configured = load_config(None).state_dir
+    return Path(configured or Path.home() / ".modelgov").expanduser()

@@ -38,6 +38,11 @@ class ConfigError(GovernanceError):
     """A URI, config file or environment setting is unusable."""
 
 
+class CredentialInUrl(ConfigError, StagingError):
+    """A URL we would store or print carries a credential (``governance.secrets``). A usage error wherever it
+    is found (exit 2), and a staging error for callers that fetch sources."""
+
+
 class RegistryError(GovernanceError):
     """The model registry refused or failed an operation."""
 

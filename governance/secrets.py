@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from governance.errors import ConfigError
+from governance.errors import CredentialInUrl
 
 # query parameter names that carry credentials: tokens, keys, (pre)signatures, passwords, X-Amz-* ...
 CREDENTIAL_PARAM = re.compile(r"(token|key|signature|password|passwd|pwd|secret|sig|credential|auth)|^x-amz-",
@@ -61,13 +61,13 @@ def redact(url: str) -> str:
 
 
 def refuse_credentials(url: str | None, what: str) -> None:
-    """Raise ConfigError when ``url`` carries a credential; the message shows it redacted and says where
+    """Raise CredentialInUrl (a ConfigError) when ``url`` carries a credential; the message shows it redacted and says where
     the credential belongs (``what``: source, registry, target or Atlas URL)."""
     if not url:
         return
     problem = credential_problem(url)
     if problem:
-        raise ConfigError(f"the {what} {redact(url)} contains {problem}; credentials in URLs would be stored "
+        raise CredentialInUrl(f"the {what} {redact(url)} contains {problem}; credentials in URLs would be stored "
                           f"in flow-run records, the registry manifest, Atlas and logs, so they are refused. Instead: "
                           f"{HOW_TO_PASS.get(what, 'pass them through the environment')}")
 

@@ -81,7 +81,7 @@ def test_dry_run_renders_kserve_manifest_from_config(tmp_path, monkeypatch):
 
 
 def test_resolve_run_explicit_values_win_then_config_then_defaults(tmp_path, monkeypatch):
-    from governance.config import resolve_run
+    from governance.deploy.request import resolve_run
 
     monkeypatch.setenv("TEST_ATLAS_URL", "https://atlas.corp:21443")
     monkeypatch.setenv("TEST_KUBE_CONTEXT", "prod-cluster")
@@ -103,7 +103,7 @@ def test_resolve_run_explicit_values_win_then_config_then_defaults(tmp_path, mon
 
 
 def test_only_targets_marked_production_require_approval(tmp_path, monkeypatch):
-    from governance.config import resolve_run
+    from governance.deploy.request import resolve_run
 
     monkeypatch.setenv("TEST_ATLAS_URL", "x")
     monkeypatch.setenv("TEST_KUBE_CONTEXT", "c")
@@ -115,7 +115,8 @@ def test_only_targets_marked_production_require_approval(tmp_path, monkeypatch):
 
 
 def test_state_dir_for_the_outbox_from_the_environment_then_modelgov_yaml(tmp_path, monkeypatch):
-    from governance.outbox import Outbox, state_dir
+    from governance.config import state_dir
+    from governance.deploy.outbox import Outbox
 
     config = tmp_path / "modelgov.yaml"
     config.write_text(f"state_dir: {tmp_path / 'from-yaml'}\n")

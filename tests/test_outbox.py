@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from governance.deploy.outbox import Outbox
 from governance.errors import AtlasUnavailable
-from governance.outbox import Outbox
 
 
 class FlakyAtlas:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from governance.deploy.governed import plan_reconcile
 from governance.errors import TargetError
-from governance.govern import plan_reconcile
 from governance.targets import get_target
 from governance.targets.base import ServedModel
 from governance.targets.lock import target_lock

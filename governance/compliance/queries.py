@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.entities import BUILD_TYPE, DEPLOYMENT_TYPE
-from governance.atlas.recorder import ENVIRONMENT_CLASSIFICATIONS
+from governance.atlas.constants import BUILD_TYPE, DEPLOYMENT_TYPE, ENVIRONMENT_CLASSIFICATIONS
 from governance.compliance.times import iso, to_millis
 
 # the JSON and CSV columns of a deployment, in this order

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.entities import BUILD_TYPE, TRAIN_PROCESS_TYPE
-from governance.atlas.recorder import SENSITIVE_CLASSIFICATION
+from governance.atlas.constants import BUILD_TYPE, SENSITIVE_CLASSIFICATION, TRAIN_PROCESS_TYPE
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, find_deployments
 from governance.compliance.times import iso, to_millis
 from governance.compliance.trace import atlas_ui_link

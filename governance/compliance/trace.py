@@ -12,8 +12,12 @@ from __future__ import annotations
 import json
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.entities import DEPLOY_PROCESS_TYPE, DEPLOYMENT_TYPE, TRAIN_PROCESS_TYPE
-from governance.atlas.recorder import SENSITIVE_CLASSIFICATION
+from governance.atlas.constants import (
+    DEPLOY_PROCESS_TYPE,
+    DEPLOYMENT_TYPE,
+    SENSITIVE_CLASSIFICATION,
+    TRAIN_PROCESS_TYPE,
+)
 from governance.compliance.queries import Deployment
 from governance.compliance.times import iso
 from governance.errors import AtlasNotFound, GovernanceError

@@ -93,6 +93,18 @@ class Manifest:
                    example_response=staged.example_response,
                    data_versions=tuple(v.to_dict() for v in staged.data_versions))
 
+    def entry(self, path: str) -> ArtifactFile:
+        """The manifest's entry (sha256, size) for ``path``; an IntegrityError when the manifest lists none."""
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise IntegrityError(f"the manifest of {self.model_name} {self.model_version} lists no entry for {path}")
+
+    @property
+    def executable_entry(self) -> ArtifactFile:
+        """The entry of the model's executable: what a target installs and reports as served."""
+        return self.entry(self.executable)
+
     def same_content(self, files: tuple[ArtifactFile, ...]) -> bool:
         return sorted(self.files, key=lambda f: f.path) == sorted(files, key=lambda f: f.path)
 
@@ -302,21 +314,41 @@ class Registry(ABC):
         m = version.manifest
         return self._open(m.model_name, m.model_version, posixpath.join(m.data_dir, path) if m.data_dir else path)
 
+    def read_verified(self, version: RegistryVersion, path: str, *, purpose: str = "deploy it") -> Iterator[bytes]:
+        """Stream one file of the registry copy, hashing every chunk; after the last one, raise IntegrityError
+        when its sha256 or size differ from the manifest. Every reader that installs registry bytes (the
+        targets) goes through this, writes to a temporary place, and commits only once the stream ended."""
+        entry = version.manifest.entry(path)
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.open_artifact(version, path):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+        if digest.hexdigest() != entry.sha256 or size != entry.size:
+            raise IntegrityError(f"{version.artifact_uri(path)}: registry copy has sha256 {digest.hexdigest()} size "
+                                 f"{size}, the manifest says sha256 {entry.sha256} size {entry.size}; refusing to "
+                                 f"{purpose}")
+
+    def digest_of(self, version: RegistryVersion, path: str) -> tuple[str, int]:
+        """sha256 and size of one file of the registry copy, read through (for ``verify``, which reports a
+        difference instead of refusing)."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.open_artifact(version, path):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+
     def verify(self, version: RegistryVersion) -> list[str]:
         """Re-read every file of the registry copy; return one message per mismatch (empty when intact)."""
         problems = []
         for f in version.manifest.files:
-            h = hashlib.sha256()
-            size = 0
             try:
-                for chunk in self.open_artifact(version, f.path):
-                    h.update(chunk)
-                    size += len(chunk)
+                sha256, size = self.digest_of(version, f.path)
             except Exception as exc:  # noqa: BLE001 - reported, not raised: verify lists every problem
                 problems.append(f"{version.artifact_uri(f.path)}: cannot be read ({exc})")
                 continue
-            if size != f.size or h.hexdigest() != f.sha256:
-                problems.append(f"{version.artifact_uri(f.path)}: sha256 {h.hexdigest()} size {size}, "
+            if size != f.size or sha256 != f.sha256:
+                problems.append(f"{version.artifact_uri(f.path)}: sha256 {sha256} size {size}, "
                                 f"manifest says sha256 {f.sha256} size {f.size}")
         return problems
 

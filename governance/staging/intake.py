@@ -15,32 +15,18 @@ import subprocess
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from governance.errors import StagingError
 from governance.http import build_session
-from governance.staging.repo import StagedRepo
+from governance.secrets import refuse_credentials
+from governance.staging.repo import FetchedSource, StagedRepo
 from governance.staging.validate import validate_repo
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 MAX_DOWNLOAD_BYTES = 8 * 1024**3
 GIT_TIMEOUT_S = 300
-
-
-@dataclass(frozen=True)
-class FetchedSource:
-    """A staged repo on local disk; ``workdir`` (if any) is owned by us and removed by ``cleanup``."""
-
-    root: Path
-    source: str
-    commit: str | None
-    workdir: Path | None = None
-
-    def cleanup(self) -> None:
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def parse_git_source(source: str) -> tuple[str, str] | None:
@@ -58,21 +44,10 @@ def parse_git_source(source: str) -> tuple[str, str] | None:
     return None
 
 
-def refuse_embedded_credentials(source: str) -> None:
-    """A password or token inside a source URL would be stored in Prefect's run parameters, in logs and in
-    Atlas's stagingRepoUri; credentials belong in git credential helpers or ~/.netrc instead."""
-    from governance.errors import ConfigError
-    from governance.secrets import refuse_credentials
-
-    try:
-        refuse_credentials(source, "source")
-    except ConfigError as exc:
-        raise StagingError(str(exc)) from None
-
-
 def fetch(source: str, workdir: Path | None = None) -> FetchedSource:
-    """Bring the staged repo to local disk. Raises StagingError naming the source on any failure."""
-    refuse_embedded_credentials(source)
+    """Bring the staged repo to local disk. Raises StagingError naming the source on any failure (a source
+    URL carrying a credential: CredentialInUrl, before anything is fetched)."""
+    refuse_credentials(source, "source")
     if source.startswith("models:"):
         from governance.staging.mlflow_source import fetch_mlflow
 

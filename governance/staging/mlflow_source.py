@@ -35,7 +35,7 @@ import yaml
 from governance.errors import Problem, StagingError, ValidationError
 from governance.staging.metadata import NAME_PATTERN
 from governance.staging.mlflow_client import MLflowClient, ModelVersion, RegisteredModel, Run
-from governance.staging.repo import EXAMPLE_REQUEST, MLFLOW_MODEL_FILE
+from governance.staging.repo import EXAMPLE_REQUEST, MLFLOW_MODEL_FILE, FetchedSource
 
 SCHEME = "models:"
 SOURCE_PATTERN = re.compile(r"^models:/(?P<name>[^/@\s]+)(?:/(?P<version>[1-9]\d*)|@(?P<alias>[A-Za-z0-9_-]+))$")
@@ -73,8 +73,6 @@ def tag_names() -> dict[str, str]:
 
 def fetch_mlflow(source: str, workdir: Path | None = None, *, client: MLflowClient | None = None):
     """Resolve the model version, build the staged repo in a new folder; FetchedSource with commit = git tag."""
-    from governance.staging.intake import FetchedSource
-
     ref = parse_source(source)
     own_client = client is None
     client = client or MLflowClient.from_env()

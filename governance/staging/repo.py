@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,20 @@ from governance.staging.metadata import ModelMetadata
 EXAMPLE_REQUEST = "examples/request.json"
 EXAMPLE_RESPONSE = "examples/response.json"
 MLFLOW_MODEL_FILE = "MLmodel"  # an executable/ folder holding this file is one model in MLflow's format
+
+
+@dataclass(frozen=True)
+class FetchedSource:
+    """A staged repo on local disk; ``workdir`` (if any) is owned by us and removed by ``cleanup``."""
+
+    root: Path
+    source: str
+    commit: str | None
+    workdir: Path | None = None
+
+    def cleanup(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass(frozen=True)

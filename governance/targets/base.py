@@ -7,7 +7,6 @@ exactly what was registered, and checks the bytes it installs against the regist
 from __future__ import annotations
 
 import hashlib
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
+from governance.checksums import ArtifactFile
+from governance.config import state_dir
 from governance.errors import ConfigError
 from governance.registries.base import Registry, RegistryVersion
 from governance.staging.metadata import ModelMetadata
@@ -33,6 +34,11 @@ class Release:
     @property
     def executable(self) -> str:
         return self.registered.manifest.executable
+
+    @property
+    def executable_entry(self) -> ArtifactFile:
+        """The manifest entry (sha256, size) of the executable: what the target installs and reports."""
+        return self.registered.manifest.executable_entry
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,16 @@ def target_options(uri: str, known: set[str], kind: str) -> dict[str, str]:
 
 
 class ServingTarget(ABC):
-    """One target backend per URI scheme (see ``governance.targets.get_target``)."""
+    """One target backend per URI scheme (see ``governance.targets.get_target``).
+
+    Optional capabilities are declared here with their defaults, and a target that has one overrides it:
+    ``single_model`` (loading a model replaces whatever the server held), ``canary_percent`` (the share of
+    traffic a new version gets, when the target splits it) and ``render_manifest`` (what a dry run shows).
+    """
 
     kind: ClassVar[str]
+    single_model: ClassVar[bool] = False
+    canary_percent: int | None = None
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -115,6 +128,7 @@ class ServingTarget(ABC):
     def undeploy(self, name: str, version: str) -> None:
         """Remove one version from service without touching others."""
 
+    @abstractmethod
     def served(self, name: str | None = None) -> list[ServedModel]:
         """What the target really serves now (only model ``name`` when given), asked of the target itself.
 
@@ -122,8 +136,11 @@ class ServingTarget(ABC):
         it must come from the target's own state, never from modelgov's bookkeeping. Raises TargetError
         when the target cannot be asked.
         """
-        raise NotImplementedError(f"the {self.kind} target cannot say what it serves; modelgov cannot keep "
-                                  f"Atlas true to it")
+
+    def render_manifest(self, release: Release) -> str | None:
+        """The manifest a deploy would apply (KServe's InferenceService), for ``deploy --dry-run``; None for
+        targets that apply no manifest."""
+        return None
 
     def recover(self, name: str) -> list[str]:
         """Undo what a deploy of model ``name`` killed mid-way left on the target (called under the deploy
@@ -133,8 +150,8 @@ class ServingTarget(ABC):
     def lock_path(self) -> Path:
         """The file whose exclusive lock serialises deploys to this target across processes.
 
-        Default: a file per target in modelgov's state folder (``MODELGOV_STATE_DIR``, else
-        ``$XDG_STATE_HOME/modelgov``, else ``~/.local/state/modelgov``). Targets with a folder the server
+        Default: a file per target under ``locks/`` in modelgov's state folder (``governance.config.state_dir``,
+        where the outbox lives too). Targets with a folder the server
         itself reads (MLServer's repository, MLeap's bundle_dir) lock a file there, so every host that
         deploys through that shared folder takes the same lock.
         """
@@ -144,16 +161,6 @@ class ServingTarget(ABC):
     def verify(self, release: Release) -> list[str]:
         """Problems with what the target serves for this release (empty when it serves exactly it)."""
         return []
-
-
-def state_dir() -> Path:
-    """modelgov's local state folder (locks): ``MODELGOV_STATE_DIR``, ``$XDG_STATE_HOME/modelgov`` or
-    ``~/.local/state/modelgov``."""
-    configured = os.environ.get("MODELGOV_STATE_DIR")
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_STATE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "modelgov"
 
 
 def parse_seconds(value: str | float | None, default: float, *, option: str, uri: str) -> float:

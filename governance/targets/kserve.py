@@ -43,7 +43,6 @@ from governance.targets.base import (
     SmokeResult,
     target_options,
 )
-from governance.targets.mleap import executable_file
 from governance.targets.smoke import check_expected, shorten
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -191,7 +190,7 @@ class KServeTarget(ServingTarget):
         ``stable`` names what the rolled-out revision serves (version, sha256, ...) so that what serves can
         be read back from the cluster while a canary or a failed rollout leaves it serving."""
         meta, registered = release.metadata, release.registered
-        sha = executable_file(release).sha256
+        sha = release.executable_entry.sha256
         uri = storage_uri(registered.data_location, release.executable)
         labels = {"app.kubernetes.io/name": label_value(meta.name), "app.kubernetes.io/managed-by": "modelgov",
                   f"{ANNOTATION_PREFIX}/model": label_value(meta.name),
@@ -261,7 +260,7 @@ class KServeTarget(ServingTarget):
         before = self._get(name)
         stable = _stable_of(before)
         if stable and stable.get("model-version") == meta.version \
-                and stable.get("executable-sha256") == executable_file(release).sha256:
+                and stable.get("executable-sha256") == release.executable_entry.sha256:
             stable = None  # the same version again: nothing else serves beside it
         manifest = self.render_manifest(release, stable=stable)
         try:
@@ -513,9 +512,9 @@ class KServeTarget(ServingTarget):
         if got != wanted:
             problems.append(f"kserve {self.where}: {name} storageUri is {got}, expected {wanted}")
         sha = ((obj.get("metadata") or {}).get("annotations") or {}).get(f"{ANNOTATION_PREFIX}/executable-sha256")
-        if sha != executable_file(release).sha256:
+        if sha != release.executable_entry.sha256:
             problems.append(f"kserve {self.where}: {name} records executable sha256 {sha}, manifest says "
-                            f"{executable_file(release).sha256}")
+                            f"{release.executable_entry.sha256}")
         ready = condition(obj)
         if not ready or ready.get("status") != "True":
             problems.append(f"kserve {self.where}: {name} is not Ready")

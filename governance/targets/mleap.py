@@ -11,7 +11,6 @@ model it replaced and how ``status``/``undeploy`` act on one version without tou
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import posixpath
@@ -27,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from governance.checksums import ArtifactFile, hash_file
-from governance.errors import CompensationError, ConfigError, IntegrityError, TargetError
+from governance.errors import CompensationError, ConfigError, TargetError
 from governance.http import DEFAULT_TIMEOUT, TimeoutSession
 from governance.targets.base import (
     DeploymentResult,
@@ -62,14 +61,6 @@ def bundle_outputs(zip_path: Path) -> list[str] | None:
             return outputs
     except (OSError, zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def executable_file(release: Release) -> ArtifactFile:
-    """The manifest entry (sha256, size) of the release's executable."""
-    for f in release.registered.manifest.files:
-        if f.path == release.executable:
-            return f
-    raise TargetError(f"{release.registered.location}: manifest lists no entry for {release.executable}")
 
 
 class MleapTarget(ServingTarget):
@@ -171,18 +162,12 @@ class MleapTarget(ServingTarget):
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=self.bundle_dir)
         tmp = Path(tmp_name)
         try:
-            digest, size = hashlib.sha256(), 0
             with os.fdopen(fd, "wb") as out:
-                for chunk in release.registry.open_artifact(release.registered, release.executable):
-                    digest.update(chunk)
-                    size += len(chunk)
+                for chunk in release.registry.read_verified(release.registered, expected.path,
+                                                            purpose=f"deploy it to mleap {self.where}"):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != expected.sha256 or size != expected.size:
-                raise IntegrityError(
-                    f"{source}: registry copy has sha256 {digest.hexdigest()} size {size}, the manifest says "
-                    f"sha256 {expected.sha256} size {expected.size}; refusing to deploy it to mleap {self.where}")
             os.replace(tmp, dest)
         except OSError as exc:
             raise TargetError(f"mleap {self.where}: copying {source} to {dest} failed: {exc}") from exc
@@ -193,7 +178,7 @@ class MleapTarget(ServingTarget):
     # ------------------------------------------------------------------------------------------ deploy
     def deploy(self, release: Release) -> DeploymentResult:
         meta = release.metadata
-        expected = executable_file(release)
+        expected = release.registered.manifest.executable_entry
         filename = bundle_filename(meta.name, meta.version, release.executable)
         local, server_path = self.bundle_dir / filename, posixpath.join(self.server_dir, filename)
         previous = self._read_marker()
@@ -316,7 +301,7 @@ class MleapTarget(ServingTarget):
         self._write_marker(None)
 
     def verify(self, release: Release) -> list[str]:
-        meta, expected = release.metadata, executable_file(release)
+        meta, expected = release.metadata, release.executable_entry
         marker = self._read_marker()
         if not self._is_current(marker, meta.name, meta.version):
             current = f"{marker.get('name')} {marker.get('version')}" if marker else "no recorded model"

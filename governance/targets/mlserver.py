@@ -18,7 +18,6 @@ installed executable.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,8 +30,8 @@ from urllib.parse import urlparse
 
 import requests
 
-from governance.checksums import ArtifactFile
-from governance.errors import CompensationError, ConfigError, IntegrityError, TargetError
+from governance.checksums import ArtifactFile, hash_file
+from governance.errors import CompensationError, ConfigError, TargetError
 from governance.http import build_session
 from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import (
@@ -110,7 +109,7 @@ class MLServerTarget(ServingTarget):
         files = release.registered.manifest.files
         exe = PurePosixPath(release.executable)
         if exe.name != MLFLOW_MODEL_FILE:
-            return [(next(f for f in files if f.path == release.executable), exe.name)]
+            return [(release.registered.manifest.executable_entry, exe.name)]
         folder = f"{exe.parent}/"
         return [(f, f.path[len(folder):]) for f in files if f.path.startswith(folder)]
 
@@ -139,18 +138,10 @@ class MLServerTarget(ServingTarget):
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
         try:
             for expected, dest in files:
-                digest = hashlib.sha256()
-                size = 0
                 (tmp / dest).parent.mkdir(parents=True, exist_ok=True)
                 with (tmp / dest).open("wb") as out:
-                    for chunk in release.registry.open_artifact(release.registered, expected.path):
-                        digest.update(chunk)
-                        size += len(chunk)
+                    for chunk in release.registry.read_verified(release.registered, expected.path):
                         out.write(chunk)
-                if digest.hexdigest() != expected.sha256 or size != expected.size:
-                    raise IntegrityError(f"{release.registered.artifact_uri(expected.path)}: registry copy has "
-                                         f"sha256 {digest.hexdigest()}, manifest says {expected.sha256}; "
-                                         "refusing to deploy")
             uri = "./" if filename == MLFLOW_MODEL_FILE else f"./{filename}"
             settings = {"name": name, "implementation": self._implementation(release),
                         "parameters": {"uri": uri, "version": version,
@@ -244,11 +235,7 @@ class MLServerTarget(ServingTarget):
             return None
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._sha_cache:
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            self._sha_cache[key] = digest.hexdigest()
+            self._sha_cache[key] = hash_file(path)[0]
         return self._sha_cache[key]
 
     def _endpoint(self, name: str, version: str) -> str:
@@ -412,7 +399,7 @@ class MLServerTarget(ServingTarget):
                 problems.append(f"{path}: missing from the MLServer repository")
                 missing = True
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest, _ = hash_file(path)
             if digest != expected.sha256:
                 problems.append(f"{path}: sha256 {digest}, registry says {expected.sha256}")
         if missing:

@@ -8,8 +8,8 @@ import pytest
 
 from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
-from governance.ledger import Ledger
-from governance.record import DeploymentRecord, TargetInfo
+from governance.deploy.ledger import Ledger
+from governance.deploy.record import DeploymentRecord, TargetInfo
 from governance.registries.file import FileRegistry
 from governance.staging.validate import validate_repo
 from governance.targets.base import DeploymentResult

@@ -8,8 +8,8 @@ import pytest
 import atlas_types
 from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
-from governance.atlas.entities import EntityBatch, add_location
 from governance.atlas.typedefs import TypedefIncompatible, install_types
+from governance.deploy.entities import EntityBatch, add_location
 from tests.conftest import ROOT
 
 INHERITED_FORBIDDEN = {"qualifiedName", "name", "description", "owner", "displayName", "userDescription",

@@ -6,7 +6,7 @@ import pytest
 from emulators.atlas import AtlasEmulator
 from governance.atlas import typedefs
 from governance.atlas.client import AtlasClient, AtlasSettings
-from governance.ledger import Ledger
+from governance.deploy.ledger import Ledger
 
 
 class CountingClient(AtlasClient):

@@ -12,11 +12,11 @@ import json
 import pytest
 
 from flows.deploy_model import deploy_model
-from governance.atlas.recorder import find_deployments
 from governance.cli import main
+from governance.compliance.queries import DeploymentFilter, find_deployments
+from governance.deploy.ledger import Ledger
+from governance.deploy.outbox import Outbox
 from governance.errors import StepFailed
-from governance.ledger import Ledger
-from governance.outbox import Outbox
 from governance.registries import get_registry
 from tests.conftest import write_metadata
 
@@ -128,8 +128,8 @@ def test_outage_when_recording_a_failed_attempt(prefect_api, example_repo, tmp_p
     assert len(_sync(atlas, capsys)) == 1
     [attempt] = _entities(atlas_client, "modelgov_model_deployment", "outage-failure")
     assert (attempt["attributes"]["status"], attempt["attributes"]["outcome"]) == ("stopped", "failed")
-    [row] = find_deployments(atlas_client, name="outage-failure", status="failed")
-    assert (row["status"], row["deployedTime"]) == ("failed", None)  # shown failed, never deployed
+    [row] = find_deployments(atlas_client, DeploymentFilter(name="outage-failure", outcome="failed"))
+    assert (row.status, row.outcome, row.failed) == ("stopped", "failed", True)  # shown failed, never deployed
     assert _sync(atlas, capsys) == []
 
 

@@ -7,8 +7,9 @@ import shutil
 import pytest
 
 from flows.deploy_model import deploy_model
-from governance import pipeline
-from governance.ledger import Ledger
+from governance.deploy import saga
+from governance.deploy.ledger import Ledger
+from governance.deploy.request import DeployRequest
 from governance.registries import get_registry
 from governance.staging.validate import validate_repo
 from governance.targets import get_target
@@ -33,9 +34,9 @@ def test_later_deploys_never_rewrite_the_build(prefect_api, example_repo, tmp_pa
     staged = validate_repo(elsewhere, source="https://files.example/other-copy.tar.gz", commit="ffff0000")
     registered = get_registry(registry).publish(staged)
     assert registered.created is False
-    request = pipeline.DeployRequest(source=staged.source, target=mlserver.target_uri(), registry=registry,
-                                     atlas_url=atlas.url)
-    record = pipeline.start_record(staged, registered, get_target(mlserver.target_uri()), request, "second-run")
+    request = DeployRequest(source=staged.source, target_uri=mlserver.target_uri(), registry_uri=registry,
+                            atlas_url=atlas.url, environment=None)
+    record = saga.start_record(staged, registered, get_target(mlserver.target_uri()), request, "second-run")
     recorded = Ledger(atlas_client).record_intent(record)
     assert recorded.build.guid == first["atlas"]["build"]["guid"]
     again = atlas_client.get_entity(first["atlas"]["build"]["guid"])["entity"]["attributes"]

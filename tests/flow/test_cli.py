@@ -132,7 +132,7 @@ def test_cli_flow_runs_skip_the_heartbeat_thread_unless_asked(monkeypatch):
     from prefect import flow
     from prefect.settings import get_current_settings
 
-    from governance.cli import foreground_run
+    from governance.cli.common import foreground_run
 
     @flow
     def heartbeat_setting() -> int | None:

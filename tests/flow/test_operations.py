@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from governance.atlas.client import AtlasClient, AtlasSettings
-from governance.ledger import Ledger
-from governance.record import DeploymentRecord, TargetInfo
-from governance.redeploy import release_from_registry, staged_view
+from governance.deploy.ledger import Ledger
+from governance.deploy.record import DeploymentRecord, TargetInfo
+from governance.deploy.release import release_from_registry, staged_view
 from governance.registries import get_registry
 from governance.staging.validate import validate_repo
 from governance.targets import get_target

@@ -100,7 +100,7 @@ def test_get_registry_picks_the_backend(backend):
 
 def test_a_version_describes_itself(backend, make_staged):
     """Metadata and examples travel in the manifest, so a version can be deployed again from the registry alone."""
-    from governance.redeploy import release_from_registry
+    from governance.deploy.release import release_from_registry
 
     staged = make_staged(extra={"examples/request.json": b'{"inputs": [1, 2]}',
                                 "examples/response.json": b'{"outputs": [3]}'})

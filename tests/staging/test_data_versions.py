@@ -67,9 +67,9 @@ def test_the_registry_version_keeps_the_data_versions_it_was_trained_on(example_
     records the data version the build was registered with."""
     from datetime import UTC, datetime
 
-    from governance.atlas.entities import build_entities
-    from governance.record import DeploymentRecord, TargetInfo
-    from governance.redeploy import release_from_registry, staged_view
+    from governance.deploy.entities import build_entities
+    from governance.deploy.record import DeploymentRecord, TargetInfo
+    from governance.deploy.release import release_from_registry, staged_view
     from governance.registries.file import FileRegistry
 
     data = tmp_path / "train.csv"

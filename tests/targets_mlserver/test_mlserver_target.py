@@ -134,7 +134,7 @@ def test_redeploy_from_the_registry_alone(example_repo, tmp_path, target, mlserv
     """Rollback and reconcile deploy a registered version with its staging repo gone."""
     import shutil
 
-    from governance.redeploy import release_from_registry
+    from governance.deploy.release import release_from_registry
 
     name = model_name(request)
     _, registry = release_for(example_repo, tmp_path / "reg", model_name=name)

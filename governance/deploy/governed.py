@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from governance.atlas.recorder import AtlasRecord
+from governance.deploy.interrupts import interrupts_raise
+from governance.deploy.ledger import Ledger, Settlement
+from governance.deploy.payload import AtlasRecord
+from governance.deploy.record import DeploymentRecord
+from governance.deploy.summary import DeploySummary
 from governance.errors import AtlasError, CompensationError, DeployInterrupted, GovernanceError, StepFailed
-from governance.interrupts import interrupts_raise
-from governance.ledger import Ledger, Settlement
-from governance.record import DeploymentRecord
 from governance.targets.base import Release, ServedModel, ServingTarget
 from governance.targets.lock import target_lock
 
@@ -41,13 +42,27 @@ class Governed:
     noop: bool = False
     existing: dict | None = None   # the deployed record that already covers a no-op
 
+    def summary(self) -> DeploySummary:
+        """What this deploy did; a no-op says so and names the record that already covers it."""
+        out = replace(DeploySummary.of(self.record, self.atlas, self.superseded),
+                      settled=tuple({"qualifiedName": s.qualified_name, "status": s.status, "reason": s.reason}
+                                    for s in self.settled))
+        if not self.noop:
+            return out
+        existing = self.existing or {}
+        return replace(out, status="unchanged", endpoint=existing.get("modelEndpointURL"),
+                       message=f"{self.record.target.host_detail} already serves these exact bytes "
+                               f"(same sha256): nothing was deployed or recorded",
+                       existing_deployment={"guid": existing.get("guid"),
+                                            "qualifiedName": existing.get("qualifiedName")})
+
 
 def serves_exactly(served: list[ServedModel], release: Release, traffic_percent: int | None = None
                    ) -> ServedModel | None:
     """The served copy of this release when the target reports the same version with the same sha256 (and,
     where the target splits traffic, the share asked for: a canary is not a full deploy)."""
     meta = release.metadata
-    expected = next((f.sha256 for f in release.registered.manifest.files if f.path == release.executable), None)
+    expected = release.executable_entry.sha256
     wanted = traffic_percent or 100
     for model in served:
         if model.name == meta.name and model.version == meta.version and model.sha256 and model.sha256 == expected \
@@ -90,7 +105,7 @@ def plan_reconcile(records: list[dict], served: list[ServedModel], *, keep: str 
 
 
 class GovernedDeploy:
-    """Runs steps 1-4 above for one record; the flow wraps ``run`` in a task, the library needs no Prefect."""
+    """Runs steps 1-4 above for one record; the saga's task hook wraps ``run``, the library needs no Prefect."""
 
     def __init__(self, target: ServingTarget, ledger: Ledger, *, on_wait: Callable[[str], None] | None = None,
                  lock_timeout_s: float | None = None):
@@ -101,14 +116,16 @@ class GovernedDeploy:
 
     @property
     def _single_model(self) -> bool:
-        return bool(getattr(self.target, "single_model", False))
+        return self.target.single_model
 
-    def run(self, release: Release, record: DeploymentRecord, summarize: Callable[..., dict]) -> Governed:
+    def run(self, release: Release, record: DeploymentRecord) -> Governed:
+        """Raises StepFailed naming the step (preflight, record, deploy) with the DeploySummary of what was
+        recorded, or DeployInterrupted after compensating for SIGTERM/SIGINT."""
         what = f"deploy of {release.metadata.name} {release.metadata.version} by {record.deployed_by} " \
                f"(run {record.run_id or record.deployment_id})"
         with target_lock(self.target.lock_path(), what, timeout_s=self.lock_timeout_s, on_wait=self.on_wait), \
                 interrupts_raise():
-            return self._locked(release, record, summarize)
+            return self._locked(release, record)
 
     # -- steps -----------------------------------------------------------------------------------------------
     def _records(self, model: str) -> list[dict]:
@@ -144,7 +161,7 @@ class GovernedDeploy:
                                    serving=(r["modelName"], r["modelVersion"]) in serving - covered)
                 for r in stale]
 
-    def _locked(self, release: Release, record: DeploymentRecord, summarize: Callable[..., dict]) -> Governed:
+    def _locked(self, release: Release, record: DeploymentRecord) -> Governed:
         model = release.metadata.name
         try:
             removed = self.target.recover(model)
@@ -152,7 +169,7 @@ class GovernedDeploy:
                 log.warning("removed what a killed deploy left on %s: %s", self.target.host_detail, removed)
             retired, settled = self._reconcile(model, keep=None, when=datetime.now(UTC))
             settled += self._settle_other_models(model)
-            current = serves_exactly(self._served(model), release, getattr(self.target, "canary_percent", None))
+            current = serves_exactly(self._served(model), release, self.target.canary_percent)
         except GovernanceError as exc:
             raise StepFailed("preflight", exc) from exc
         if current is not None:
@@ -169,7 +186,7 @@ class GovernedDeploy:
         try:
             result = self.target.deploy(release)
         except (Exception, DeployInterrupted) as exc:  # noqa: BLE001 - every failure is recorded, then raised
-            self._record_failure(record, exc, summarize)
+            self._record_failure(record, exc)
             raise  # unreachable: _record_failure raises
         final = record.succeeded(result)
         try:
@@ -178,7 +195,7 @@ class GovernedDeploy:
             raise StepFailed("record", AtlasError(
                 f"{model} v{release.metadata.version} is serving at {result.endpoint_url}, but Atlas could not be "
                 f"updated and still records deployment {record.deployment_id} as 'deploying' ({exc}); the next "
-                f"deploy to this target settles it from what the target serves"), summarize(final, None, [])) from exc
+                f"deploy to this target settles it from what the target serves"), DeploySummary.of(final, None)) from exc
         if recorded.pending:  # Atlas is down: the outcome waits in the outbox; the next deploy reconciles
             log.warning("%s v%s serves at %s; its Atlas record is pending in the outbox", model,
                         release.metadata.version, result.endpoint_url)
@@ -190,10 +207,10 @@ class GovernedDeploy:
             raise StepFailed("record", AtlasError(
                 f"{model} v{release.metadata.version} is deployed and recorded, but earlier deployments could "
                 f"not be compared with what {self.target.host_detail} serves ({exc}); the next deploy does it"),
-                summarize(final, recorded, [])) from exc
+                DeploySummary.of(final, recorded)) from exc
         return Governed(final, recorded, retired + superseded, settled + more)
 
-    def _record_failure(self, record: DeploymentRecord, exc: BaseException, summarize: Callable[..., dict]):
+    def _record_failure(self, record: DeploymentRecord, exc: BaseException):
         """Record the failed attempt (the target already put itself back), then raise for the caller."""
         cause = exc.cause if isinstance(exc, CompensationError) and exc.cause is not None else exc
         if isinstance(cause, DeployInterrupted):
@@ -208,7 +225,7 @@ class GovernedDeploy:
         except GovernanceError as atlas_exc:
             raise StepFailed("deploy", GovernanceError(
                 f"{exc}; and Atlas could not record the failed attempt ({atlas_exc}): it still says 'deploying' "
-                f"until the next deploy to this target settles it"), summarize(failed, None, [])) from exc
+                f"until the next deploy to this target settles it"), DeploySummary.of(failed, None)) from exc
         if isinstance(cause, DeployInterrupted):
             raise cause
-        raise StepFailed("deploy", exc, summarize(failed, recorded, [])) from exc
+        raise StepFailed("deploy", exc, DeploySummary.of(failed, recorded)) from exc

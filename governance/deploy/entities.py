@@ -19,31 +19,24 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlparse
 
-from governance.atlas.datasets import DATASET_TYPE, registered_data_versions, versioned_dataset_attributes
-from governance.record import DeploymentRecord
+from governance.atlas.constants import (
+    BUILD_TYPE,
+    DATASET_TYPE,
+    DEFAULT_NAMESPACE,
+    DEPLOY_PROCESS_TYPE,
+    DEPLOYMENT_TYPE,
+    PROJECT_TYPE,
+    TRAIN_PROCESS_TYPE,
+    millis,
+)
+from governance.deploy.datasets import registered_data_versions, versioned_dataset_attributes
+from governance.deploy.record import DeploymentRecord
 from governance.staging.metadata import is_repo_relative
 
-BUILD_TYPE = "modelgov_model_build"
-DEPLOYMENT_TYPE = "modelgov_model_deployment"
-DEPLOY_PROCESS_TYPE = "modelgov_deploy_process"
-TRAIN_PROCESS_TYPE = "modelgov_train_build_process"
-PROJECT_TYPE = "ml_project"
-DEFAULT_NAMESPACE = "modelgov"
 TARGET_KINDS = {"mlserver", "mleap", "kserve"}
-
-
-def millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def iso_from_millis(value: int | None) -> str | None:
-    """Atlas returns dates as epoch millis; people read ISO-8601 UTC."""
-    if value in (None, "", 0):
-        return None
-    return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat(timespec="seconds")
 
 
 @dataclass

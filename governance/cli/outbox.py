@@ -8,7 +8,7 @@ import sys
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
-    from governance.outbox import Outbox
+    from governance.deploy.outbox import Outbox
 
     outbox = Outbox()
     rows = [entry.to_row() for entry in outbox.pending()]
@@ -27,7 +27,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 def cmd_outbox_sync(args: argparse.Namespace) -> int:
     """Replay pending records in order, exactly once (upserts by qualifiedName), into the given Atlas."""
     from governance.atlas.client import AtlasClient
-    from governance.outbox import Outbox
+    from governance.deploy.outbox import Outbox
 
     outbox = Outbox()
     client = AtlasClient.from_env(args.atlas)
@@ -45,7 +45,7 @@ def cmd_outbox_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_outbox_parser(sub) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("outbox", help="Atlas records kept locally while Atlas was unreachable")
     outbox_sub = p.add_subparsers(dest="outbox_command", required=True)
     p2 = outbox_sub.add_parser("list", help="show the pending records, oldest first")

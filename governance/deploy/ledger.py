@@ -1,7 +1,8 @@
-"""The ledger: the one interface through which a deploy writes and reads its record (Atlas behind it).
+"""The ledger: the one writer of deployment records (Atlas behind it, the durable outbox beside it).
 
-The pipeline and the flow call the ledger, never the Atlas client, so that what is recorded, when, and how
-an outage is absorbed (a durable outbox can sit behind this class) is decided in one place.
+Deploys, reconcile, rollback and undeploy call the ledger, never the Atlas client, so that what is recorded,
+when, and how an outage is absorbed (the write waits in the outbox) is decided in one place. Retries live in
+the Atlas client alone (one layer, under one deadline); the ledger writes each record once.
 
 Reads that decide what to write (which deployments are ``deployed`` or ``deploying`` on a target) go
 through unique-attribute lookups and relationships when the model is known (project -> builds ->
@@ -12,30 +13,23 @@ it. Without a model name the ledger falls back to a basic search.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from governance.atlas.client import AtlasClient, AtlasSettings
-from governance.atlas.entities import (
+from governance.atlas.constants import (
     DEFAULT_NAMESPACE,
     DEPLOYMENT_TYPE,
     PROJECT_TYPE,
     iso_from_millis,
     millis,
 )
-from governance.atlas.recorder import (
-    AtlasRecord,
-    RecordedEntity,
-    deployment_payload,
-    find_deployments,
-    record_deployment,
-)
 from governance.atlas.typedefs import ensure_types
+from governance.deploy.outbox import Outbox, OutboxEntry
+from governance.deploy.payload import AtlasRecord, deployment_payload, pending_record, record_deployment
+from governance.deploy.record import DeploymentRecord
 from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
-from governance.outbox import Outbox, OutboxEntry
-from governance.record import DeploymentRecord
 
 ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
                "targetDetail", "modelEndpointURL", "serializedObjectUri", "deployedBy", "orchestratorRunId",
@@ -73,27 +67,30 @@ def deployment_row(entity: dict) -> dict:
 class Ledger:
     """Intent, outcome, retirement and history of deployments, recorded in Apache Atlas."""
 
-    def __init__(self, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE,
-                 retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0), outbox: Outbox | None = None):
+    def __init__(self, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE, outbox: Outbox | None = None):
         self.atlas = atlas
         self.namespace = namespace
-        self.retry_delays = retry_delays
         self.outbox = outbox  # where writes go while Atlas is unreachable (None: they raise)
 
-    def _write(self, fn, *args):
-        """A write, retried with backoff while Atlas fails on its side (connection, 5xx); upserts make it safe."""
-        for delay in (*self.retry_delays, None):
+    @classmethod
+    def open(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE, *,
+             settings: AtlasSettings | None = None, check: bool = True) -> Ledger:
+        """The ledger every writer uses: Atlas from ``settings`` (else the environment and ``atlas_url``), the
+        local outbox behind it. ``check``: Atlas answers, has our types, and the outbox is replayed into it,
+        before anything changes (an AtlasError otherwise)."""
+        ledger = cls(AtlasClient(settings or AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
+        if check:
             try:
-                return fn(*args)
-            except AtlasError as exc:
-                if delay is None or isinstance(exc, AtlasUnavailable) or (exc.status is not None and exc.status < 500):
-                    raise  # refusals never pass on retry; an unavailable Atlas already spent its deadline
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+                ledger.check()
+            except BaseException:
+                ledger.close()
+                raise
+        return ledger
 
     @classmethod
-    def from_env(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
-        return cls(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
+    def reader(cls, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
+        """A read-only view over an existing client (``verify``): no outbox, so it can never write."""
+        return cls(atlas, namespace, outbox=None)
 
     # -- the outbox ------------------------------------------------------------------------------------------
     def sync_outbox(self) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
@@ -131,7 +128,7 @@ class Ledger:
         Atlas unreachable: the build's record (the registry version exists) goes to the outbox and
         AtlasRecordPending stops the run before the target is touched."""
         try:
-            return self._write(record_deployment, self.atlas, record, self.namespace)
+            return record_deployment(self.atlas, record, self.namespace)
         except AtlasError as exc:
             meta = record.staged.metadata
             entry = self._outboxed(exc, "deployment", deployment_payload(record, self.namespace, build_only=True),
@@ -146,24 +143,41 @@ class Ledger:
 
         Atlas unreachable: the record goes to the outbox and comes back ``pending`` (the deployment stands)."""
         try:
-            return self._write(record_deployment, self.atlas, record, self.namespace)
+            return record_deployment(self.atlas, record, self.namespace)
         except AtlasError as exc:
             meta = record.staged.metadata
             payload = deployment_payload(record, self.namespace)
             self._outboxed(exc, "deployment", payload, f"deployment {meta.name} {meta.version} on "
                                                        f"{record.target.host_detail}: {record.status}")
-            names = payload["names"]
-            return AtlasRecord(build=RecordedEntity("modelgov_model_build", names["build"], ""),
-                               deployment=RecordedEntity(DEPLOYMENT_TYPE, names["deployment"], ""),
-                               deploy_process=RecordedEntity("modelgov_deploy_process", names["deploy_process"], ""),
-                               project=RecordedEntity(PROJECT_TYPE, names["project"], ""), pending=True)
+            return pending_record(payload)
 
     def _update(self, qualified_name: str, attrs: dict, description: str) -> None:
         try:
-            self._write(self.atlas.partial_update_by_unique, DEPLOYMENT_TYPE, qualified_name, attrs)
+            self.atlas.partial_update_by_unique(DEPLOYMENT_TYPE, qualified_name, attrs)
         except AtlasError as exc:
             self._outboxed(exc, "update", {"type_name": DEPLOYMENT_TYPE, "qualified_name": qualified_name,
                                            "attributes": attrs}, description)
+
+    def stop(self, qualified_name: str, stopped_at: datetime, reason: str) -> str:
+        """Mark one deployment ``stopped`` with ``stoppedTime`` and why (``undeploy``); kept in the outbox while
+        Atlas is unreachable, like every other write."""
+        self._update(qualified_name, {"status": "stopped", "stoppedTime": millis(stopped_at), "stopReason": reason},
+                     f"stop {qualified_name}: {reason}")
+        return qualified_name
+
+    def record_entity(self, type_name: str, attributes: dict, *, only_if_absent: bool = True) -> bool:
+        """Create one entity of ours (an ungoverned-model finding) unless it exists; True when it was written
+        (or is waiting in the outbox because Atlas is unreachable)."""
+        qualified_name = attributes["qualifiedName"]
+        entity = {"typeName": type_name, "guid": "-1",
+                  "attributes": {k: v for k, v in attributes.items() if v is not None}}
+        try:
+            if only_if_absent and self.atlas.get_entity_by_unique(type_name, qualified_name):
+                return False
+            self.atlas.upsert_entities([entity])
+        except AtlasError as exc:
+            self._outboxed(exc, "entities", {"entities": [entity]}, f"{type_name} {qualified_name}")
+        return True
 
     def retire(self, qualified_names: Iterable[str], stopped_at: datetime) -> list[str]:
         """Mark deployments ``stopped`` with ``stoppedTime``: their version left service."""
@@ -211,11 +225,6 @@ class Ledger:
         """One deployment record by qualifiedName (a consistent read), or None."""
         found = self.atlas.get_entity_by_unique(DEPLOYMENT_TYPE, qualified_name)
         return deployment_row(found["entity"]) if found else None
-
-    def search(self, *, name: str | None = None, owner: str | None = None, status: str | None = None,
-               limit: int | None = None) -> list[dict]:
-        """Recorded deployments for people (``modelgov search``), newest first."""
-        return find_deployments(self.atlas, name=name, owner=owner, status=status, limit=limit)
 
     def close(self) -> None:
         self.atlas.close()

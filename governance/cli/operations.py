@@ -1,91 +1,15 @@
-"""Operations subcommands of ``modelgov``: batch deploys, approvals (and, with the ledger, rollback,
-undeploy and reconcile). Registered from ``governance.cli``; the flows are imported only when a command runs.
+"""``modelgov approve | notify-push | rollback | undeploy | reconcile``: the operations commands. Approvals and
+push events go to the Prefect server (``flows/``, imported only when such a command runs); rollback, undeploy and
+reconcile run the library's fleet operations (``governance.deploy.fleet``) through the ledger.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
-from pathlib import Path
 
+from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt
 from governance.errors import ConfigError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUCCESS = ("deployed", "unchanged")  # unchanged: the target already served exactly these bytes
-
-
-def batch_sources(positional: list[str], from_file: str | None) -> list[str]:
-    """Sources from the command line, then from LIST (one per line; blank lines and ``#`` lines ignored)."""
-    sources = list(positional)
-    where = {s: "command line" for s in sources}
-    if from_file:
-        path = Path(from_file)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the source list ({exc.strerror or exc})") from exc
-        for number, line in enumerate(lines, 1):
-            entry = line.strip()
-            if not entry or entry.startswith("#"):
-                continue
-            if entry in where:
-                raise ConfigError(f"{path}:{number}: {entry} is listed twice (first on {where[entry]})")
-            where[entry] = f"{path}:{number}"
-            sources.append(entry)
-    if not sources:
-        raise ConfigError("no source given: pass SOURCE ... or --from-file LIST")
-    return sources
-
-
-def print_batch_table(summaries: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from governance import report
-
-    ok = sum(1 for s in summaries if s.get("status") in SUCCESS)
-    table = Table(title=f"{ok} of {len(summaries)} deployed", title_justify="left")
-    for column in ("model", "version", "status", "target", "endpoint / error", "Atlas deployment"):
-        table.add_column(column, overflow="fold")
-    for summary in summaries:
-        row = report.row(summary)
-        detail = row["endpoint"] if row["status"] in SUCCESS else f"{row['step']}: {row['error']}"
-        table.add_row(row["model"] or row["source"] or "?", row["version"] or "", row["status"] or "",
-                      row["target"] or "", detail or "", row["atlas_deployment_guid"] or "",
-                      style=None if row["status"] in SUCCESS else "red")
-    Console(width=200).print(table)
-
-
-def cmd_deploy_batch(args: argparse.Namespace, sources: list[str]) -> int:
-    """``modelgov deploy SRC1 SRC2 ... [--from-file LIST]``: one ``deploy-models`` flow run."""
-    from governance.cli import _resolve, foreground_run
-    from governance.staging.intake import refuse_embedded_credentials
-
-    if args.dry_run:
-        raise ConfigError("--dry-run takes one source")
-    if args.per_target_limit < 1:
-        raise ConfigError("--per-target-limit must be at least 1")
-    _resolve(args)  # bad names fail before Prefect starts
-    for source in sources:
-        refuse_embedded_credentials(source)
-    with foreground_run():
-        from flows.batch import deploy_models
-
-        summaries = deploy_models(sources=sources, target=args.target, registry=args.registry,
-                                  atlas_url=args.atlas, environment=args.environment, namespace=args.namespace,
-                                  config=args.config, per_target_limit=args.per_target_limit,
-                                  progress=not args.json, approval_timeout=args.approval_timeout)
-    if args.json:
-        for summary in summaries:
-            print(json.dumps(summary, sort_keys=True, default=str))
-    else:
-        print_batch_table(summaries)
-    failed = [s for s in summaries if s.get("status") not in SUCCESS]
-    if failed:
-        print(f"modelgov deploy: {len(failed)} of {len(summaries)} failed", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -113,20 +37,21 @@ def cmd_notify_push(args: argparse.Namespace) -> int:
 
 def _target_and_ledger(args: argparse.Namespace):
     """The named or URI target, its environment, the ledger (Atlas checked) and the config."""
+    from governance.atlas.constants import DEFAULT_NAMESPACE
     from governance.config import load_config
-    from governance.operations import open_ledger
+    from governance.deploy.ledger import Ledger
     from governance.targets import get_target
 
     cfg = load_config(args.config)
     named = cfg.target(args.target)
-    ledger = open_ledger(args.atlas or cfg.atlas_url, args.namespace or cfg.namespace or "modelgov")
-    return get_target(named.uri), named.environment, ledger, cfg
+    target = get_target(named.uri)
+    ledger = Ledger.open(args.atlas or cfg.atlas_url, args.namespace or cfg.namespace or DEFAULT_NAMESPACE)
+    return target, named.environment, ledger, cfg
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Serve an earlier registered version again, from the registry, recorded with its reason."""
-    from governance.operations import rollback
-    from governance.pipeline import governed_summary
+    from governance.deploy.fleet import registry_of, rollback
     from governance.registries import get_registry
 
     if not args.reason.strip():
@@ -136,8 +61,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         if args.registry or cfg.default_registry:
             registry = get_registry(cfg.registry_uri(args.registry))
         else:  # the registry the model's current deployment came from
-            from governance.operations import registry_of
-
             current = ledger.deployed_on(target.host_detail, args.name)
             if not current:
                 raise ConfigError(f"{args.name} has no deployment on {target.host_detail}: pass --registry")
@@ -145,22 +68,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         governed = rollback(target, ledger, registry, args.name, args.to, args.reason, environment=environment)
     finally:
         ledger.close()
-    out = governed_summary(governed)
+    out = governed.summary()
     if args.json:
-        print(json.dumps(out, sort_keys=True, default=str))
+        print(json.dumps(out.to_dict(), sort_keys=True, default=str))
     elif governed.noop:
-        print(out["message"])
+        print(out.message)
     else:
-        print(f"rolled back {args.name} to {args.to} on {target.kind}://{target.host_detail} -> {out['endpoint']}")
-        print(f"  atlas deployment: {out['atlas']['deployment']['qualifiedName']}")
-        for name in out.get("superseded") or []:
+        print(f"rolled back {args.name} to {args.to} on {target.kind}://{target.host_detail} -> {out.endpoint}")
+        if out.atlas:
+            print(f"  atlas deployment: {out.atlas['deployment']['qualifiedName']}")
+        else:
+            print(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {out.message}")
+        for name in out.superseded:
             print(f"  marked stopped: {name}")
     return EXIT_OK
 
 
 def cmd_undeploy(args: argparse.Namespace) -> int:
     """Take a model (or one version) out of service; its deployments are recorded stopped with the reason."""
-    from governance.operations import undeploy
+    from governance.deploy.fleet import undeploy
 
     if not args.reason.strip():
         raise ConfigError("--reason TEXT is required (it is recorded in Atlas)")
@@ -194,8 +120,8 @@ def print_findings(report) -> None:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    """Make every target serve what Atlas records (see governance.operations)."""
-    from governance.operations import reconcile_targets
+    """Make every target serve what Atlas records (see governance.deploy.fleet)."""
+    from governance.deploy.fleet import reconcile_targets
 
     report = reconcile_targets([args.target] if args.target else None, args.registry, args.atlas, args.namespace,
                                args.config, dry_run=args.dry_run)
@@ -209,8 +135,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def add_operations_commands(sub: argparse._SubParsersAction,
-                            atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The operations subcommands (added to ``modelgov``'s parser)."""
     p = sub.add_parser("approve", help="approve (or --reject) a production deploy waiting for approval")
     p.add_argument("run_id", metavar="RUN_ID", help="the flow run id the waiting run logged")
@@ -228,7 +153,7 @@ def add_operations_commands(sub: argparse._SubParsersAction,
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--registry", help="registry name or URI (default: the one the deployment came from)")
         p.add_argument("--namespace", default=None)
-        p.add_argument("--config", default=None)
+        config_opt(p)
         p.add_argument("--json", action="store_true")
         atlas_opt(p)
 

@@ -67,3 +67,20 @@ def run_checks(*, atlas_url: str | None, registry: str | None, target: str | Non
     if target:
         checks.append(_target_check(target))
     return checks
+
+
+def cmd_doctor(args) -> int:
+    results = run_checks(atlas_url=args.atlas, registry=args.registry, target=args.target)
+    for check in results:
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    return 0 if all(c.ok for c in results) else 1
+
+
+def add_parsers(sub) -> None:
+    from governance.cli.common import atlas_opt
+
+    p = sub.add_parser("doctor", help="check connectivity and credentials")
+    p.add_argument("--registry")
+    p.add_argument("--target")
+    atlas_opt(p)
+    p.set_defaults(func=cmd_doctor)

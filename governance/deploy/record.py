@@ -8,12 +8,13 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from governance.registries.base import RegistryVersion
 from governance.staging.repo import StagedRepo
-from governance.targets.base import DeploymentResult
+from governance.targets.base import DeploymentResult, ServingTarget
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,17 @@ class DeploymentRecord:
     finished_at: datetime | None = None
     approval: ApprovalDecision | None = None
     reason: str | None = None              # why this deployment was made: "reconcile", "rollback: <text>"
+
+    @classmethod
+    def start(cls, staged: StagedRepo, registered: RegistryVersion, target: ServingTarget, *,
+              run_id: str | None = None, environment: str | None = None, reason: str | None = None
+              ) -> DeploymentRecord:
+        """A new attempt, ``deploying``, by the current user; the one place a record is begun (deploy,
+        rollback and reconcile alike). Its id is the orchestrator's run id when there is one."""
+        return cls(deployment_id=run_id or uuid.uuid4().hex, staged=staged, registered=registered,
+                   target=TargetInfo(kind=target.kind, uri=target.uri, host_detail=target.host_detail),
+                   started_at=datetime.now(UTC), deployed_by=current_user(), run_id=run_id,
+                   environment=environment, reason=reason)
 
     @property
     def endpoint_url(self) -> str | None:

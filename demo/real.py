@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from flows.demo import EXAMPLE, banner, show_atlas
+from demo.local import EXAMPLE, banner, show_atlas
 from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.cli import main as modelgov
 from governance.registries import get_registry

@@ -1,22 +1,20 @@
 """``modelgov search | history | trace | verify | report``: compliance answers, one command each.
 
 Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
-scripts; the logic lives in ``governance.compliance``. Registered from ``governance.cli``.
+scripts; the logic lives in ``governance.compliance``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt, print_csv, print_json, show
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, TargetFilter
 from governance.compliance.times import iso, parse_moment, to_millis
 
-EXIT_OK, EXIT_FAILED = 0, 1
 STATUSES = ["deploying", "deployed", "stopped"]
 
 
@@ -41,37 +39,14 @@ def _target_filter(args: argparse.Namespace) -> TargetFilter | None:
     return TargetFilter.parse(text)
 
 
-def _show(renderable) -> None:
-    """Print a rich renderable; to a pipe or file: plain text, wide enough that rows never wrap."""
-    from rich.console import Console
-
-    if sys.stdout.isatty():
-        Console().print(renderable)
-        return
-    console = Console(width=2000, no_color=True, highlight=False)
-    with console.capture() as captured:
-        console.print(renderable)
-    print("\n".join(line.rstrip() for line in captured.get().splitlines()))
-
-
-def _print_json(obj: object) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
-def _print_csv(rows: Sequence[dict], fields: Sequence[str]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-
-
 def print_deployments(rows: Sequence[Deployment], args: argparse.Namespace, *, title: str,
                       empty: str) -> None:
     """The rows as JSON, CSV or an aligned table (failure reasons shown when there are failed attempts)."""
     if args.json:
-        _print_json([d.to_dict() for d in rows])
+        print_json([d.to_dict() for d in rows])
         return
     if args.csv:
-        _print_csv([d.to_dict() for d in rows], DEPLOYMENT_FIELDS)
+        print_csv([d.to_dict() for d in rows], DEPLOYMENT_FIELDS)
         return
     if not rows:
         print(empty)
@@ -90,7 +65,7 @@ def print_deployments(rows: Sequence[Deployment], args: argparse.Namespace, *, t
                       d.status or "", d.outcome or "", iso(d.deployed_ms) or "", iso(d.stopped_ms) or "",
                       d.deployed_by or "", d.owner or "", d.owner_lob or "",
                       *([d.failure_reason or ""] if with_reason else []), style=style)
-    _show(table)
+    show(table)
 
 
 # -- commands ------------------------------------------------------------------------------------------------
@@ -130,11 +105,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
     client = _client(args)
     chain = trace(client, args.deployment, client.settings.url)
     if args.json:
-        _print_json(chain)
+        print_json(chain)
         return EXIT_OK
     from governance.compliance.render import trace_tree
 
-    _show(trace_tree(chain))
+    show(trace_tree(chain))
     return EXIT_OK
 
 
@@ -143,7 +118,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     outcome = verify_deployment(_client(args), args.deployment)
     if args.json:
-        _print_json(outcome.to_dict())
+        print_json(outcome.to_dict())
     else:
         for line in outcome.checked:
             print(f"ok  {line}")
@@ -177,12 +152,12 @@ def _formats(p: argparse.ArgumentParser, *, csv_too: bool = True) -> None:
         group.add_argument("--csv", action="store_true", help="print CSV (the JSON fields as columns)")
 
 
-def _common(p: argparse.ArgumentParser, atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
-    p.add_argument("--config", default=None, help="config file (default $MODELGOV_CONFIG or ./modelgov.yaml)")
+def _common(p: argparse.ArgumentParser) -> None:
+    config_opt(p)
     atlas_opt(p)
 
 
-def register(sub: argparse._SubParsersAction, atlas_opt: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the compliance subcommands to ``modelgov``'s parser."""
     target_help = "a target name from modelgov.yaml, a target URI, HOST:PORT (or CLUSTER/NAMESPACE), or a HOST"
     p = sub.add_parser("search", help="find recorded deployments (newest first)")
@@ -197,7 +172,7 @@ def register(sub: argparse._SubParsersAction, atlas_opt: Callable[[argparse.Argu
     p.add_argument("--until", help="deployed before this datetime; a date includes that whole day")
     p.add_argument("--limit", type=int, default=None)
     _formats(p)
-    _common(p, atlas_opt)
+    _common(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("history", help="a model's deployments, oldest first; --at: what served at a moment")
@@ -205,19 +180,19 @@ def register(sub: argparse._SubParsersAction, atlas_opt: Callable[[argparse.Argu
     p.add_argument("--target", help=target_help)
     p.add_argument("--at", help="ISO datetime: deployments with deployedTime <= AT < stoppedTime (or not stopped)")
     _formats(p)
-    _common(p, atlas_opt)
+    _common(p)
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("trace", help="a deployment's chain: build, registry bytes, staging commit, data, people")
     p.add_argument("deployment", help="the deployment's Atlas guid or qualifiedName")
     _formats(p, csv_too=False)
-    _common(p, atlas_opt)
+    _common(p)
     p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("verify", help="re-hash the registry copy, ask the target, compare both with Atlas")
     p.add_argument("deployment", help="the deployment's Atlas guid or qualifiedName")
     _formats(p, csv_too=False)
-    _common(p, atlas_opt)
+    _common(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("report", help="audit report of the deployment events in a period")
@@ -225,5 +200,5 @@ def register(sub: argparse._SubParsersAction, atlas_opt: Callable[[argparse.Argu
     p.add_argument("--until", required=True, help="ISO datetime, exclusive; a date includes that whole day")
     p.add_argument("--format", choices=["html", "md", "csv"], default="md")
     p.add_argument("--output", help="write to this file instead of stdout")
-    _common(p, atlas_opt)
+    _common(p)
     p.set_defaults(func=cmd_report)

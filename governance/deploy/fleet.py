@@ -9,28 +9,28 @@ Reconcile compares, per target, what Atlas records as ``deployed`` with what the
   ``modelgov_ungoverned_model`` so compliance sees it;
 - a deployment left ``deploying`` by a run that died is settled from the target's answer.
 A second run right after finds nothing to change. Deploys go through ``GovernedDeploy`` (the target's
-lock, the ledger, compensation), exactly like ``modelgov deploy``.
+lock, the ledger, compensation), exactly like ``modelgov deploy``, and every record, the ungoverned-model
+finding and undeploy's ``stopped`` included, goes through the ledger (and its outbox while Atlas is down).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from governance.atlas.entities import millis
+from governance.atlas.constants import DEFAULT_NAMESPACE, UNGOVERNED_TYPE, millis
+from governance.config import load_config
+from governance.deploy.governed import Governed, GovernedDeploy, plan_reconcile
+from governance.deploy.ledger import Ledger
+from governance.deploy.record import DeploymentRecord
+from governance.deploy.release import release_from_registry, staged_view
 from governance.errors import ConfigError, GovernanceError, TargetError
-from governance.govern import GovernedDeploy, plan_reconcile
-from governance.ledger import Ledger
-from governance.record import DeploymentRecord, TargetInfo, current_user
-from governance.redeploy import release_from_registry, staged_view
 from governance.registries import Registry, get_registry
-from governance.targets import ServingTarget
+from governance.targets import ServingTarget, get_target
 from governance.targets.base import Release, ServedModel
 from governance.targets.lock import target_lock
 
-UNGOVERNED_TYPE = "modelgov_ungoverned_model"
 RECONCILE = "reconcile"
 
 
@@ -76,22 +76,13 @@ def registry_of(row: dict, fallback: str | None) -> Registry:
     raise ConfigError(f"{row['qualifiedName']}: cannot tell which registry it came from; pass --registry")
 
 
-def _executable_sha(release: Release) -> str | None:
-    return next((f.sha256 for f in release.registered.manifest.files if f.path == release.executable), None)
-
-
 def redeploy(target: ServingTarget, ledger: Ledger, release: Release, reason: str, *,
              environment: str | None = None, run_id: str | None = None,
-             on_wait: Callable[[str], None] | None = None):
+             on_wait: Callable[[str], None] | None = None) -> Governed:
     """Deploy a registered version again (rollback, reconcile) as a new governed deployment with ``reason``."""
-    from governance.pipeline import summary
-
-    record = DeploymentRecord(
-        deployment_id=run_id or uuid.uuid4().hex, staged=staged_view(release), registered=release.registered,
-        target=TargetInfo(kind=target.kind, uri=target.uri, host_detail=target.host_detail),
-        started_at=datetime.now(UTC), deployed_by=current_user(), run_id=run_id, environment=environment,
-        reason=reason)
-    return GovernedDeploy(target, ledger, on_wait=on_wait).run(release, record, summary)
+    record = DeploymentRecord.start(staged_view(release), release.registered, target, run_id=run_id,
+                                    environment=environment, reason=reason)
+    return GovernedDeploy(target, ledger, on_wait=on_wait).run(release, record)
 
 
 def _drift(row: dict, served: list[ServedModel], release: Release) -> tuple[str, str] | None:
@@ -103,7 +94,7 @@ def _drift(row: dict, served: list[ServedModel], release: Release) -> tuple[str,
     if not same:
         return "other-version", (f"serves {', '.join(m.version for m in mine)} instead of the recorded "
                                  f"{row['modelVersion']}")
-    expected = _executable_sha(release)
+    expected = release.executable_entry.sha256
     if all(m.sha256 != expected for m in same):
         return "other-bytes", f"served executable sha256 {same[0].sha256}, registry says {expected}"
     return None
@@ -119,17 +110,14 @@ def _latest_deployed(rows: list[dict]) -> list[dict]:
 
 
 def _record_ungoverned(ledger: Ledger, target: ServingTarget, model: ServedModel) -> tuple[str, bool]:
-    """Upsert the finding once: (qualifiedName, created). An existing record is left untouched."""
+    """Record the finding once, through the ledger: (qualifiedName, created). An existing record is left
+    untouched."""
     qn = f"ungoverned/{target.kind}://{target.host_detail}/{model.name}/{model.target_version}@{ledger.namespace}"
-    if ledger.atlas.get_entity_by_unique(UNGOVERNED_TYPE, qn):
-        return qn, False
     attrs = {"qualifiedName": qn, "name": f"{model.name} {model.version} (ungoverned) @ {target.host_detail}",
              "modelName": model.name, "modelVersion": model.version, "targetKind": target.kind,
              "targetDetail": target.host_detail, "executableSha256": model.sha256,
              "foundTime": millis(datetime.now(UTC)), "description": "served, but no governed deployment records it"}
-    ledger.atlas.upsert_entities([{"typeName": UNGOVERNED_TYPE, "guid": "-1",
-                                   "attributes": {k: v for k, v in attrs.items() if v is not None}}])
-    return qn, True
+    return qn, ledger.record_entity(UNGOVERNED_TYPE, attrs)
 
 
 def reconcile_target(target: ServingTarget, ledger: Ledger, *, registry_fallback: str | None = None,
@@ -203,7 +191,7 @@ def reconcile_target(target: ServingTarget, ledger: Ledger, *, registry_fallback
 
 
 def rollback(target: ServingTarget, ledger: Ledger, registry: Registry, name: str, version: str, reason: str, *,
-             environment: str | None = None):
+             environment: str | None = None) -> Governed:
     """Serve an earlier registered version again; recorded with reason "rollback: ...", superseding."""
     if not reason.strip():
         raise ConfigError("--reason is required: it is recorded in Atlas")
@@ -232,24 +220,10 @@ def undeploy(target: ServingTarget, ledger: Ledger, name: str, version: str | No
         for row in records:
             if (row["modelName"], row["modelVersion"]) in left:
                 continue
-            ledger.atlas.partial_update_by_unique(
-                "modelgov_model_deployment", row["qualifiedName"],
-                {"status": "stopped", "stoppedTime": millis(now), "stopReason": f"undeploy: {reason.strip()}"})
-            stopped.append(row["qualifiedName"])
+            stopped.append(ledger.stop(row["qualifiedName"], now, f"undeploy: {reason.strip()}"))
         if any((m.name, m.version) in left for m in served):
             raise TargetError(f"{where} still serves {name} after undeploy: {sorted(left)}")
         return stopped
-
-
-def open_ledger(atlas_url: str | None, namespace: str) -> Ledger:
-    """The ledger for operations commands; checks Atlas answers and has our types, and replays the outbox,
-    before anything changes."""
-    from governance.atlas.client import AtlasClient, AtlasSettings
-    from governance.outbox import Outbox
-
-    ledger = Ledger(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
-    ledger.check()
-    return ledger
 
 
 def reconcile_targets(targets: list[str] | None = None, registry: str | None = None, atlas_url: str | None = None,
@@ -257,9 +231,6 @@ def reconcile_targets(targets: list[str] | None = None, registry: str | None = N
                       run_id: str | None = None) -> ReconcileReport:
     """Reconcile the named targets, or every target in modelgov.yaml; what ``modelgov reconcile`` and the
     scheduled ``reconcile`` flow both run."""
-    from governance.config import load_config
-    from governance.targets import get_target
-
     cfg = load_config(config)
     names = list(targets or []) or sorted(cfg.targets)
     if not names:
@@ -267,7 +238,7 @@ def reconcile_targets(targets: list[str] | None = None, registry: str | None = N
     fallback = cfg.registry_uri(registry) if (registry or cfg.default_registry) else None
     resolved = [cfg.target(name) for name in names]  # every name checked before anything changes
     report = ReconcileReport()
-    ledger = open_ledger(atlas_url or cfg.atlas_url, namespace or cfg.namespace or "modelgov")
+    ledger = Ledger.open(atlas_url or cfg.atlas_url, namespace or cfg.namespace or DEFAULT_NAMESPACE)
     try:
         for named in resolved:
             reconcile_target(get_target(named.uri), ledger, registry_fallback=fallback, dry_run=dry_run,

@@ -1,4 +1,5 @@
-"""``modelgov registry gc``: remove what interrupted publishes left, never a committed version."""
+"""``modelgov registry verify | gc``: re-read a registry version and check every sha256; remove what
+interrupted publishes left, never a committed version."""
 
 from __future__ import annotations
 
@@ -21,6 +22,24 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[unit]: value})
 
 
+def cmd_registry_verify(args: argparse.Namespace) -> int:
+    from governance.registries import get_registry
+
+    registry = get_registry(args.registry)
+    version = registry.lookup(args.name, args.version)
+    if version is None:
+        print(f"{registry.version_location(args.name, args.version)}: no complete version (no manifest)",
+              file=sys.stderr)
+        return 1
+    problems = registry.verify(version)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{version.location}: {len(version.manifest.files)} files match the manifest")
+    return 0
+
+
 def cmd_registry_gc(args: argparse.Namespace) -> int:
     from governance.registries import get_registry
 
@@ -35,7 +54,14 @@ def cmd_registry_gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_gc_parser(registry_sub) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("registry", help="model registry operations")
+    registry_sub = p.add_subparsers(dest="registry_command", required=True)
+    p = registry_sub.add_parser("verify", help="re-read a registry version and check every sha256")
+    p.add_argument("registry")
+    p.add_argument("name")
+    p.add_argument("version")
+    p.set_defaults(func=cmd_registry_verify)
     p = registry_sub.add_parser("gc", help="remove abandoned publish attempts, temp folders and incomplete "
                                            "S3 multipart uploads (never a committed version)")
     p.add_argument("registry")

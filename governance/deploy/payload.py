@@ -1,7 +1,7 @@
-"""Record a DeploymentRecord in Atlas and answer compliance's questions from it.
+"""A DeploymentRecord as one Atlas bulk payload, and applying that payload (what the ledger and the outbox write).
 
 Reruns update (upsert by qualifiedName), never duplicate. Which earlier deployments are ``stopped`` is decided
-by comparing Atlas with what the target serves (``governance.govern``), through ``governance.ledger``.
+by comparing Atlas with what the target serves (``governance.deploy.governed``), through the ledger.
 Environment classifications ride in the create payload, so Atlas applies them on create only (it ignores
 payload classifications on update), with no call of their own.
 """
@@ -11,20 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.entities import (
+from governance.atlas.constants import (
+    BUILD_TYPE,
     DEFAULT_NAMESPACE,
+    DEPLOY_PROCESS_TYPE,
     DEPLOYMENT_TYPE,
-    build_entities,
-    iso_from_millis,
+    ENVIRONMENT_CLASSIFICATIONS,
+    PROJECT_TYPE,
+    SENSITIVE_CLASSIFICATION,
 )
+from governance.deploy.entities import build_entities
+from governance.deploy.record import DeploymentRecord
 from governance.errors import AtlasError
-from governance.record import DeploymentRecord
-
-SENSITIVE_CLASSIFICATION = "modelgov_sensitive_data"
-ENVIRONMENT_CLASSIFICATIONS = {"production": "modelgov_production", "staging": "modelgov_staging"}
-DEPLOYMENT_COLUMNS = ["modelName", "modelVersion", "status", "outcome", "targetKind", "targetDetail",
-                      "modelEndpointURL", "deployedTime", "stoppedTime", "serializedObjectUri", "deployedBy",
-                      "failureReason"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def deployment_payload(record: DeploymentRecord, namespace: str = DEFAULT_NAMESP
     build's entities without the deployment and its process (a run stopped before touching the target)."""
     entities, qn = build_entities(record, namespace)
     if build_only:
-        entities = [e for e in entities if e["typeName"] not in (DEPLOYMENT_TYPE, "modelgov_deploy_process")]
+        entities = [e for e in entities if e["typeName"] not in (DEPLOYMENT_TYPE, DEPLOY_PROCESS_TYPE)]
     return {"entities": entities, "build_only": build_only,
             "names": {"project": qn.project, "build": qn.build, "deployment": qn.deployment,
                       "deploy_process": qn.deploy_process},
@@ -92,9 +90,18 @@ def apply_deployment(client: AtlasClient, payload: dict) -> AtlasRecord:
     if category:
         for type_name, name in payload.get("training_data") or []:
             _ensure_sensitive(client, guid_of[(type_name, name)], category)
-    return AtlasRecord(build=recorded("modelgov_model_build", names["build"]), deployment=deployment,
-                       deploy_process=recorded("modelgov_deploy_process", names["deploy_process"]),
-                       project=recorded("ml_project", names["project"]))
+    return AtlasRecord(build=recorded(BUILD_TYPE, names["build"]), deployment=deployment,
+                       deploy_process=recorded(DEPLOY_PROCESS_TYPE, names["deploy_process"]),
+                       project=recorded(PROJECT_TYPE, names["project"]))
+
+
+def pending_record(payload: dict) -> AtlasRecord:
+    """The record of a payload that waits in the outbox: its qualifiedNames, no guids yet, ``pending``."""
+    names = payload["names"]
+    return AtlasRecord(build=RecordedEntity(BUILD_TYPE, names["build"], ""),
+                       deployment=RecordedEntity(DEPLOYMENT_TYPE, names["deployment"], ""),
+                       deploy_process=RecordedEntity(DEPLOY_PROCESS_TYPE, names["deploy_process"], ""),
+                       project=RecordedEntity(PROJECT_TYPE, names["project"], ""), pending=True)
 
 
 def _ensure_sensitive(client: AtlasClient, dataset_guid: str, category: str) -> None:
@@ -105,38 +112,3 @@ def _ensure_sensitive(client: AtlasClient, dataset_guid: str, category: str) -> 
     if not own:
         client.add_classifications(dataset_guid, [{"typeName": SENSITIVE_CLASSIFICATION, "propagate": True,
                                                    "attributes": {"category": category}}])
-
-
-def find_deployments(client: AtlasClient, *, name: str | None = None, owner: str | None = None,
-                     status: str | None = None, limit: int | None = None) -> list[dict]:
-    """Recorded deployments, newest first, as flat dicts for display."""
-    criteria = []
-    if name:
-        criteria.append({"attributeName": "modelName", "operator": "=", "attributeValue": name})
-    if owner:
-        criteria.append({"attributeName": "owner", "operator": "=", "attributeValue": owner})
-    if status == "failed":  # a failed attempt is stored stopped with outcome=failed
-        criteria.append({"attributeName": "outcome", "operator": "=", "attributeValue": "failed"})
-    elif status:
-        criteria.append({"attributeName": "status", "operator": "=", "attributeValue": status})
-    params: dict = {"typeName": DEPLOYMENT_TYPE, "excludeDeletedEntities": True, "attributes": DEPLOYMENT_COLUMNS,
-                    "sortBy": "deployedTime", "sortOrder": "DESCENDING"}
-    if len(criteria) == 1:
-        params["entityFilters"] = criteria[0]
-    elif criteria:
-        params["entityFilters"] = {"condition": "AND", "criterion": criteria}
-    rows = []
-    for header in client.search_basic(params, max_results=limit):
-        attrs = header.get("attributes") or {}
-        row = {"guid": header.get("guid"), "qualifiedName": attrs.get("qualifiedName"),
-               "owner": attrs.get("owner"), **{c: attrs.get(c) for c in DEPLOYMENT_COLUMNS}}
-        for date_column in ("deployedTime", "stoppedTime"):
-            row[date_column] = iso_from_millis(row[date_column])
-        if row["outcome"] == "failed":
-            # never deployed: Atlas's ml_model_deployment requires a deployedTime, so the attempt's start is
-            # stored there; people see it as failed, with no deployed time
-            row["status"], row["deployedTime"] = "failed", None
-        if status and status != "failed" and row["status"] != status:
-            continue
-        rows.append(row)
-    return rows

@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 
 from governance.atlas.client import AtlasClient, AtlasSettings
-from governance.atlas.entities import iso_from_millis
+from governance.atlas.constants import iso_from_millis
 from governance.cli import main as modelgov
 from governance.targets.mlserver_process import LocalMLServer, free_port
 

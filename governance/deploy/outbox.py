@@ -5,8 +5,7 @@ folder fsync'd, so a crash leaves either the whole record or none. Names sort in
 (``<time>-<seq>-<id>.json``). ``sync`` replays them oldest first; each is an upsert by qualifiedName (an
 entity/bulk of a deployment record, or a partial update of one deployment), so a replay interrupted between
 Atlas's answer and the file's removal is applied again harmlessly: exactly one entity per qualifiedName.
-One sync at a time (an fcntl lock on the folder). The state folder: ``MODELGOV_STATE_DIR``, else
-``state_dir`` in modelgov.yaml, else ``~/.modelgov``.
+One sync at a time (an fcntl lock on the folder). The folder is ``outbox/`` in ``governance.config.state_dir()``.
 """
 
 from __future__ import annotations
@@ -22,26 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from governance.config import state_dir
 from governance.durable import fsync_dir, write_synced
-from governance.errors import ConfigError, GovernanceError
+from governance.errors import GovernanceError
 
-STATE_ENV = "MODELGOV_STATE_DIR"
 _seq = itertools.count()
-
-
-def state_dir(configured: str | None = None) -> Path:
-    """Where modelgov keeps local state: MODELGOV_STATE_DIR, else modelgov.yaml's state_dir, else ~/.modelgov."""
-    if not configured and not os.environ.get(STATE_ENV):
-        with contextlib.suppress(ConfigError, OSError):
-            from governance.config import load_config
-
-            configured = getattr(load_config(None), "state_dir", None)
-    return Path(os.environ.get(STATE_ENV) or configured or Path.home() / ".modelgov").expanduser()
 
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """One pending Atlas write: ``kind`` "deployment" (a bulk upsert) or "update" (a partial update)."""
+    """One pending Atlas write: ``kind`` "deployment" (a deployment record's payload), "update" (a partial
+    update of one deployment) or "entities" (a plain bulk upsert, e.g. an ungoverned-model finding)."""
 
     path: Path
     kind: str
@@ -84,7 +74,7 @@ class Outbox:
         """Replay pending records oldest first into ``ledger_atlas`` (an AtlasClient); stop at the first
         failure so order is kept. Returns (replayed, still pending). ``only_url``: replay only records meant
         for that Atlas (others stay)."""
-        from governance.atlas.recorder import apply_deployment
+        from governance.deploy.payload import apply_deployment
 
         replayed: list[OutboxEntry] = []
         with self._locked():
@@ -98,6 +88,8 @@ class Outbox:
                     elif entry.kind == "update":
                         p = entry.payload
                         ledger_atlas.partial_update_by_unique(p["type_name"], p["qualified_name"], p["attributes"])
+                    elif entry.kind == "entities":
+                        ledger_atlas.upsert_entities(entry.payload["entities"])
                     else:
                         raise GovernanceError(f"{entry.path}: unknown outbox record kind {entry.kind!r}")
                 except GovernanceError:

@@ -15,9 +15,8 @@ from urllib.parse import urlparse
 from governance.staging.data_versions import DataVersion
 
 if TYPE_CHECKING:
-    from governance.record import DeploymentRecord
+    from governance.deploy.record import DeploymentRecord
 
-DATASET_TYPE = "modelgov_dataset"
 
 
 def versioned_dataset_attributes(version: DataVersion, namespace: str) -> dict:

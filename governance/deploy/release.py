@@ -1,7 +1,8 @@
-"""Deploy a version again from the registry alone (rollback, reconcile): no staging repo, no guessing.
+"""The Release a target deploys: from a just-published staged repo, or from the registry alone.
 
-A registry version describes itself: its manifest carries the model's metadata and the example request
-and expected response, so the release a target needs is rebuilt from the registry and nothing else.
+Rollback and reconcile deploy a version again without its staging repo: a registry version describes
+itself (its manifest carries the model's metadata and the example request and expected response), so the
+release a target needs is rebuilt from the registry and nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from governance.staging.data_versions import DataVersion
 from governance.staging.metadata import ModelMetadata
 from governance.staging.repo import StagedRepo
 from governance.targets.base import Release
+
+
+def release_for(staged: StagedRepo, registered: RegistryVersion, registry: Registry) -> Release:
+    """The release of a staged repo that was just published as ``registered``."""
+    return Release(metadata=staged.metadata, registered=registered, registry=registry,
+                   example_request=staged.example_request, example_response=staged.example_response)
 
 
 def registered_version(registry: Registry, name: str, version: str) -> RegistryVersion:

@@ -1,0 +1,83 @@
+"""What every ``modelgov`` command shares: exit codes, common options, and output (JSON, CSV, tables).
+
+Tables print metadata as plain text: rich markup in a value is never parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+from governance.errors import ValidationError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def atlas_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--atlas", default=None, help="Atlas base URL (default $ATLAS_URL, modelgov.yaml or "
+                                                 "http://localhost:21000)")
+
+
+def config_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="config file (default $MODELGOV_CONFIG or ./modelgov.yaml)")
+
+
+def print_json(obj: object, *, indent: int | None = 2) -> None:
+    print(json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def print_csv(rows: Sequence[dict], fields: Sequence[str]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def print_problems(exc: ValidationError) -> None:
+    """Every problem of a staged repo, one per line with its file and line."""
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+
+
+def show(renderable, *, stderr: bool = False) -> None:
+    """Print a rich renderable; to a pipe or file: plain text, wide enough that rows never wrap."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        Console(stderr=stderr).print(renderable)
+        return
+    console = Console(width=2000, no_color=True, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()), file=stream)
+
+
+def prefect_defaults() -> None:
+    """Sane defaults for the ephemeral Prefect API on slow machines; explicit settings win."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@contextlib.contextmanager
+def foreground_run() -> Iterator[None]:
+    """Settings for a flow run the CLI runs in the foreground: Prefect's defaults, and no heartbeat thread.
+
+    A sync flow joins its heartbeat thread at exit, which sleeps in 1 s steps: up to a second per deploy
+    (0.9 s measured, a quarter of a warm deploy). Heartbeats let a server-side automation mark a silent run
+    crashed; a foreground run has its operator watching the exit status, and a killed deploy's Atlas record is
+    settled by the next deploy. Workers and served deployments keep their heartbeats; setting
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY keeps them here too."""
+    prefect_defaults()
+    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

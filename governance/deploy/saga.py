@@ -1,0 +1,179 @@
+"""The order of a deploy, written once: fetch -> validate -> preflight -> publish -> [approval] -> governed
+deploy (under the target's lock: record intent -> deploy -> record outcome -> compare Atlas with what the
+target serves).
+
+Publishing first lets the target serve exactly the registered, checksummed bytes. Atlas is checked before
+anything is written and told "deploying" before the target is touched, so no deployment goes unrecorded: a
+failed deploy leaves an immutable registry version and an Atlas deployment recorded as failed. Every record
+goes through the Ledger; the deploy itself is governed by ``governance.deploy.governed``.
+
+An orchestrator wraps the saga through ``SagaHooks`` without the library knowing it: each step can run in a
+task (the flows make them Prefect tasks with retries), a person can be asked for approval, and the deploy can
+hold a concurrency slot. With the default hooks the saga runs plainly in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from governance.deploy.governed import GovernedDeploy
+from governance.deploy.ledger import Ledger
+from governance.deploy.record import ApprovalDecision, DeploymentRecord
+from governance.deploy.release import release_for
+from governance.deploy.request import DeployRequest
+from governance.deploy.summary import DeploySummary
+from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
+from governance.registries import Registry, RegistryVersion, get_registry
+from governance.staging.intake import fetch_and_validate
+from governance.staging.repo import StagedRepo
+from governance.targets import ServingTarget, get_target
+
+_log = logging.getLogger(__name__)
+
+STEPS = ("validate", "preflight", "publish", "approval", "record", "deploy")
+
+
+def _direct(step: str, fn: Callable[..., Any], *args: Any) -> Any:  # noqa: ARG001 - the default: no wrapper
+    return fn(*args)
+
+
+@dataclass(frozen=True)
+class SagaHooks:
+    """How an orchestrator wraps the saga. ``step(name, fn, *args)`` runs one step (validate, publish,
+    deploy); ``approve(what)`` asks a person and returns the decision (None: no approval gate is reachable,
+    so a deploy that needs approval is refused); ``slot(target)`` is held around the governed deploy;
+    ``run_id`` names the deployment; ``log``/``on_wait`` report progress and lock waits."""
+
+    step: Callable[..., Any] = _direct
+    approve: Callable[[str], ApprovalDecision] | None = None
+    slot: Callable[[ServingTarget], AbstractContextManager[None]] = field(
+        default=lambda target: contextlib.nullcontext())
+    run_id: str | None = None
+    log: Callable[[str], None] = _log.info
+    on_wait: Callable[[str], None] = _log.warning
+
+
+@dataclass
+class Resources:
+    """The registry, target and ledger of one deploy, opened at preflight."""
+
+    registry: Registry
+    target: ServingTarget
+    ledger: Ledger
+
+
+def run_step(step: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run one step; any failure becomes StepFailed naming the step."""
+    try:
+        return fn(*args, **kwargs)
+    except StepFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unexpected errors are still attributed to their step
+        raise StepFailed(step, exc) from exc
+
+
+def preflight(request: DeployRequest) -> Resources:
+    """Resolve registry and target URIs and make sure Atlas answers and has our types, before writing anything."""
+    registry = get_registry(request.registry_uri)
+    target = get_target(request.target_uri)
+    return Resources(registry, target, Ledger.open(request.atlas_url, request.namespace))
+
+
+def start_record(staged: StagedRepo, registered: RegistryVersion, target: ServingTarget,
+                 request: DeployRequest, run_id: str | None) -> DeploymentRecord:
+    """The record of this deploy attempt, before approval and the target are touched."""
+    return DeploymentRecord.start(staged, registered, target, run_id=run_id, environment=request.environment)
+
+
+def publish(registry: Registry, staged: StagedRepo, progress: bool) -> RegistryVersion:
+    """The publish step: the staged bytes into the immutable registry (a no-op for identical bytes)."""
+    return registry.publish(staged, progress=progress)
+
+
+def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
+               approval: ApprovalDecision | None = None) -> DeploySummary:
+    """Govern one deployment of ``request.source``; returns its summary or raises StepFailed naming the step
+    (with the summary of what was recorded). ``approval``: a decision already taken (a batch asks once)."""
+    hooks = hooks or SagaHooks()
+    try:
+        staged, fetched = hooks.step("validate", fetch_and_validate, request.source)
+    except Exception as exc:
+        raise StepFailed("validate", exc) from exc
+    try:
+        meta = staged.metadata
+        hooks.log(f"validated {meta.name} {meta.version} from {request.source}")
+        res = run_step("preflight", preflight, request)
+        try:
+            return _registered_and_deployed(request, hooks, approval, staged, res)
+        finally:
+            res.ledger.close()
+    finally:
+        fetched.cleanup()
+
+
+def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval: ApprovalDecision | None,
+                             staged: StagedRepo, res: Resources) -> DeploySummary:
+    meta = staged.metadata
+    registered = run_step("publish", hooks.step, "publish", publish, res.registry, staged, request.progress)
+    hooks.log(f"registered {registered.location} ({'new' if registered.created else 'already present'})")
+    record = start_record(staged, registered, res.target, request, hooks.run_id)
+    if request.approval_required:
+        what = f"{meta.name} {meta.version} on {res.target.host_detail} (registry {registered.location})"
+        decision = approval or (hooks.approve(what) if hooks.approve else ApprovalDecision(
+            "rejected", None, datetime.now(UTC), "no approval gate is reachable from this run"))
+        if not decision.approved:
+            refused = record.rejected(decision)
+            atlas_record = run_step("record", res.ledger.record_outcome, refused)
+            raise StepFailed("approval", ApprovalRefused(refused.failure), DeploySummary.of(refused, atlas_record))
+        record = record.approved(decision)
+    release = release_for(staged, registered, res.registry)
+    governed_deploy = GovernedDeploy(res.target, res.ledger, on_wait=hooks.on_wait)
+    try:
+        with hooks.slot(res.target):
+            governed = hooks.step("deploy", governed_deploy.run, release, record)
+    except DeployInterrupted as exc:
+        raise StepFailed("deploy", exc, DeploySummary.of(record.failed("interrupted"), None)) from exc
+    except StepFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. the orchestrator's slot could not be taken
+        raise StepFailed("deploy", exc) from exc
+    out = governed.summary()
+    if governed.noop:
+        hooks.log(out.message or "")
+    else:
+        hooks.log(f"deployed {meta.name} v{meta.version} at {out.endpoint}; Atlas deployment "
+                  f"{out.atlas_guid('deployment') or '(pending)'}")
+    return out
+
+
+def plan(request: DeployRequest) -> dict:
+    """What a deploy would do, without writing anything: the validated model, where it would be registered,
+    and the target's rendered manifest when it has one (KServe)."""
+    from governance.registries.base import Manifest
+
+    staged, fetched = fetch_and_validate(request.source)
+    try:
+        registry = get_registry(request.registry_uri)
+        target = get_target(request.target_uri)
+        meta = staged.metadata
+        location = registry.version_location(meta.name, meta.version)
+        try:
+            state = "exists" if registry.lookup(meta.name, meta.version) else "new"
+        except GovernanceError as exc:
+            state = f"unknown ({exc})"
+        would_be = RegistryVersion(registry.uri, location, Manifest.for_staged(staged))
+        return {
+            "model": {"name": meta.name, "version": meta.version},
+            "registry_uri": location,
+            "registry_state": state,
+            "target": {"kind": target.kind, "detail": target.host_detail},
+            "rendered": target.render_manifest(release_for(staged, would_be, registry)),
+        }
+    finally:
+        fetched.cleanup()
