@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
 from flows.artifacts import publish_batch
-from flows.deploy_model import govern_one
+from flows.deploy_model import run_saga
 from flows.target_limits import target_slot
 from governance.deploy.record import ApprovalDecision
 from governance.deploy.request import DeployRequest, resolve_run
@@ -69,7 +69,7 @@ def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecis
     with gate:
         show(source, None)
         try:
-            summary = govern_one(request, approval=approval)
+            summary = run_saga(request, approval=approval)
         except StepFailed as exc:
             failed = exc.summary or DeploySummary.failed_before_record(source, exc.step, str(exc.cause))
             summary = failed.failed_at(source, exc.step, str(exc.cause))

@@ -65,7 +65,7 @@ def prefect_hooks(approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT) -> SagaHooks
                      run_id=run_id, log=log.info, on_wait=log.warning)
 
 
-def govern_one(request: DeployRequest, *, approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT,
+def run_saga(request: DeployRequest, *, approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT,
                approval: ApprovalDecision | None = None) -> DeploySummary:
     """One model's saga inside the current flow run (``deploy-model``, or one model of ``deploy-models``)."""
     return run_deploy(request, prefect_hooks(approval_timeout), approval=approval)
@@ -86,7 +86,7 @@ def deploy_model(source: str, target: str | None = None, registry: str | None = 
     try:
         request = request.for_source(source) if request is not None else resolve_request(
             source, target, registry, atlas_url, environment, namespace, config, progress=progress)
-        summary = govern_one(request, approval_timeout=approval_timeout)
+        summary = run_saga(request, approval_timeout=approval_timeout)
     except StepFailed as exc:
         failed = exc.summary or DeploySummary.failed_before_record(source, exc.step, str(exc.cause))
         publish_deployment(failed.failed_at(source, exc.step, str(exc.cause)))
