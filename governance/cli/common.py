@@ -27,8 +27,10 @@ def config_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="config file (default $MODELGOV_CONFIG or ./modelgov.yaml)")
 
 
-def print_json(obj: object, *, indent: int | None = 2) -> None:
-    print(json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, default=str))
+def print_json(obj: object, *, sort_keys: bool = True) -> None:
+    """JSON for scripts; ``sort_keys=False`` keeps the caller's field order (compliance rows, whose CSV
+    columns are the same fields in the same order)."""
+    print(json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False, default=str))
 
 
 def print_csv(rows: Sequence[dict], fields: Sequence[str]) -> None:

@@ -43,7 +43,7 @@ def print_deployments(rows: Sequence[Deployment], args: argparse.Namespace, *, t
                       empty: str) -> None:
     """The rows as JSON, CSV or an aligned table (failure reasons shown when there are failed attempts)."""
     if args.json:
-        print_json([d.to_dict() for d in rows])
+        print_json([d.to_dict() for d in rows], sort_keys=False)
         return
     if args.csv:
         print_csv([d.to_dict() for d in rows], DEPLOYMENT_FIELDS)
@@ -105,7 +105,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     client = _client(args)
     chain = trace(client, args.deployment, client.settings.url)
     if args.json:
-        print_json(chain)
+        print_json(chain, sort_keys=False)
         return EXIT_OK
     from governance.compliance.render import trace_tree
 
@@ -118,7 +118,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     outcome = verify_deployment(_client(args), args.deployment)
     if args.json:
-        print_json(outcome.to_dict())
+        print_json(outcome.to_dict(), sort_keys=False)
     else:
         for line in outcome.checked:
             print(f"ok  {line}")

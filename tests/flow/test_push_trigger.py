@@ -73,7 +73,8 @@ targets: {{mlserver-push: "{mlserver.target_uri()}"}}
 
 def test_notify_push_refuses_credentials_and_needs_a_server(tmp_path):
     proc = modelgov("notify-push", "git+https://bot:s3cret@git.corp/m.git", "--ref", "main")
-    assert proc.returncode == 1 and "s3cret" not in proc.stderr + proc.stdout
+    # a credential in a URL is a usage error (exit 2) on every path, as for deploy (one type: CredentialInUrl)
+    assert proc.returncode == 2 and "contains user information" in proc.stderr and "s3cret" not in proc.stderr + proc.stdout
     proc = modelgov("notify-push", "git+https://git.corp/m.git", env={"PREFECT_API_URL": ""})
     assert proc.returncode == 2 and "needs PREFECT_API_URL" in proc.stderr
 
