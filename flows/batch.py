@@ -71,8 +71,7 @@ def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecis
         try:
             summary = run_saga(request, approval=approval)
         except StepFailed as exc:
-            failed = exc.summary or DeploySummary.failed_before_record(source, exc.step, str(exc.cause))
-            summary = failed.failed_at(source, exc.step, str(exc.cause))
+            summary = DeploySummary.of_step_failure(source, exc)
         except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the batch
             summary = DeploySummary.failed_before_record(source, "unexpected", f"{exc.__class__.__name__}: {exc}")
     show(source, summary)

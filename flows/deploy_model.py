@@ -88,8 +88,7 @@ def deploy_model(source: str, target: str | None = None, registry: str | None = 
             source, target, registry, atlas_url, environment, namespace, config, progress=progress)
         summary = run_saga(request, approval_timeout=approval_timeout)
     except StepFailed as exc:
-        failed = exc.summary or DeploySummary.failed_before_record(source, exc.step, str(exc.cause))
-        publish_deployment(failed.failed_at(source, exc.step, str(exc.cause)))
+        publish_deployment(DeploySummary.of_step_failure(source, exc))
         raise
     except Exception as exc:  # configuration (names, modelgov.yaml) or a bug: still leave the report
         step = "configuration" if isinstance(exc, ConfigError) else "unexpected"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt
 from governance.errors import GovernanceError
 
 
@@ -73,12 +74,10 @@ def cmd_doctor(args) -> int:
     results = run_checks(atlas_url=args.atlas, registry=args.registry, target=args.target)
     for check in results:
         print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-    return 0 if all(c.ok for c in results) else 1
+    return EXIT_OK if all(c.ok for c in results) else EXIT_FAILED
 
 
 def add_parsers(sub) -> None:
-    from governance.cli.common import atlas_opt
-
     p = sub.add_parser("doctor", help="check connectivity and credentials")
     p.add_argument("--registry")
     p.add_argument("--target")

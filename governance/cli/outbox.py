@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from governance.cli.common import EXIT_FAILED, EXIT_OK
+
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
     from governance.deploy.outbox import Outbox
@@ -14,14 +16,14 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     rows = [entry.to_row() for entry in outbox.pending()]
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
-        return 0
+        return EXIT_OK
     if not rows:
         print(f"the outbox ({outbox.folder}) is empty: every record reached Atlas")
-        return 0
+        return EXIT_OK
     for row in rows:
         print(f"{row['created']}  {row['kind']:<10}  {row['atlas']}  {row['description']}  [{row['id']}]")
     print(f"{len(rows)} record(s) pending in {outbox.folder}; `modelgov outbox sync` replays them", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def cmd_outbox_sync(args: argparse.Namespace) -> int:
@@ -40,9 +42,9 @@ def cmd_outbox_sync(args: argparse.Namespace) -> int:
         print(f"replayed {entry.kind}: {entry.description}")
     if pending:
         print(f"{len(pending)} record(s) still pending in {outbox.folder} (`modelgov outbox list`)", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print(f"{len(replayed)} record(s) replayed; the outbox is empty", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

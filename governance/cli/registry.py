@@ -8,6 +8,7 @@ import re
 import sys
 from datetime import timedelta
 
+from governance.cli.common import EXIT_FAILED, EXIT_OK
 from governance.errors import ConfigError
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -30,14 +31,14 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
     if version is None:
         print(f"{registry.version_location(args.name, args.version)}: no complete version (no manifest)",
               file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     problems = registry.verify(version)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        return 1
+        return EXIT_FAILED
     print(f"{version.location}: {len(version.manifest.files)} files match the manifest")
-    return 0
+    return EXIT_OK
 
 
 def cmd_registry_gc(args: argparse.Namespace) -> int:
@@ -51,7 +52,7 @@ def cmd_registry_gc(args: argparse.Namespace) -> int:
         print(f"{verb} {leftover.kind}: {leftover.uri} (last modified {leftover.modified:%Y-%m-%d %H:%M:%S}Z)")
     print(f"{registry.uri}: {verb} {len(leftovers)} leftover(s) older than {args.older_than}; "
           "committed versions are never touched", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

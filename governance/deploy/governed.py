@@ -114,10 +114,6 @@ class GovernedDeploy:
         self.on_wait = on_wait or log.warning
         self.lock_timeout_s = lock_timeout_s
 
-    @property
-    def _single_model(self) -> bool:
-        return self.target.single_model
-
     def run(self, release: Release, record: DeploymentRecord) -> Governed:
         """Raises StepFailed naming the step (preflight, record, deploy) with the DeploySummary of what was
         recorded, or DeployInterrupted after compensating for SIGTERM/SIGINT."""
@@ -131,12 +127,12 @@ class GovernedDeploy:
     def _records(self, model: str) -> list[dict]:
         detail = self.target.host_detail
         rows = {r["qualifiedName"]: r for r in self.ledger.records_on(detail, model)}
-        if self._single_model:
+        if self.target.single_model:
             rows.update({r["qualifiedName"]: r for r in self.ledger.records_on(detail)})
         return sorted(rows.values(), key=lambda r: (r["createTimeMs"] or 0, r["qualifiedName"]), reverse=True)
 
     def _served(self, model: str) -> list[ServedModel]:
-        return self.target.served(None if self._single_model else model)
+        return self.target.served(None if self.target.single_model else model)
 
     def _reconcile(self, model: str, *, keep: str | None, when: datetime) -> tuple[list[str], list[Settlement]]:
         retire, settle = plan_reconcile(self._records(model), self._served(model), keep=keep)
@@ -149,7 +145,7 @@ class GovernedDeploy:
 
     def _settle_other_models(self, model: str) -> list[Settlement]:
         """Stale ``deploying`` records of other models on this target (found by search: they are old)."""
-        if self._single_model:
+        if self.target.single_model:
             return []
         stale = [r for r in self.ledger.deploying_on(self.target.host_detail) if r["modelName"] != model]
         if not stale:

@@ -27,7 +27,7 @@ from governance.atlas.constants import (
 )
 from governance.atlas.typedefs import ensure_types
 from governance.deploy.outbox import Outbox, OutboxEntry
-from governance.deploy.payload import AtlasRecord, deployment_payload, pending_record, record_deployment
+from governance.deploy.payload import AtlasRecord, apply_deployment, deployment_payload, pending_record
 from governance.deploy.record import DeploymentRecord
 from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
 
@@ -73,18 +73,16 @@ class Ledger:
         self.outbox = outbox  # where writes go while Atlas is unreachable (None: they raise)
 
     @classmethod
-    def open(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE, *,
-             settings: AtlasSettings | None = None, check: bool = True) -> Ledger:
-        """The ledger every writer uses: Atlas from ``settings`` (else the environment and ``atlas_url``), the
-        local outbox behind it. ``check``: Atlas answers, has our types, and the outbox is replayed into it,
-        before anything changes (an AtlasError otherwise)."""
-        ledger = cls(AtlasClient(settings or AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
-        if check:
-            try:
-                ledger.check()
-            except BaseException:
-                ledger.close()
-                raise
+    def open(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
+        """The ledger every writer uses: Atlas from the environment and ``atlas_url``, the local outbox behind
+        it; checked (Atlas answers, has our types, the outbox is replayed into it) before anything changes, an
+        AtlasError otherwise."""
+        ledger = cls(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
+        try:
+            ledger.check()
+        except BaseException:
+            ledger.close()
+            raise
         return ledger
 
     @classmethod
@@ -127,8 +125,9 @@ class Ledger:
 
         Atlas unreachable: the build's record (the registry version exists) goes to the outbox and
         AtlasRecordPending stops the run before the target is touched."""
+        payload = deployment_payload(record, self.namespace)
         try:
-            return record_deployment(self.atlas, record, self.namespace)
+            return apply_deployment(self.atlas, payload)
         except AtlasError as exc:
             meta = record.staged.metadata
             entry = self._outboxed(exc, "deployment", deployment_payload(record, self.namespace, build_only=True),
@@ -142,11 +141,11 @@ class Ledger:
         """Record the attempt's final state, ``deployed`` or failed (upsert of the same entities).
 
         Atlas unreachable: the record goes to the outbox and comes back ``pending`` (the deployment stands)."""
+        payload = deployment_payload(record, self.namespace)  # built once: written now, or kept in the outbox
         try:
-            return record_deployment(self.atlas, record, self.namespace)
+            return apply_deployment(self.atlas, payload)
         except AtlasError as exc:
             meta = record.staged.metadata
-            payload = deployment_payload(record, self.namespace)
             self._outboxed(exc, "deployment", payload, f"deployment {meta.name} {meta.version} on "
                                                        f"{record.target.host_detail}: {record.status}")
             return pending_record(payload)

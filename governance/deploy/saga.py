@@ -36,9 +36,6 @@ from governance.targets import ServingTarget, get_target
 
 _log = logging.getLogger(__name__)
 
-STEPS = ("validate", "preflight", "publish", "approval", "record", "deploy")
-
-
 def _direct(step: str, fn: Callable[..., Any], *args: Any) -> Any:  # noqa: ARG001 - the default: no wrapper
     return fn(*args)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from governance.deploy.payload import AtlasRecord
     from governance.deploy.record import DeploymentRecord
+    from governance.errors import StepFailed
 
 SUCCESS = ("deployed", "unchanged")  # unchanged: the target already served exactly these bytes
 _NO_PREDICTION = object()
@@ -89,6 +90,13 @@ class DeploySummary(Mapping):
     def failed_before_record(cls, source: str, step: str, error: str) -> DeploySummary:
         """A run that failed before it had a deployment record."""
         return cls(status="failed", source=source, step=step, error=error, complete=False)
+
+    @classmethod
+    def of_step_failure(cls, source: str, failure: StepFailed) -> DeploySummary:
+        """The outcome of a run that raised ``failure``: what it recorded (or only its source), failed at the
+        step."""
+        known = failure.summary or cls.failed_before_record(source, failure.step, str(failure.cause))
+        return known.failed_at(source, failure.step, str(failure.cause))
 
     def failed_at(self, source: str, step: str, error: str) -> DeploySummary:
         """This summary as the outcome of a run that failed at ``step``: it keeps what the run knew."""
