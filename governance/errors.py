@@ -63,6 +63,21 @@ class IntegrityError(RegistryError):
     """Bytes read back (or streamed) do not match the recorded sha256."""
 
 
+class RecordMismatch(IntegrityError):
+    """A registry version (or a staged repo about to become one) differs from what Atlas recorded for that model
+    name and version: the record is the reference, so nothing is published or deployed from it. ``recorded``
+    is the recorded build (``governance.deploy.reference.RecordedBuild``)."""
+
+    def __init__(self, message: str, recorded: object = None):
+        self.recorded = recorded
+        super().__init__(message)
+
+
+class ModelIdentityTaken(GovernanceError):
+    """The model's identifier or version number is already taken in this Atlas namespace by another spelling
+    or another version string (``Rental Pricing`` and ``rental-pricing``; ``1.2`` and ``1.2.0``)."""
+
+
 class TargetError(GovernanceError):
     """The serving target is unreachable, refused the model, or failed its smoke test."""
 

@@ -33,12 +33,35 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     problems = registry.verify(version)
+    against = ""
+    if args.atlas:
+        problems += _against_record(version, args.atlas, args.namespace)
+        against = " and the manifest is the version Atlas recorded"
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return EXIT_FAILED
-    print(f"{version.location}: {len(version.manifest.files)} files match the manifest")
+    print(f"{version.location}: {len(version.manifest.files)} files match the manifest{against}")
     return EXIT_OK
+
+
+def _against_record(version, atlas_url: str, namespace: str | None) -> list[str]:
+    """How the registry version differs from Atlas's record of its name and version (the reference)."""
+    from governance.atlas.client import AtlasClient, AtlasSettings
+    from governance.atlas.constants import DEFAULT_NAMESPACE
+    from governance.deploy.reference import recorded_build
+
+    manifest = version.manifest
+    client = AtlasClient(AtlasSettings.from_env(atlas_url))
+    try:
+        build = recorded_build(client, namespace or DEFAULT_NAMESPACE, manifest.model_name, manifest.model_version)
+    finally:
+        client.close()
+    if build is None:
+        return [f"{version.location}: Atlas at {atlas_url} records no build of {manifest.model_name} "
+                f"{manifest.model_version}; nothing to compare with"]
+    return [f"{version.location}: differs from Atlas's record {build.qualified_name} (first registered at "
+            f"{build.registry_uri}): {d}" for d in build.differences(manifest)]
 
 
 def cmd_registry_gc(args: argparse.Namespace) -> int:
@@ -62,6 +85,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("registry")
     p.add_argument("name")
     p.add_argument("version")
+    p.add_argument("--atlas", default=None, help="also compare the manifest with what this Atlas recorded for the "
+                                                 "version (the reference): files, owner, content digest")
+    p.add_argument("--namespace", default=None, help="Atlas namespace of the records (default modelgov)")
     p.set_defaults(func=cmd_registry_verify)
     p = registry_sub.add_parser("gc", help="remove abandoned publish attempts, temp folders and incomplete "
                                            "S3 multipart uploads (never a committed version)")

@@ -1,7 +1,8 @@
 """Verify one deployment: the registry copy, the target and Atlas must tell the same story.
 
 1. registry: re-read every file of the registry copy and hash it; compare with the sha256 Atlas recorded
-   on the build (``artifactChecksums``) and with the registry's own manifest;
+   on the build (``artifactChecksums``) and with the registry's own manifest, and the manifest itself (its
+   content digest: files, metadata, examples) with the one Atlas recorded, so a rewritten manifest shows;
 2. target: ask the target what it serves (``ServingTarget.served``: name, version, installed bytes where it
    lets us read them) and compare with what Atlas records as deployed there: this deployment's version
    must be served (with the recorded executable sha256) when Atlas says ``deployed``, and nothing of this
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from governance.atlas.client import AtlasClient
 from governance.compliance.trace import deployment_of, load_deployment, related_guid
 from governance.deploy.ledger import Ledger
+from governance.deploy.reference import RecordedBuild
 from governance.errors import GovernanceError
 
 
@@ -90,8 +92,19 @@ def _check_registry(result: Verification, name: str, version: str, build: dict) 
         elif manifest.get(path) != recorded[path]:
             result.mismatches.append(f"registry: manifest of {location} lists {path} with sha256 "
                                      f"{manifest.get(path)}, Atlas recorded {recorded[path]}")
-    if all(actual.get(p) == recorded[p] for p in recorded) and set(manifest) == set(recorded):
-        result.checked.append(f"registry: {len(recorded)} files of {location} re-hashed; sha256 as Atlas recorded")
+    digest = build.get("contentDigest")
+    if digest and registered.manifest.content_digest != digest:
+        differs = RecordedBuild.of({"attributes": build}).differences(registered.manifest)
+        result.mismatches.append(f"registry: manifest of {location} has content digest "
+                                 f"{registered.manifest.content_digest}, Atlas recorded {digest}"
+                                 + (f" ({'; '.join(differs)})" if differs else ""))
+    elif not digest and build.get("owner") and (registered.manifest.metadata or {}).get("owner") not in (
+            None, build.get("owner")):
+        result.mismatches.append(f"registry: manifest of {location} names owner "
+                                 f"{registered.manifest.metadata['owner']!r}, Atlas recorded {build.get('owner')!r}")
+    elif all(actual.get(p) == recorded[p] for p in recorded) and set(manifest) == set(recorded):
+        result.checked.append(f"registry: {len(recorded)} files of {location} re-hashed; sha256 and manifest as "
+                              f"Atlas recorded")
 
 
 def _check_target(result: Verification, client: AtlasClient, dep, attrs: dict, build: dict) -> None:

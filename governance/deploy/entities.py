@@ -138,12 +138,19 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     manifest = registered.manifest
     published = datetime.fromisoformat(manifest.published_at)
 
+    recorded = record.recorded_build
+    if recorded is not None:
+        # the version is recorded: refer to its project and build, never write them again (the record of a
+        # version is the reference; a replica or a refused attempt must not rewrite it)
+        build = ref_by_name(BUILD_TYPE, qn.build)
+        registry_copy = add_location(batch, registered.location, is_file=False, namespace=namespace)
+        owner = recorded.owner or meta.owner
+        return _deployment_entities(batch, record, qn, build, registry_copy, owner), qn
     project = batch.add(PROJECT_TYPE, {"qualifiedName": qn.project, "name": meta.display_name, "owner": meta.owner,
                                        "metadata": {"ownerLob": meta.owner_lob}})
     registry_copy = add_location(batch, registered.location, is_file=False, namespace=namespace)
     executable = next(f for f in manifest.files if f.path == manifest.executable)
-    # the build is the registered version: written from its immutable manifest, so every later deploy of the
-    # version upserts the same staging source, checksums and example answer (never a smoke-test answer)
+    # the build is the registered version: written from its immutable manifest, once (later deploys refer to it)
     example_request, example_response = build_examples(manifest, staged)
     build_attrs = {
         "qualifiedName": qn.build, "name": f"{meta.display_name} v{meta.version}", "version": meta.version_number,
@@ -152,15 +159,16 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
         "framework": meta.framework, "ownerLob": meta.owner_lob, "stagingRepoUri": manifest.source,
         "stagingCommit": manifest.commit, "registryUri": registered.location,
         "executablePath": manifest.executable, "executableSha256": executable.sha256,
-        "artifactChecksums": {f.path: f.sha256 for f in manifest.files},
+        "artifactChecksums": {f.path: f.sha256 for f in manifest.files}, "contentDigest": manifest.content_digest,
         "metadata": {k: v for k, v in {**meta.extra, "model.microservice.endpoint": meta.endpoint or ""}.items()
                      if v},
         "exampleRequest": example_request, "exampleResponse": example_response,
         "mlflowModelUri": meta.extra.get("model.mlflow.model.uri"), "mlflowRunId": meta.extra.get("model.mlflow.run.id"),
     }
-    build = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
-                      {"project": ref(project, "ml_project_model_build"),
-                       "registryCopy": ref(registry_copy, "modelgov_build_registry_copy")})
+    build_guid = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
+                           {"project": ref(project, "ml_project_model_build"),
+                            "registryCopy": ref(registry_copy, "modelgov_build_registry_copy")})
+    build = ref(build_guid)
 
     if meta.training_data:
         inputs = []
@@ -180,13 +188,28 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
         batch.add(TRAIN_PROCESS_TYPE,
                   {"qualifiedName": qn.train_process, "name": f"train {meta.name} v{meta.version}",
                    "userName": meta.owner, "codeUri": staged.source, "commit": staged.commit},
-                  {"inputs": inputs, "outputs": [ref(build, "process_dataset_outputs")]})
+                  {"inputs": inputs, "outputs": [ref(build_guid, "process_dataset_outputs")]})
+    return _deployment_entities(batch, record, qn, build, registry_copy, meta.owner), qn
 
+
+def ref_by_name(type_name: str, qualified_name: str) -> dict:
+    """A reference to an entity Atlas already holds, by its unique name (stable across outbox replays)."""
+    return {"typeName": type_name, "uniqueAttributes": {"qualifiedName": qualified_name}}
+
+
+def _linked(target: dict, relationship_type: str) -> dict:
+    return {**target, "relationshipType": relationship_type}
+
+
+def _deployment_entities(batch: EntityBatch, record: DeploymentRecord, qn: QualifiedNames, build: dict,
+                         registry_copy: str, owner: str) -> list[dict]:
+    """The deployment (one deploy event) and its deploy process, linked to ``build``."""
+    meta, registered = record.staged.metadata, record.registered
     result = record.result
     when = result.deployed_at if result else record.started_at
     deployment_attrs = {
         "qualifiedName": qn.deployment, "name": f"{meta.display_name} v{meta.version} @ {record.target.host_detail}",
-        "description": meta.description, "owner": meta.owner,
+        "description": meta.description, "owner": owner,
         "createTime": millis(record.started_at), "deployedTime": millis(when), "status": record.status,
         "cpuMillicores": 0, "replicas": 1, "modelName": meta.name, "modelVersion": meta.version,
         "targetKind": record.target.kind if record.target.kind in TARGET_KINDS else "other",
@@ -205,7 +228,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
                                 approvalDecision=record.approval.decision,
                                 approvalReason=record.approval.reason or None)
     deployment = batch.add(DEPLOYMENT_TYPE, {k: v for k, v in deployment_attrs.items() if v is not None},
-                           {"build": ref(build, "ml_build_deployment")})
+                           {"build": _linked(build, "ml_build_deployment")})
     process_attrs = {"qualifiedName": qn.deploy_process,
                      "name": f"deploy {meta.name} v{meta.version} to {record.target.host_detail}",
                      "userName": record.deployed_by, "orchestratorRunId": record.run_id,
@@ -213,6 +236,6 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
     if record.finished_at:
         process_attrs["endTime"] = millis(record.finished_at)
     batch.add(DEPLOY_PROCESS_TYPE, {k: v for k, v in process_attrs.items() if v is not None},
-              {"inputs": [ref(build, "dataset_process_inputs"), ref(registry_copy, "dataset_process_inputs")],
+              {"inputs": [_linked(build, "dataset_process_inputs"), ref(registry_copy, "dataset_process_inputs")],
                "outputs": [ref(deployment, "process_dataset_outputs")]})
-    return batch.entities, qn
+    return batch.entities

@@ -22,7 +22,14 @@ from governance.deploy.ledger import Ledger, Settlement
 from governance.deploy.payload import AtlasRecord
 from governance.deploy.record import DeploymentRecord
 from governance.deploy.summary import DeploySummary
-from governance.errors import AtlasError, CompensationError, DeployInterrupted, GovernanceError, StepFailed
+from governance.errors import (
+    AtlasError,
+    CompensationError,
+    DeployInterrupted,
+    GovernanceError,
+    RecordMismatch,
+    StepFailed,
+)
 from governance.targets.base import Release, ServedModel, ServingTarget
 from governance.targets.lock import target_lock
 
@@ -159,6 +166,13 @@ class GovernedDeploy:
 
     def _locked(self, release: Release, record: DeploymentRecord) -> Governed:
         model = release.metadata.name
+        registered = release.registered
+        try:
+            record = record.referring_to(self.ledger.check_version(registered.manifest, registered.location))
+        except RecordMismatch as exc:
+            self._refuse(record.referring_to(exc.recorded), exc)
+        except GovernanceError as exc:
+            raise StepFailed("preflight", exc) from exc
         try:
             removed = self.target.recover(model)
             if removed:
@@ -176,9 +190,17 @@ class GovernedDeploy:
                          release.metadata.version, self.target.host_detail)
                 return Governed(record, None, retired, settled, noop=True, existing=existing)
         try:
-            self.ledger.record_intent(record)
+            intent = self.ledger.record_intent(record)
         except GovernanceError as exc:
             raise StepFailed("record", exc) from exc
+        if record.recorded_build is None:  # this run wrote the build: make sure no other run wrote it at once
+            try:
+                record = record.referring_to(self.ledger.confirm_written(registered.manifest, registered.location,
+                                                                         intent.build.guid))
+            except RecordMismatch as exc:
+                self._refuse(record.referring_to(exc.recorded), exc)
+            except GovernanceError as exc:
+                raise StepFailed("record", exc) from exc
         try:
             result = self.target.deploy(release)
         except (Exception, DeployInterrupted) as exc:  # noqa: BLE001 - every failure is recorded, then raised
@@ -205,6 +227,18 @@ class GovernedDeploy:
                 f"not be compared with what {self.target.host_detail} serves ({exc}); the next deploy does it"),
                 DeploySummary.of(final, recorded)) from exc
         return Governed(final, recorded, retired + superseded, settled + more)
+
+    def _refuse(self, record: DeploymentRecord, exc: RecordMismatch):
+        """The version differs from Atlas's record: the target is not touched, the attempt is recorded failed
+        (referring to the recorded build, never rewriting it), then StepFailed("preflight") is raised."""
+        failed = record.failed(f"{exc.__class__.__name__}: {exc}")
+        try:
+            recorded = self.ledger.record_outcome(failed)
+        except GovernanceError as atlas_exc:
+            raise StepFailed("preflight", GovernanceError(
+                f"{exc}; and Atlas could not record the refused attempt ({atlas_exc})"),
+                DeploySummary.of(failed, None)) from exc
+        raise StepFailed("preflight", exc, DeploySummary.of(failed, recorded)) from exc
 
     def _record_failure(self, record: DeploymentRecord, exc: BaseException):
         """Record the failed attempt (the target already put itself back), then raise for the caller."""

@@ -29,7 +29,9 @@ from governance.atlas.typedefs import ensure_types
 from governance.deploy.outbox import Outbox, OutboxEntry
 from governance.deploy.payload import AtlasRecord, apply_deployment, deployment_payload, pending_record
 from governance.deploy.record import DeploymentRecord
-from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable
+from governance.deploy.reference import RecordedBuild, check_against_record, recorded_build
+from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable, RecordMismatch
+from governance.registries.base import Manifest
 
 ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
                "targetDetail", "modelEndpointURL", "serializedObjectUri", "deployedBy", "orchestratorRunId",
@@ -118,6 +120,26 @@ class Ledger:
         self.atlas.status()
         ensure_types(self.atlas)  # once per process; survives a concurrent first run creating them (HTTP 409)
         self.sync_outbox()
+
+    # -- the reference -------------------------------------------------------------------------------------
+    def check_version(self, manifest: Manifest, location: str) -> RecordedBuild | None:
+        """Refuse a version that is not the one Atlas recorded for its name and version (RecordMismatch), or
+        whose identifier or version number another spelling holds (ModelIdentityTaken); the recorded build,
+        or None for a version never recorded (``governance.deploy.reference``)."""
+        return check_against_record(self.atlas, self.namespace, manifest, location)
+
+    def confirm_written(self, manifest: Manifest, location: str, guid: str) -> RecordedBuild:
+        """After the first write of a build: read it back and refuse when it is not ours, because another run
+        wrote the same name and version with other content at the same moment (the later write wins in Atlas;
+        this run then stops before touching its target)."""
+        name = f"{manifest.model_name}/{manifest.model_version}@{self.namespace}"
+        found = recorded_build(self.atlas, self.namespace, manifest.model_name, manifest.model_version)
+        if found is not None and found.content_digest and found.content_digest != manifest.content_digest:
+            raise RecordMismatch(
+                f"{location}: another run recorded {manifest.model_name} {manifest.model_version} with other content "
+                f"(content digest {found.content_digest}, from {found.registry_uri}) while this one recorded "
+                f"{manifest.content_digest}; stopped before deploying", recorded=found)
+        return found or RecordedBuild.written(manifest, location, name, guid)
 
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:

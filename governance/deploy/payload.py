@@ -62,6 +62,8 @@ def deployment_payload(record: DeploymentRecord, namespace: str = DEFAULT_NAMESP
             "names": {"project": qn.project, "build": qn.build, "deployment": qn.deployment,
                       "deploy_process": qn.deploy_process},
             "training_data": [list(t) for t in qn.training_data],
+            # guids of what Atlas already holds and this payload only refers to (the recorded build)
+            "known_guids": {BUILD_TYPE: record.recorded_build.guid} if record.recorded_build else {},
             "classification": ENVIRONMENT_CLASSIFICATIONS.get(record.environment or ""),
             "sensitive": record.staged.metadata.sensitive_data_category}
 
@@ -82,8 +84,10 @@ def apply_deployment(client: AtlasClient, payload: dict) -> AtlasRecord:
             raise AtlasError(f"Atlas returned no guid for {entity['typeName']} {entity['attributes']['qualifiedName']}")
         guid_of[(entity["typeName"], entity["attributes"]["qualifiedName"])] = assigned
 
+    known = payload.get("known_guids") or {}
+
     def recorded(type_name: str, name: str) -> RecordedEntity:
-        return RecordedEntity(type_name, name, guid_of.get((type_name, name), ""))
+        return RecordedEntity(type_name, name, guid_of.get((type_name, name), known.get(type_name, "")))
 
     deployment = recorded(DEPLOYMENT_TYPE, names["deployment"])
     category = payload.get("sensitive")

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from governance.deploy.reference import RecordedBuild
 from governance.registries.base import RegistryVersion
 from governance.staging.repo import StagedRepo
 from governance.targets.base import DeploymentResult, ServingTarget
@@ -64,6 +65,9 @@ class DeploymentRecord:
     finished_at: datetime | None = None
     approval: ApprovalDecision | None = None
     reason: str | None = None              # why this deployment was made: "reconcile", "rollback: <text>"
+    # the build Atlas already holds for this name and version (checked equal to ``registered``): the record then
+    # refers to it and never writes it again. None: this deploy is the version's first record.
+    recorded_build: RecordedBuild | None = None
 
     @classmethod
     def start(cls, staged: StagedRepo, registered: RegistryVersion, target: ServingTarget, *,
@@ -85,6 +89,10 @@ class DeploymentRecord:
 
     def failed(self, reason: str) -> DeploymentRecord:
         return replace(self, status="stopped", outcome="failed", failure=reason, finished_at=datetime.now(UTC))
+
+    def referring_to(self, build: RecordedBuild | None) -> DeploymentRecord:
+        """This record, writing the build only if Atlas does not hold it yet."""
+        return replace(self, recorded_build=build)
 
     def approved(self, approval: ApprovalDecision) -> DeploymentRecord:
         return replace(self, approval=approval)

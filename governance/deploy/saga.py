@@ -30,6 +30,7 @@ from governance.deploy.request import DeployRequest
 from governance.deploy.summary import DeploySummary
 from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
 from governance.registries import Registry, RegistryVersion, get_registry
+from governance.registries.base import Manifest
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
 from governance.targets import ServingTarget, get_target
@@ -117,9 +118,12 @@ def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
 def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval: ApprovalDecision | None,
                              staged: StagedRepo, res: Resources) -> DeploySummary:
     meta = staged.metadata
+    # the record is the reference: a version Atlas holds with other content is refused before anything is written
+    recorded = run_step("preflight", res.ledger.check_version, Manifest.for_staged(staged),
+                        res.registry.version_location(meta.name, meta.version))
     registered = run_step("publish", hooks.step, "publish", publish, res.registry, staged, request.progress)
     hooks.log(f"registered {registered.location} ({'new' if registered.created else 'already present'})")
-    record = start_record(staged, registered, res.target, request, hooks.run_id)
+    record = start_record(staged, registered, res.target, request, hooks.run_id).referring_to(recorded)
     if request.approval_required:
         what = f"{meta.name} {meta.version} on {res.target.host_detail} (registry {registered.location})"
         decision = approval or (hooks.approve(what) if hooks.approve else ApprovalDecision(
@@ -152,8 +156,6 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
 def plan(request: DeployRequest) -> dict:
     """What a deploy would do, without writing anything: the validated model, where it would be registered,
     and the target's rendered manifest when it has one (KServe)."""
-    from governance.registries.base import Manifest
-
     staged, fetched = fetch_and_validate(request.source)
     try:
         registry = get_registry(request.registry_uri)

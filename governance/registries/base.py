@@ -105,6 +105,21 @@ class Manifest:
         """The entry of the model's executable: what a target installs and reports as served."""
         return self.entry(self.executable)
 
+    @property
+    def content_digest(self) -> str:
+        """sha256 of what this version *is*: name, version, executable, every file's path, sha256 and size,
+        the model's metadata, examples and training-data versions. Where and when it was published (registry
+        folder, attempt, time, staging source) are left out, so an identical copy in a second registry has the
+        same digest (a replica) and any other difference, a rewritten owner included, gives another one."""
+        content = {
+            "model_name": self.model_name, "model_version": self.model_version, "executable": self.executable,
+            "files": sorted([f.path, f.sha256, f.size] for f in self.files), "metadata": self.metadata,
+            "example_request": self.example_request, "example_response": self.example_response,
+            "data_versions": list(self.data_versions),
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
     def same_content(self, files: tuple[ArtifactFile, ...]) -> bool:
         return sorted(self.files, key=lambda f: f.path) == sorted(files, key=lambda f: f.path)
 

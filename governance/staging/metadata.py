@@ -14,7 +14,7 @@ REQUIRED_KEYS = ("model.name", "model.version", "model.type", "model.owner", "mo
 KNOWN_OPTIONAL_KEYS = ("model.microservice.endpoint", "model.framework", "model.training.data")
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")  # the slug: paths, endpoints, qualifiedNames
 MAX_NAME_LENGTH = 128
-VERSION_PATTERN = re.compile(r"^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){0,2}$")
+VERSION_PATTERN = re.compile(r"^(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})){0,2}$", re.ASCII)  # ASCII digits only: "1٠" is not 10
 DATASET_URI_PATTERN = re.compile(r"^(hdfs|s3|s3a|file|https?|gs|abfss?|iceberg|mlflow-dataset)://\S+$")
 
 

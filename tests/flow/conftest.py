@@ -11,6 +11,7 @@ import pytest
 
 from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
+from tests.record_invariant import assert_no_build_rewritten
 from tests.targets.conftest import fake_kubectl  # noqa: F401  (the fake kubectl on PATH, shared)
 
 
@@ -26,10 +27,12 @@ def prefect_api():
 
 @pytest.fixture
 def atlas_emulator(monkeypatch):
+    """A fresh emulator; after the test, no model version it recorded may have been rewritten (issue 20)."""
     with AtlasEmulator(host="127.0.0.1", port=0) as emulator:
         monkeypatch.setenv("ATLAS_USERNAME", "admin")
         monkeypatch.setenv("ATLAS_PASSWORD", "admin")
         yield emulator
+        assert_no_build_rewritten(emulator.url)
 
 
 @pytest.fixture

@@ -1,0 +1,173 @@
+"""The Atlas record is the reference: a model version names one set of bytes, in every registry, for good.
+
+The build ``<name>/<version>@ns`` is written once, by the first deploy of that version. Everything that later
+publishes, deploys, rolls back or reconciles that name and version, from any registry, is compared with it
+first and refused on any difference, before anything is written:
+- the content digest (``Manifest.content_digest``: every file's sha256, the executable, the metadata, the
+  examples) and the executable's sha256 must be the ones recorded; identical content in another registry is a
+  replica, recorded as that deploy's input location, never as a rewrite of the build;
+- the identifier (the slug of ``model.name``) belongs to one spelling per namespace: ``Rental Pricing`` and
+  ``rental-pricing`` are the same identifier, so the second spelling is refused, naming the first and its owner;
+- two version strings of one model that the targets would see as the same number (``1.2`` and ``1.2.0``) are
+  refused.
+Builds recorded before content digests existed are compared by their recorded checksums and owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from governance.atlas.client import AtlasClient
+from governance.atlas.constants import BUILD_TYPE, PROJECT_TYPE
+from governance.errors import AtlasNotFound, ModelIdentityTaken, RecordMismatch
+from governance.registries.base import Manifest
+from governance.staging.metadata import ModelMetadata
+
+BULK_GET_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class RecordedBuild:
+    """What Atlas recorded for one model name and version when it was first deployed."""
+
+    qualified_name: str
+    guid: str
+    model_version: str
+    owner: str | None
+    registry_uri: str | None
+    executable_sha256: str | None
+    content_digest: str | None
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, entity: dict) -> RecordedBuild:
+        attrs = entity.get("attributes") or {}
+        return cls(qualified_name=attrs.get("qualifiedName") or "", guid=entity.get("guid") or "",
+                   model_version=str(attrs.get("modelVersion") or ""), owner=attrs.get("owner"),
+                   registry_uri=attrs.get("registryUri"), executable_sha256=attrs.get("executableSha256"),
+                   content_digest=attrs.get("contentDigest"), checksums=dict(attrs.get("artifactChecksums") or {}))
+
+    @classmethod
+    def written(cls, manifest: Manifest, location: str, qualified_name: str, guid: str) -> RecordedBuild:
+        """The build a deploy just wrote from ``manifest`` (what later writes of the same run refer to)."""
+        return cls(qualified_name=qualified_name, guid=guid, model_version=manifest.model_version,
+                   owner=(manifest.metadata or {}).get("owner"), registry_uri=location,
+                   executable_sha256=next((f.sha256 for f in manifest.files if f.path == manifest.executable), None),
+                   content_digest=manifest.content_digest, checksums={f.path: f.sha256 for f in manifest.files})
+
+    def differences(self, manifest: Manifest) -> list[str]:
+        """How ``manifest`` differs from this record (empty: the same version, here or as a replica)."""
+        out: list[str] = []
+        ours = {f.path: f.sha256 for f in manifest.files}
+        for path in sorted(set(ours) | set(self.checksums)):
+            if path not in self.checksums:
+                out.append(f"{path} is not in the recorded version")
+            elif path not in ours:
+                out.append(f"{path} is missing (recorded sha256 {self.checksums[path]})")
+            elif ours[path] != self.checksums[path]:
+                out.append(f"{path} has sha256 {ours[path]}, recorded {self.checksums[path]}")
+        executable = next((f.sha256 for f in manifest.files if f.path == manifest.executable), None)
+        if self.executable_sha256 and executable != self.executable_sha256 and \
+                not any(d.startswith(f"{manifest.executable} ") for d in out):
+            out.append(f"executable {manifest.executable} has sha256 {executable}, recorded {self.executable_sha256}")
+        owner = (manifest.metadata or {}).get("owner")
+        if owner is not None and self.owner is not None and owner != self.owner:
+            out.append(f"owner is {owner!r}, recorded {self.owner!r}")
+        if self.content_digest and manifest.content_digest != self.content_digest and not out:
+            out.append("the manifest's metadata, examples or training-data versions differ from the recorded ones")
+        return out
+
+
+def recorded_build(client: AtlasClient, namespace: str, name: str, version: str) -> RecordedBuild | None:
+    """The build Atlas recorded for ``name`` ``version`` in ``namespace`` (a consistent read), or None."""
+    found = _by_unique(client, BUILD_TYPE, f"{name}/{version}@{namespace}")
+    return RecordedBuild.of(found) if found else None
+
+
+def check_against_record(client: AtlasClient, namespace: str, manifest: Manifest, location: str
+                         ) -> RecordedBuild | None:
+    """Refuse ``manifest`` (at ``location``) unless it is exactly the version Atlas recorded for its name and
+    version, or a new version whose identifier and version number no other spelling or version string holds.
+    Returns the recorded build (None: this version was never recorded, the deploy will write it)."""
+    name, version = manifest.model_name, manifest.model_version
+    build = recorded_build(client, namespace, name, version)
+    meta = _metadata(manifest)
+    project = _by_unique(client, PROJECT_TYPE, f"{name}@{namespace}")
+    if project and meta is not None:
+        _check_spelling(project, meta, namespace)
+    if build is not None:
+        problems = build.differences(manifest)
+        if problems:
+            raise RecordMismatch(
+                f"{location}: {name} {version} is not the version Atlas recorded (build {build.qualified_name}, "
+                f"first registered at {build.registry_uri or 'an unrecorded location'}): content digest "
+                f"{manifest.content_digest} here, recorded {build.content_digest or '(not recorded)'}; "
+                f"executable sha256 {manifest.executable_entry.sha256 if _has_executable(manifest) else '(none)'} "
+                f"here, recorded {build.executable_sha256}; differs in: {'; '.join(problems)}. A model version "
+                f"names one set of bytes: publish these bytes as a new model.version", recorded=build)
+        return build
+    if project and meta is not None:
+        _check_version_number(client, project, meta, location)
+    return None
+
+
+def _check_spelling(project: dict, meta: ModelMetadata, namespace: str) -> None:
+    attrs = project.get("attributes") or {}
+    taken = attrs.get("name")
+    if taken is not None and taken != meta.display_name:
+        raise ModelIdentityTaken(
+            f"model.name {meta.display_name!r} maps to the identifier {meta.name!r}, which Atlas namespace "
+            f"{namespace} already holds for the model {taken!r} (owner {attrs.get('owner') or 'unknown'}); "
+            f"write model.name exactly as {taken!r} for a new version of that model, or choose another name")
+
+
+def _check_version_number(client: AtlasClient, project: dict, meta: ModelMetadata, location: str) -> None:
+    """Targets order versions as one integer (``ModelMetadata.version_number``): two spellings of one number
+    would be one version on the target and two in the record."""
+    guids = [r["guid"] for r in _related(project, "builds")]
+    for start in range(0, len(guids), BULK_GET_CHUNK):
+        body = client.get_entities(guids[start:start + BULK_GET_CHUNK])
+        for entity in body.get("entities") or []:
+            attrs = entity.get("attributes") or {}
+            other = str(attrs.get("modelVersion") or "")
+            if entity.get("status", "ACTIVE") == "ACTIVE" and other and other != meta.version \
+                    and attrs.get("version") == meta.version_number:
+                raise ModelIdentityTaken(
+                    f"{location}: model.version {meta.version!r} of {meta.name} is the same version number "
+                    f"({meta.version_number}) as the recorded version {other!r} (owner {attrs.get('owner')}); "
+                    f"targets would serve both as one version: choose another model.version")
+
+
+def _metadata(manifest: Manifest) -> ModelMetadata | None:
+    if manifest.metadata is None:
+        return None
+    try:
+        return ModelMetadata.from_dict(manifest.metadata)
+    except (KeyError, TypeError):
+        return None
+
+
+def _has_executable(manifest: Manifest) -> bool:
+    return any(f.path == manifest.executable for f in manifest.files)
+
+
+def _by_unique(client: AtlasClient, type_name: str, qualified_name: str) -> dict | None:
+    try:
+        found = client.get_entity_by_unique(type_name, qualified_name)
+    except AtlasNotFound:
+        return None
+    if not found:
+        return None
+    entity = found.get("entity") or {}
+    if entity.get("status", "ACTIVE") != "ACTIVE":
+        return None
+    return entity
+
+
+def _related(entity: dict, relationship: str) -> list[dict]:
+    related = (entity.get("relationshipAttributes") or {}).get(relationship) or []
+    if isinstance(related, dict):
+        related = [related]
+    return [r for r in related if isinstance(r, dict) and r.get("guid")
+            and r.get("relationshipStatus", "ACTIVE") == "ACTIVE"]

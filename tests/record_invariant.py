@@ -1,0 +1,44 @@
+"""The invariant of issue 20, checked the way an auditor would, from Atlas's own audit trail: the build of a
+model name and version (``modelgov_model_build``) never changes after it is first written. Later deploys may
+link new deployments to it (relationship updates), but its attributes stay exactly those of its creation."""
+
+from __future__ import annotations
+
+import json
+
+from governance.atlas.client import AtlasClient, AtlasSettings
+from governance.atlas.constants import BUILD_TYPE
+
+
+def _attributes(event: dict) -> dict | None:
+    details = event.get("details") or ""
+    _, _, body = details.partition(": ")
+    try:
+        return (json.loads(body).get("attributes")) if body else None
+    except ValueError:
+        return None
+
+
+def rewritten_builds(client: AtlasClient) -> list[str]:
+    """One line per build whose attributes changed after its creation, per Atlas's audit events."""
+    problems = []
+    for header in client.search_basic({"typeName": BUILD_TYPE, "excludeDeletedEntities": False}):
+        events = sorted(client.audit(header["guid"], count=1000), key=lambda e: e.get("timestamp") or 0)
+        created = next((_attributes(e) for e in events if e.get("action") == "ENTITY_CREATE"), None)
+        if created is None:
+            continue
+        for event in events:
+            now = _attributes(event)
+            if now is not None and now != created:
+                changed = sorted(k for k in set(now) | set(created) if now.get(k) != created.get(k))
+                problems.append(f"{created.get('qualifiedName')}: {event.get('action')} changed {changed}")
+    return problems
+
+
+def assert_no_build_rewritten(url: str, username: str = "admin", password: str = "admin") -> None:
+    client = AtlasClient(AtlasSettings(url=url, username=username, password=password))
+    try:
+        problems = rewritten_builds(client)
+    finally:
+        client.close()
+    assert not problems, "a recorded model version was rewritten:\n" + "\n".join(problems)
