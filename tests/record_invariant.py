@@ -19,6 +19,12 @@ def _attributes(event: dict) -> dict | None:
         return None
 
 
+def _is_default(value: object) -> bool:
+    """Real Atlas 2.1 leaves an attribute's default value (0 for ``defaultCpuMillicores``) out of the
+    ENTITY_CREATE audit and shows it in later events: not a change."""
+    return value in (None, 0, "", False) or value == [] or value == {}
+
+
 def rewritten_builds(client: AtlasClient) -> list[str]:
     """One line per build whose attributes changed after its creation, per Atlas's audit events."""
     problems = []
@@ -29,8 +35,11 @@ def rewritten_builds(client: AtlasClient) -> list[str]:
             continue
         for event in events:
             now = _attributes(event)
-            if now is not None and now != created:
-                changed = sorted(k for k in set(now) | set(created) if now.get(k) != created.get(k))
+            if now is None:
+                continue
+            changed = sorted(k for k in set(now) | set(created) if now.get(k) != created.get(k)
+                             and not (k not in created and _is_default(now.get(k))))
+            if changed:
                 problems.append(f"{created.get('qualifiedName')}: {event.get('action')} changed {changed}")
     return problems
 

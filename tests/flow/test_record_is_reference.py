@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import unicodedata
 
 import pytest
 import requests
 
+from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.constants import BUILD_TYPE, PROJECT_TYPE
 from governance.targets import get_target
 from tests.conftest import write_metadata
+from tests.flow.conftest import model_name_for
 from tests.flow.test_cli import modelgov
+from tests.record_invariant import assert_no_build_rewritten
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -82,25 +86,34 @@ def test_second_registry_with_other_bytes_is_refused_before_anything_is_written(
 
 
 def test_identical_bytes_in_a_second_registry_are_a_replica_not_a_rewrite(
-        example_repo, tmp_path, own_mlserver, atlas, atlas_client, env):
-    repo = stage(example_repo, tmp_path, "r", model_name="ref-replica")
+        example_repo, tmp_path, own_mlserver, atlas_server, prefect_api, request):
+    """Against the emulator and the real Atlas 2.1: the second deploy refers to the recorded build by its unique
+    name (an AtlasObjectId with uniqueAttributes), which both must resolve."""
+    env = {"PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": os.environ["ATLAS_USERNAME"],
+           "ATLAS_PASSWORD": os.environ["ATLAS_PASSWORD"]}
+    client = AtlasClient(AtlasSettings.from_env(atlas_server.url))
+    name = model_name_for(request, "ref-replica")
+    repo = stage(example_repo, tmp_path, "r", model_name=name)
     reg_a, reg_b = f"file://{tmp_path / 'reg-a'}", f"file://{tmp_path / 'reg-b'}"
-    assert deploy(repo, own_mlserver.target_uri(), reg_a, atlas, env).returncode == 0
-    before = build_of(atlas_client, "ref-replica", "1.0")
-    gone = modelgov("undeploy", "ref-replica", "--target", own_mlserver.target_uri(), "--reason", "move registry",
-                    "--atlas", atlas.url, env=env)
+    assert deploy(repo, own_mlserver.target_uri(), reg_a, atlas_server, env).returncode == 0
+    before = build_of(client, name, "1.0")
+    gone = modelgov("undeploy", name, "--target", own_mlserver.target_uri(), "--reason", "move registry",
+                    "--atlas", atlas_server.url, env=env)
     assert gone.returncode == 0, gone.stderr
 
-    again = deploy(repo, own_mlserver.target_uri(), reg_b, atlas, env)
+    again = deploy(repo, own_mlserver.target_uri(), reg_b, atlas_server, env)
 
     assert again.returncode == 0, again.stderr[-2000:]
     summary = json.loads(again.stdout)
     assert summary["status"] == "deployed" and summary["registry_uri"].startswith(reg_b)
-    assert build_of(atlas_client, "ref-replica", "1.0") == before  # registryUri still names the first registry
-    dep = atlas_client.get_entity_by_unique("modelgov_model_deployment",
-                                            summary["atlas"]["deployment"]["qualifiedName"])["entity"]
+    assert build_of(client, name, "1.0") == before  # registryUri still names the first registry
+    dep = client.get_entity_by_unique("modelgov_model_deployment",
+                                      summary["atlas"]["deployment"]["qualifiedName"])["entity"]
     assert dep["attributes"]["serializedObjectUri"].startswith(reg_b)
-    assert dep["relationshipAttributes"]["build"]["guid"] == summary["atlas"]["build"]["guid"]
+    assert dep["relationshipAttributes"]["build"]["guid"] == summary["atlas"]["build"]["guid"] != ""
+    if getattr(atlas_server, "is_real", False):
+        assert_no_build_rewritten(atlas_server.url, os.environ["ATLAS_USERNAME"], os.environ["ATLAS_PASSWORD"])
+    client.close()
 
 
 def test_another_spelling_of_a_taken_name_and_another_string_of_a_taken_number_are_refused(
