@@ -66,6 +66,7 @@ def atlas_server(request, monkeypatch):
     monkeypatch.setenv("ATLAS_USERNAME", info["username"])
     monkeypatch.setenv("ATLAS_PASSWORD", info["password"])
     yield RealAtlas(info["url"])
+    assert_no_build_rewritten(info["url"], info["username"], info["password"])
 
 
 @pytest.fixture
