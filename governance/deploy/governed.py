@@ -196,7 +196,7 @@ class GovernedDeploy:
         if record.recorded_build is None:  # this run wrote the build: make sure no other run wrote it at once
             try:
                 record = record.referring_to(self.ledger.confirm_written(registered.manifest, registered.location,
-                                                                         intent.build.guid))
+                                                                         intent))
             except RecordMismatch as exc:
                 self._refuse(record.referring_to(exc.recorded), exc)
             except GovernanceError as exc:

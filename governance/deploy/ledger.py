@@ -128,7 +128,7 @@ class Ledger:
         or None for a version never recorded (``governance.deploy.reference``)."""
         return check_against_record(self.atlas, self.namespace, manifest, location)
 
-    def confirm_written(self, manifest: Manifest, location: str, guid: str) -> RecordedBuild:
+    def confirm_written(self, manifest: Manifest, location: str, written: AtlasRecord) -> RecordedBuild:
         """After the first write of a build: read it back and refuse when it is not ours, because another run
         wrote the same name and version with other content at the same moment (the later write wins in Atlas;
         this run then stops before touching its target)."""
@@ -139,7 +139,7 @@ class Ledger:
                 f"{location}: another run recorded {manifest.model_name} {manifest.model_version} with other content "
                 f"(content digest {found.content_digest}, from {found.registry_uri}) while this one recorded "
                 f"{manifest.content_digest}; stopped before deploying", recorded=found)
-        return found or RecordedBuild.written(manifest, location, name, guid)
+        return found or RecordedBuild.written(manifest, location, name, written.build.guid, written.project.guid)
 
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:

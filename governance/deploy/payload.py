@@ -63,7 +63,8 @@ def deployment_payload(record: DeploymentRecord, namespace: str = DEFAULT_NAMESP
                       "deploy_process": qn.deploy_process},
             "training_data": [list(t) for t in qn.training_data],
             # guids of what Atlas already holds and this payload only refers to (the recorded build)
-            "known_guids": {BUILD_TYPE: record.recorded_build.guid} if record.recorded_build else {},
+            "known_guids": {BUILD_TYPE: record.recorded_build.guid, PROJECT_TYPE: record.recorded_build.project_guid}
+            if record.recorded_build else {},
             "classification": ENVIRONMENT_CLASSIFICATIONS.get(record.environment or ""),
             "sensitive": record.staged.metadata.sensitive_data_category}
 

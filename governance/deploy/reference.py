@@ -39,19 +39,23 @@ class RecordedBuild:
     executable_sha256: str | None
     content_digest: str | None
     checksums: Mapping[str, str] = field(default_factory=dict)
+    project_guid: str = ""
 
     @classmethod
     def of(cls, entity: dict) -> RecordedBuild:
         attrs = entity.get("attributes") or {}
-        return cls(qualified_name=attrs.get("qualifiedName") or "", guid=entity.get("guid") or "",
+        project = (entity.get("relationshipAttributes") or {}).get("project") or {}
+        return cls(project_guid=project.get("guid") or "" if isinstance(project, dict) else "",
+                   qualified_name=attrs.get("qualifiedName") or "", guid=entity.get("guid") or "",
                    model_version=str(attrs.get("modelVersion") or ""), owner=attrs.get("owner"),
                    registry_uri=attrs.get("registryUri"), executable_sha256=attrs.get("executableSha256"),
                    content_digest=attrs.get("contentDigest"), checksums=dict(attrs.get("artifactChecksums") or {}))
 
     @classmethod
-    def written(cls, manifest: Manifest, location: str, qualified_name: str, guid: str) -> RecordedBuild:
+    def written(cls, manifest: Manifest, location: str, qualified_name: str, guid: str, project_guid: str = ""
+                ) -> RecordedBuild:
         """The build a deploy just wrote from ``manifest`` (what later writes of the same run refer to)."""
-        return cls(qualified_name=qualified_name, guid=guid, model_version=manifest.model_version,
+        return cls(project_guid=project_guid, qualified_name=qualified_name, guid=guid, model_version=manifest.model_version,
                    owner=(manifest.metadata or {}).get("owner"), registry_uri=location,
                    executable_sha256=next((f.sha256 for f in manifest.files if f.path == manifest.executable), None),
                    content_digest=manifest.content_digest, checksums={f.path: f.sha256 for f in manifest.files})

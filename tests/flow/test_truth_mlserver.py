@@ -107,23 +107,25 @@ def test_keep_previous_keeps_both_versions_serving_and_deployed(prefect_api, tmp
     assert predict(mlserver, name, "1000000") == predict(mlserver, name, "2000000") == [0, 2]
 
 
-def test_same_version_redeploy_failing_its_smoke_test_leaves_the_old_copy_serving(
+def test_same_version_with_other_bytes_from_another_registry_is_refused_and_the_old_copy_serves(
         prefect_api, tmp_path, mlserver, atlas, atlas_client, constant_model):
+    """Issue 20: the record is the reference. The same name and version with other bytes (a model answering
+    [1, 1]) from a second registry used to reach the target and fail only its smoke test; now it is refused
+    before the second registry or the target is touched, and the first record stays as it was."""
     name = "truth-same-version"
     first = deploy(stage(tmp_path, name, "1.0"), mlserver.target_uri(), tmp_path / "reg-a", atlas)
     before = served(mlserver, name)
-    # the same version from another registry, other bytes: it loads, but answers [1, 1] instead of [0, 2]
     with pytest.raises(StepFailed) as info:
         deploy(stage(tmp_path, name, "1.0", constant_model), mlserver.target_uri(), tmp_path / "reg-b", atlas)
-    assert info.value.step == "deploy" and "smoke test answer differs" in str(info.value.cause)
+    assert info.value.step == "preflight" and "not the version Atlas recorded" in str(info.value.cause)
+    assert not (tmp_path / "reg-b" / name).exists()
     assert served(mlserver, name) == before  # same version, the original bytes
     assert predict(mlserver, name, "1000000") == [0, 2]
     assert assert_invariant(mlserver, atlas_client, name).keys() == {"1.0"}
     records = recorded(atlas_client, name, f"{mlserver.host}:{mlserver.http_port}")
-    [failed] = records["stopped"]
-    assert failed["outcome"] == "failed" and "smoke test answer differs" in failed["failureReason"]
+    assert not records.get("stopped")
     [kept] = records["deployed"]
-    assert first["atlas"]["deployment"]["qualifiedName"].startswith(f"{name}/1.0/")
+    assert kept["modelVersion"] == "1.0" and first["status"] == "deployed"
     assert not list((mlserver.repository / name).glob(".*"))  # no backup or temp folder left
 
 
