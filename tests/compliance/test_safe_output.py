@@ -119,14 +119,18 @@ def history(tmp_path_factory) -> History:
             mleap.stop()
 
 
-def modelgov(history: History, *args: str) -> subprocess.CompletedProcess:
-    """`modelgov ARGS --atlas URL` through its entry point, output captured as a pipe would get it."""
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """`modelgov ARGS` through its entry point, output captured as a pipe would get it."""
     from governance.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([*args, "--atlas", history.atlas_url])
+        code = main(list(args))
     return subprocess.CompletedProcess(["modelgov", *args], code, out.getvalue(), err.getvalue())
+
+
+def modelgov(history: History, *args: str) -> subprocess.CompletedProcess:
+    return cli(*args, "--atlas", history.atlas_url)
 
 
 def hostile_values() -> list[str]:
@@ -280,3 +284,29 @@ def test_prefect_artifacts_show_run_values_as_text(history):
             body = table.split("</table>")[0]
             assert len({row.count("<td") + row.count("<th") for row in body.split("<tr>")[1:]}) == 1, body
     assert "/srv/staged/[x](http://evil)" in rendered_html(deployment_markdown(failed))
+
+
+def test_validate_prints_the_owner_escaped(tmp_path):
+    """`modelgov validate` echoes metadata; an owner written as a properties escape (\\u001b) arrives as ESC."""
+    repo = stage(tmp_path, "echo", "\\u001b[2J[/bold]\\u009b", "retail", "d")
+    proc = cli("validate", str(repo))
+    assert "\x1b" not in proc.stdout + proc.stderr and "\x9b" not in proc.stdout + proc.stderr
+    assert "\\x1b[2J[/bold]\\x9b" in proc.stdout + proc.stderr
+
+
+def test_registry_verify_prints_a_hostile_manifest_escaped(history, tmp_path):
+    """A manifest is written by whoever can write the registry; its paths reach the terminal escaped."""
+    import shutil
+
+    registry = tmp_path / "registry"
+    shutil.copytree(Path(history.summaries["formula"].registry_uri.removeprefix("file://")), registry / "formula"
+                    / "1.0")
+    manifest_path = registry / "formula" / "1.0" / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"].append({**manifest["files"][0], "path": f"executable/{ESC_CLEAR}[/bold].bin"})
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    proc = cli("registry", "verify", f"file://{registry}", "formula", "1.0")
+    assert proc.returncode != 0
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "\\x1b[2J[/bold].bin" in proc.stdout + proc.stderr
+
