@@ -217,6 +217,9 @@ def test_trace_shows_markup_literally_and_escapes_control_characters(history):
         assert "\x1b" not in proc.stdout
     markup = modelgov(history, "trace", history.deployed["markup"]).stdout
     assert "owner [/bold] [red]x[/red] (@SUM(A1))" in markup
+    copy_type = json.loads(modelgov(history, "trace", history.deployed["markup"], "--json").stdout
+                           )["registryCopy"]["typeName"]
+    assert f"  [{copy_type}]" in markup  # rich took "[fs_path]" for a style tag and printed nothing
     forged = modelgov(history, "trace", history.forged_guid)
     assert forged.returncode == 0, forged.stderr
     assert "\x1b" not in forged.stdout and "\x9b" not in forged.stdout and "\r" not in forged.stdout
@@ -310,3 +313,13 @@ def test_registry_verify_prints_a_hostile_manifest_escaped(history, tmp_path):
     assert "\x1b" not in proc.stdout + proc.stderr
     assert "\\x1b[2J[/bold].bin" in proc.stdout + proc.stderr
 
+
+
+def test_numbers_stay_numbers_and_text_that_looks_like_one_is_neutralised():
+    """The CSV writer's contract for what no compliance column holds today: an int -1 is the number -1,
+    the string "-1" (a value someone typed) is text."""
+    from governance.safe_output import write_csv
+
+    out = io.StringIO()
+    write_csv(out, [{"n": -1, "s": "-1", "none": None, "x": 'say "=1"'}], ["n", "s", "none", "x"])
+    assert out.getvalue().splitlines() == ['"n","s","none","x"', '-1,"\'-1","","say ""=1"""']
