@@ -8,6 +8,7 @@ import re
 from prefect.artifacts import create_markdown_artifact
 
 from governance.deploy.summary import DeploySummary
+from governance.safe_output import markdown_code, markdown_text
 
 
 def artifact_key(prefix: str, name: str | None) -> str:
@@ -17,13 +18,14 @@ def artifact_key(prefix: str, name: str | None) -> str:
 
 
 def _cell(value: object) -> str:
-    return "–" if value in (None, "") else str(value).replace("|", "\\|").replace("\n", " ")
+    """A run value as Markdown text (Prefect renders it): no links, images, HTML or extra table cells."""
+    return "–" if value in (None, "") else markdown_text(value)
 
 
 def deployment_markdown(summary: DeploySummary) -> str:
     """The Markdown artifact of one deploy-model run."""
     r = summary.row()
-    lines = [f"# {_cell(r['model'])} {_cell(r['version'])}: {r['status']}", ""]
+    lines = [f"# {_cell(r['model'])} {_cell(r['version'])}: {_cell(r['status'])}", ""]
     lines += ["| | |", "|---|---|",
               f"| target | {_cell(r['target'])} |", f"| endpoint | {_cell(r['endpoint'])} |",
               f"| registry | {_cell(r['registry_uri'])} |", f"| source | {_cell(r['source'])} |"]
@@ -32,9 +34,9 @@ def deployment_markdown(summary: DeploySummary) -> str:
     for role in ("project", "build", "deployment", "deploy_process"):
         entity = (summary.atlas or {}).get(role)
         if entity:
-            lines.append(f"| Atlas {role.replace('_', ' ')} | `{entity['guid']}` {_cell(entity['qualifiedName'])} |")
+            lines.append(f"| Atlas {role.replace('_', ' ')} | {markdown_code(entity['guid'])} {_cell(entity['qualifiedName'])} |")
     if r["error"]:
-        lines.append(f"| failed{' at ' + r['step'] if r['step'] else ''} | {_cell(r['error'])} |")
+        lines.append(f"| failed{' at ' + _cell(r['step']) if r['step'] else ''} | {_cell(r['error'])} |")
     for name in summary.superseded:
         lines.append(f"| marked stopped | {_cell(name)} |")
     if summary.approval:

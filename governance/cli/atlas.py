@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from governance.cli.common import EXIT_OK, atlas_opt
+from governance.cli.common import EXIT_OK, atlas_opt, say
 
 
 def cmd_install_types(args: argparse.Namespace) -> int:
@@ -12,7 +12,7 @@ def cmd_install_types(args: argparse.Namespace) -> int:
     from governance.atlas.typedefs import install_types
 
     report = install_types(AtlasClient.from_env(args.atlas))
-    print(f"Atlas types: {report.summary()}")
+    say(f"Atlas types: {report.summary()}")
     return EXIT_OK
 
 

@@ -1,19 +1,20 @@
 """What every ``modelgov`` command shares: exit codes, common options, and output (JSON, CSV, tables).
 
-Tables print metadata as plain text: rich markup in a value is never parsed.
+Output for people shows record values as plain text (``governance.safe_output``): tables and lines
+never parse rich markup and show control characters escaped; CSV cells never start a formula; JSON is exact.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
 
 from governance.errors import ValidationError
+from governance.safe_output import terminal_text, write_csv
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -34,19 +35,25 @@ def print_json(obj: object, *, sort_keys: bool = True) -> None:
 
 
 def print_csv(rows: Sequence[dict], fields: Sequence[str]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    """CSV for spreadsheets: no cell starts a formula (see ``governance.safe_output.write_csv``)."""
+    write_csv(sys.stdout, rows, fields)
+
+
+def say(line: object, *, stderr: bool = False) -> None:
+    """Print one line for people: values in it come from records, so its control characters are shown
+    escaped (a value cannot clear the screen or fake a line of its own)."""
+    print(terminal_text(line), file=sys.stderr if stderr else sys.stdout)
 
 
 def print_problems(exc: ValidationError) -> None:
     """Every problem of a staged repo, one per line with its file and line."""
     for problem in exc.problems:
-        print(problem, file=sys.stderr)
+        say(problem, stderr=True)
 
 
 def show(renderable, *, stderr: bool = False) -> None:
-    """Print a rich renderable; to a pipe or file: plain text, wide enough that rows never wrap."""
+    """Print a rich renderable; to a pipe or file: plain text, wide enough that rows never wrap. Build it
+    from ``governance.safe_output.plain`` values: a str cell would be parsed as markup."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout

@@ -11,9 +11,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt, print_csv, print_json, show
+from governance.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    atlas_opt,
+    config_opt,
+    print_csv,
+    print_json,
+    say,
+    show,
+)
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, TargetFilter
 from governance.compliance.times import iso, parse_moment, to_millis
+from governance.safe_output import plain
 
 STATUSES = ["deploying", "deployed", "stopped"]
 
@@ -41,7 +51,8 @@ def _target_filter(args: argparse.Namespace) -> TargetFilter | None:
 
 def print_deployments(rows: Sequence[Deployment], args: argparse.Namespace, *, title: str,
                       empty: str) -> None:
-    """The rows as JSON, CSV or an aligned table (failure reasons shown when there are failed attempts)."""
+    """The rows as JSON, CSV or an aligned table (failure reasons shown when there are failed attempts); the
+    table shows every value as plain text (``plain``): markup is printed, control characters escaped."""
     if args.json:
         print_json([d.to_dict() for d in rows], sort_keys=False)
         return
@@ -49,22 +60,22 @@ def print_deployments(rows: Sequence[Deployment], args: argparse.Namespace, *, t
         print_csv([d.to_dict() for d in rows], DEPLOYMENT_FIELDS)
         return
     if not rows:
-        print(empty)
+        say(empty)
         return
     from rich import box
     from rich.table import Table
 
     with_reason = any(d.failure_reason for d in rows)
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = Table(title=plain(title), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for column in ["model", "version", "target", "env", "status", "outcome", "deployed", "stopped", "by",
                    "owner", "lob", *(["reason"] if with_reason else [])]:
         table.add_column(column, no_wrap=column != "reason", overflow="fold")
     for d in rows:
         style = "red" if d.failed else ("green" if d.status == "deployed" else None)
-        table.add_row(d.model_name, d.model_version, f"{d.target_kind}://{d.target_detail}", d.environment or "",
-                      d.status or "", d.outcome or "", iso(d.deployed_ms) or "", iso(d.stopped_ms) or "",
-                      d.deployed_by or "", d.owner or "", d.owner_lob or "",
-                      *([d.failure_reason or ""] if with_reason else []), style=style)
+        cells = [d.model_name, d.model_version, f"{d.target_kind}://{d.target_detail}", d.environment,
+                 d.status, d.outcome, iso(d.deployed_ms), iso(d.stopped_ms), d.deployed_by, d.owner, d.owner_lob,
+                 *([d.failure_reason] if with_reason else [])]
+        table.add_row(*(plain(c) for c in cells), style=style)
     show(table)
 
 
@@ -121,11 +132,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print_json(outcome.to_dict(), sort_keys=False)
     else:
         for line in outcome.checked:
-            print(f"ok  {line}")
+            say(f"ok  {line}")
         for mismatch in outcome.mismatches:
-            print(f"MISMATCH  {mismatch}")
-        print(f"{outcome.deployment}: " + ("registry, target and Atlas agree" if outcome.agree
-                                          else f"{len(outcome.mismatches)} mismatch(es)"))
+            say(f"MISMATCH  {mismatch}")
+        say(f"{outcome.deployment}: " + ("registry, target and Atlas agree" if outcome.agree
+                                        else f"{len(outcome.mismatches)} mismatch(es)"))
     return EXIT_OK if outcome.agree else EXIT_FAILED
 
 
@@ -138,7 +149,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     text = render(build_report(client, since, until, client.settings.url), args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.format} report to {args.output}", file=sys.stderr)
+        say(f"wrote {args.format} report to {args.output}", stderr=True)
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from governance.cli.common import (
@@ -18,6 +17,7 @@ from governance.cli.common import (
     prefect_defaults,
     print_json,
     print_problems,
+    say,
 )
 from governance.deploy.request import DeployRequest, resolve_request
 from governance.deploy.summary import DeploySummary
@@ -31,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         staged, fetched = fetch_and_validate(args.source)
     except ValidationError as exc:
         print_problems(exc)
-        print(f"{args.source}: {len(exc.problems)} problem(s); not deployable", file=sys.stderr)
+        say(f"{args.source}: {len(exc.problems)} problem(s); not deployable", stderr=True)
         return EXIT_FAILED
     try:
         meta = staged.metadata
@@ -40,9 +40,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                         "executable": staged.executable, "files": [f.to_dict() for f in staged.files]})
         else:
             shown = meta.name if meta.display_name == meta.name else f"{meta.display_name!r} (id {meta.name})"
-            print(f"{args.source}: valid: {shown} {meta.version} ({meta.type}), owner {meta.owner} "
-                  f"({meta.owner_lob}), executable {staged.executable}, {len(staged.files)} files"
-                  + (f", commit {staged.commit}" if staged.commit else ""))
+            say(f"{args.source}: valid: {shown} {meta.version} ({meta.type}), owner {meta.owner} "
+                f"({meta.owner_lob}), executable {staged.executable}, {len(staged.files)} files"
+                + (f", commit {staged.commit}" if staged.commit else ""))
     finally:
         fetched.cleanup()
     return EXIT_OK
@@ -88,7 +88,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     except StepFailed as exc:
         if exc.step == "validate" and isinstance(exc.cause, ValidationError):
             print_problems(exc.cause)
-        print(f"modelgov deploy: {exc.step} step failed: {exc.cause}", file=sys.stderr)
+        say(f"modelgov deploy: {exc.step} step failed: {exc.cause}", stderr=True)
         if args.json:
             failed = exc.summary or DeploySummary.failed_before_record(request.source, exc.step, str(exc.cause))
             print_json(failed.to_dict())
@@ -102,20 +102,20 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def print_deployed(summary: DeploySummary) -> None:
     if summary.status == "unchanged":
-        print(f"unchanged: {summary.message}; recorded as {(summary.existing_deployment or {}).get('qualifiedName')}")
+        say(f"unchanged: {summary.message}; recorded as {(summary.existing_deployment or {}).get('qualifiedName')}")
         return
-    print(f"deployed {summary.model_name} {summary.model_version} -> {summary.endpoint}")
-    print(f"  registry: {summary.registry_uri}")
+    say(f"deployed {summary.model_name} {summary.model_version} -> {summary.endpoint}")
+    say(f"  registry: {summary.registry_uri}")
     if summary.record == "pending":
-        print(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {summary.message}")
+        say(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {summary.message}")
     elif summary.atlas:
         build, deployment = summary.atlas["build"], summary.atlas["deployment"]
-        print(f"  atlas build: {build['qualifiedName']} ({build['guid']})")
-        print(f"  atlas deployment: {deployment['qualifiedName']} ({deployment['guid']})")
+        say(f"  atlas build: {build['qualifiedName']} ({build['guid']})")
+        say(f"  atlas deployment: {deployment['qualifiedName']} ({deployment['guid']})")
     if summary.has_prediction and summary.prediction is not None:
-        print(f"  smoke prediction: {json.dumps(summary.prediction)}")
+        say(f"  smoke prediction: {json.dumps(summary.prediction)}")
     for name in summary.superseded:
-        print(f"  marked stopped: {name}")
+        say(f"  marked stopped: {name}")
 
 
 def _dry_run(args: argparse.Namespace, request: DeployRequest) -> int:
@@ -129,7 +129,8 @@ def _dry_run(args: argparse.Namespace, request: DeployRequest) -> int:
     if args.json:
         print_json(planned)
     else:
-        print(planned["rendered"] or json.dumps(planned, indent=2, sort_keys=True))
+        for line in (planned["rendered"] or json.dumps(planned, indent=2, sort_keys=True)).splitlines():
+            say(line)
     return EXIT_OK
 
 
@@ -138,14 +139,16 @@ def print_batch_table(summaries: list[DeploySummary]) -> None:
     from rich.table import Table
 
     ok = sum(1 for s in summaries if s.succeeded)
+    from governance.safe_output import plain
+
     table = Table(title=f"{ok} of {len(summaries)} deployed", title_justify="left")
     for column in ("model", "version", "status", "target", "endpoint / error", "Atlas deployment"):
         table.add_column(column, overflow="fold")
-    for summary in summaries:
+    for summary in summaries:  # errors quote what repos and servers said: plain text
         detail = summary.endpoint if summary.succeeded else f"{summary.step}: {summary.reason}"
-        table.add_row(summary.model_name or summary.shown_source or "?", summary.model_version or "",
-                      summary.status or "", summary.target or "", detail or "",
-                      summary.atlas_guid("deployment") or "", style=None if summary.succeeded else "red")
+        cells = (summary.model_name or summary.shown_source or "?", summary.model_version, summary.status,
+                 summary.target, detail, summary.atlas_guid("deployment"))
+        table.add_row(*(plain(c) for c in cells), style=None if summary.succeeded else "red")
     Console(width=200).print(table)
 
 
@@ -169,7 +172,7 @@ def _deploy_batch(args: argparse.Namespace, request: DeployRequest, sources: lis
         print_batch_table(summaries)
     failed = [s for s in summaries if not s.succeeded]
     if failed:
-        print(f"modelgov deploy: {len(failed)} of {len(summaries)} failed", file=sys.stderr)
+        say(f"modelgov deploy: {len(failed)} of {len(summaries)} failed", stderr=True)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt
+from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, say
 from governance.errors import GovernanceError
 
 
@@ -73,7 +73,7 @@ def run_checks(*, atlas_url: str | None, registry: str | None, target: str | Non
 def cmd_doctor(args) -> int:
     results = run_checks(atlas_url=args.atlas, registry=args.registry, target=args.target)
     for check in results:
-        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        say(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
     return EXIT_OK if all(c.ok for c in results) else EXIT_FAILED
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from governance.cli import atlas, compliance, deploy, doctor, operations, outbox, registry
-from governance.cli.common import EXIT_FAILED, EXIT_USAGE
+from governance.cli.common import EXIT_FAILED, EXIT_USAGE, say
 from governance.errors import ConfigError, GovernanceError
 
 COMMAND_GROUPS = (deploy, compliance, atlas, registry, outbox, doctor, operations)
@@ -30,10 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"modelgov: {exc}", file=sys.stderr)
+        say(f"modelgov: {exc}", stderr=True)
         return EXIT_USAGE
     except GovernanceError as exc:
-        print(f"modelgov: {exc}", file=sys.stderr)
+        say(f"modelgov: {exc}", stderr=True)
         return EXIT_FAILED
 
 

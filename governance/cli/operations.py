@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt
+from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt, say
 from governance.errors import ConfigError
 
 
@@ -19,7 +19,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from flows.approval import decide
 
     decide(args.run_id, args.approver, approved=not args.reject, reason=args.reason or "")
-    print(f"flow run {args.run_id}: {'rejected' if args.reject else 'approved'} by {args.approver}")
+    say(f"flow run {args.run_id}: {'rejected' if args.reject else 'approved'} by {args.approver}")
     return EXIT_OK
 
 
@@ -31,7 +31,7 @@ def cmd_notify_push(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(sent, sort_keys=True))
     else:
-        print(f"sent {sent['event']} for {sent['source']} (event {sent['id']})")
+        say(f"sent {sent['event']} for {sent['source']} (event {sent['id']})")
     return EXIT_OK
 
 
@@ -72,15 +72,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out.to_dict(), sort_keys=True, default=str))
     elif governed.noop:
-        print(out.message)
+        say(out.message)
     else:
-        print(f"rolled back {args.name} to {args.to} on {target.kind}://{target.host_detail} -> {out.endpoint}")
+        say(f"rolled back {args.name} to {args.to} on {target.kind}://{target.host_detail} -> {out.endpoint}")
         if out.atlas:
-            print(f"  atlas deployment: {out.atlas['deployment']['qualifiedName']}")
+            say(f"  atlas deployment: {out.atlas['deployment']['qualifiedName']}")
         else:
-            print(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {out.message}")
+            say(f"  atlas: record PENDING in the local outbox (Atlas unreachable): {out.message}")
         for name in out.superseded:
-            print(f"  marked stopped: {name}")
+            say(f"  marked stopped: {name}")
     return EXIT_OK
 
 
@@ -98,10 +98,10 @@ def cmd_undeploy(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model": args.name, "version": args.version, "stopped": stopped}, sort_keys=True))
     else:
-        print(f"undeployed {args.name}{' ' + args.version if args.version else ''} from "
-              f"{target.kind}://{target.host_detail}")
+        say(f"undeployed {args.name}{' ' + args.version if args.version else ''} from "
+            f"{target.kind}://{target.host_detail}")
         for name in stopped:
-            print(f"  marked stopped: {name}")
+            say(f"  marked stopped: {name}")
     return EXIT_OK
 
 
@@ -109,12 +109,14 @@ def print_findings(report) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"reconcile: {len(report.findings)} finding(s) on {', '.join(report.checked)}",
+    from governance.safe_output import plain
+
+    table = Table(title=plain(f"reconcile: {len(report.findings)} finding(s) on {', '.join(report.checked)}"),
                   title_justify="left")
     for column in ("target", "finding", "model", "version", "action", "detail"):
         table.add_column(column, overflow="fold")
-    for f in report.findings:
-        table.add_row(f.target, f.kind, f.model, f.version or "", f.action, f.detail,
+    for f in report.findings:  # what a target serves is named by whoever put it there: plain text
+        table.add_row(*(plain(c) for c in (f.target, f.kind, f.model, f.version, f.action, f.detail)),
                       style="red" if f.action == "failed" else None)
     Console(width=200).print(table)
 
@@ -131,7 +133,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     elif report.findings:
         print_findings(report)
     else:
-        print(f"reconcile: {', '.join(report.checked)} serve exactly what Atlas records")
+        say(f"reconcile: {', '.join(report.checked)} serve exactly what Atlas records")
     return EXIT_FAILED if report.failed else EXIT_OK
 
 

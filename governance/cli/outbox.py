@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from governance.cli.common import EXIT_FAILED, EXIT_OK
+from governance.cli.common import EXIT_FAILED, EXIT_OK, say
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
@@ -18,11 +17,11 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return EXIT_OK
     if not rows:
-        print(f"the outbox ({outbox.folder}) is empty: every record reached Atlas")
+        say(f"the outbox ({outbox.folder}) is empty: every record reached Atlas")
         return EXIT_OK
     for row in rows:
-        print(f"{row['created']}  {row['kind']:<10}  {row['atlas']}  {row['description']}  [{row['id']}]")
-    print(f"{len(rows)} record(s) pending in {outbox.folder}; `modelgov outbox sync` replays them", file=sys.stderr)
+        say(f"{row['created']}  {row['kind']:<10}  {row['atlas']}  {row['description']}  [{row['id']}]")
+    say(f"{len(rows)} record(s) pending in {outbox.folder}; `modelgov outbox sync` replays them", stderr=True)
     return EXIT_OK
 
 
@@ -39,11 +38,11 @@ def cmd_outbox_sync(args: argparse.Namespace) -> int:
     finally:
         client.close()
     for entry in replayed:
-        print(f"replayed {entry.kind}: {entry.description}")
+        say(f"replayed {entry.kind}: {entry.description}")
     if pending:
-        print(f"{len(pending)} record(s) still pending in {outbox.folder} (`modelgov outbox list`)", file=sys.stderr)
+        say(f"{len(pending)} record(s) still pending in {outbox.folder} (`modelgov outbox list`)", stderr=True)
         return EXIT_FAILED
-    print(f"{len(replayed)} record(s) replayed; the outbox is empty", file=sys.stderr)
+    say(f"{len(replayed)} record(s) replayed; the outbox is empty", stderr=True)
     return EXIT_OK
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from datetime import timedelta
 
-from governance.cli.common import EXIT_FAILED, EXIT_OK
+from governance.cli.common import EXIT_FAILED, EXIT_OK, say
 from governance.errors import ConfigError
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -29,8 +28,8 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
     registry = get_registry(args.registry)
     version = registry.lookup(args.name, args.version)
     if version is None:
-        print(f"{registry.version_location(args.name, args.version)}: no complete version (no manifest)",
-              file=sys.stderr)
+        say(f"{registry.version_location(args.name, args.version)}: no complete version (no manifest)",
+            stderr=True)
         return EXIT_FAILED
     problems = registry.verify(version)
     against = ""
@@ -38,10 +37,10 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
         problems += _against_record(version, args.atlas, args.namespace)
         against = " and the manifest is the version Atlas recorded"
     for problem in problems:
-        print(problem, file=sys.stderr)
+        say(problem, stderr=True)
     if problems:
         return EXIT_FAILED
-    print(f"{version.location}: {len(version.manifest.files)} files match the manifest{against}")
+    say(f"{version.location}: {len(version.manifest.files)} files match the manifest{against}")
     return EXIT_OK
 
 
@@ -72,9 +71,9 @@ def cmd_registry_gc(args: argparse.Namespace) -> int:
     leftovers = registry.gc(older_than=older_than, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for leftover in leftovers:
-        print(f"{verb} {leftover.kind}: {leftover.uri} (last modified {leftover.modified:%Y-%m-%d %H:%M:%S}Z)")
-    print(f"{registry.uri}: {verb} {len(leftovers)} leftover(s) older than {args.older_than}; "
-          "committed versions are never touched", file=sys.stderr)
+        say(f"{verb} {leftover.kind}: {leftover.uri} (last modified {leftover.modified:%Y-%m-%d %H:%M:%S}Z)")
+    say(f"{registry.uri}: {verb} {len(leftovers)} leftover(s) older than {args.older_than}; "
+        "committed versions are never touched", stderr=True)
     return EXIT_OK
 
 

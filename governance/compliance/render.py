@@ -1,8 +1,29 @@
-"""Readable terminal forms of compliance answers (rich renderables); the JSON forms are the data itself."""
+"""Readable terminal forms of compliance answers (rich renderables); the JSON forms are the data itself.
+
+Every line is a rich ``Text``: the labels are ours (bold, red), the values are Atlas's, shown as plain text
+with control characters escaped (``governance.safe_output``), so a record's ``[/bold]`` or ``ESC[2J`` is
+printed, never obeyed.
+"""
 
 from __future__ import annotations
 
+from rich.text import Text
 from rich.tree import Tree
+
+from governance.safe_output import terminal_text
+
+
+def _line(label: str, text: str = "", *, flag: str = "") -> Text:
+    """A bold ``label`` (ours), then ``text`` and a red ``flag`` built from record values, as plain text."""
+    line = Text()
+    if label:
+        line.append(label, style="bold")
+        if text:
+            line.append(" ")
+    line.append(terminal_text(text))
+    if flag:
+        line.append(terminal_text(flag), style="red")
+    return line
 
 
 def _classes(items: list[dict]) -> str:
@@ -16,37 +37,37 @@ def _classes(items: list[dict]) -> str:
 def trace_tree(chain: dict) -> Tree:
     """deployment -> deploy process -> build -> registry copy (files) / staging / training data -> people."""
     dep, build, copy = chain["deployment"], chain["build"], chain["registryCopy"]
-    outcome = dep["outcome"] + (f": {dep['failureReason']}" if dep.get("failureReason") else "")
-    root = Tree(f"[bold]deployment[/] {dep['qualifiedName']}  ({dep['guid']})")
-    root.add(f"{dep['modelName']} {dep['modelVersion']} on {dep['targetKind']}://{dep['targetDetail']}"
-             f"  status={dep['status']}  outcome={outcome}")
-    root.add(f"deployed {dep['deployedTime']}  stopped {dep['stoppedTime'] or '-'}  by {dep['deployedBy']}"
-             f"  endpoint {dep['modelEndpointURL'] or '-'}")
+    outcome = f"{dep['outcome']}" + (f": {dep['failureReason']}" if dep.get("failureReason") else "")
+    root = Tree(_line("deployment", f"{dep['qualifiedName']}  ({dep['guid']})"))
+    root.add(_line("", f"{dep['modelName']} {dep['modelVersion']} on {dep['targetKind']}://{dep['targetDetail']}"
+                       f"  status={dep['status']}  outcome={outcome}"))
+    root.add(_line("", f"deployed {dep['deployedTime']}  stopped {dep['stoppedTime'] or '-'}  by {dep['deployedBy']}"
+                       f"  endpoint {dep['modelEndpointURL'] or '-'}"))
     if dep["classifications"] or dep["propagatedClassifications"]:
-        root.add(f"classifications: {_classes(dep['classifications'] + dep['propagatedClassifications'])}")
+        root.add(_line("", f"classifications: {_classes(dep['classifications'] + dep['propagatedClassifications'])}"))
     if chain["deployProcess"]:
         proc = chain["deployProcess"]
-        root.add(f"[bold]deploy process[/] {proc['qualifiedName']}  user={proc['userName']}  "
-                 f"run={proc['orchestratorRunId']}  {proc['startTime']} -> {proc['endTime'] or '-'}")
-    b = root.add(f"[bold]build[/] {build['qualifiedName']}  ({build['guid']})  {build['modelType'] or ''}"
-                 f" {build['framework'] or ''}  registered {build['registeredTime']}")
-    r = b.add(f"[bold]registry copy[/] {copy['uri']}  [{copy['typeName']}]")
+        root.add(_line("deploy process", f"{proc['qualifiedName']}  user={proc['userName']}  "
+                                         f"run={proc['orchestratorRunId']}  {proc['startTime']} -> {proc['endTime'] or '-'}"))
+    b = root.add(_line("build", f"{build['qualifiedName']}  ({build['guid']})  {build['modelType'] or ''}"
+                                f" {build['framework'] or ''}  registered {build['registeredTime']}"))
+    r = b.add(_line("registry copy", f"{copy['uri']}  [{copy['typeName']}]"))
     for f in copy["files"]:
         mark = "  (executable)" if f["path"] == copy["executable"] else ""
-        r.add(f"{f['sha256']}  {f['path']}{mark}")
+        r.add(_line("", f"{f['sha256']}  {f['path']}{mark}"))
     staging = chain["staging"]
-    b.add(f"[bold]staging repo[/] {staging['repository']}  commit {staging['commit'] or '-'}")
+    b.add(_line("staging repo", f"{staging['repository']}  commit {staging['commit'] or '-'}"))
     training = chain["training"]
-    t = b.add("[bold]training[/]" + (f" {training['process']['qualifiedName']}  code {training['process']['codeUri']}"
-                                     if training["process"] else " (no training data recorded)"))
+    t = b.add(_line("training", f"{training['process']['qualifiedName']}  code {training['process']['codeUri']}"
+                    if training["process"] else "(no training data recorded)"))
     for ds in training["datasets"]:
-        flag = f"  [red]SENSITIVE: {ds['sensitive']}[/]" if ds["sensitive"] else ""
-        t.add(f"{ds['qualifiedName']}  [{ds['typeName']}]{flag}")
-    changes = root.add("[bold]record changes[/] (Atlas audit)")
+        t.add(_line("", f"{ds['qualifiedName']}  [{ds['typeName']}]",
+                    flag=f"  SENSITIVE: {ds['sensitive']}" if ds["sensitive"] else ""))
+    changes = root.add(_line("record changes", "(Atlas audit)"))
     for change in chain["recordChanges"]:
-        changes.add(f"{change['time']}  {change['action']}  by {change['user']}"
-                    + (f"  status={change['status']}" if change["status"] else ""))
+        changes.add(_line("", f"{change['time']}  {change['action']}  by {change['user']}"
+                              + (f"  status={change['status']}" if change["status"] else "")))
     people = chain["people"]
-    root.add(f"[bold]people[/] owner {people['owner']} ({people['ownerLob']}), deployed by {people['deployedBy']}, "
-             f"trained by {people['trainedBy'] or '-'}, recorded in Atlas by {people['recordedBy'] or '-'}")
+    root.add(_line("people", f"owner {people['owner']} ({people['ownerLob']}), deployed by {people['deployedBy']}, "
+                             f"trained by {people['trainedBy'] or '-'}, recorded in Atlas by {people['recordedBy'] or '-'}"))
     return root

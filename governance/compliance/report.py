@@ -8,7 +8,6 @@ HTML is one standalone file: inline CSS and one inline SVG lineage diagram per m
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from governance.atlas.constants import BUILD_TYPE, SENSITIVE_CLASSIFICATION, TRA
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, find_deployments
 from governance.compliance.times import iso, to_millis
 from governance.compliance.trace import atlas_ui_link
+from governance.safe_output import markdown_code, markdown_text, write_csv
 
 CSV_FIELDS = [*DEPLOYMENT_FIELDS, "executableSha256", "registryUri", "atlasUrl"]
 FORMATS = ("html", "md", "csv")
@@ -209,15 +209,12 @@ def lineage_diagram(section: ModelSection) -> dict:
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
-def _md_cell(value: object) -> str:
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("governance.compliance", "templates"),
                       autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["md"] = _md_cell
+    env.filters["md"] = markdown_text
+    env.filters["md_code"] = markdown_code
     env.filters["iso"] = iso
     return env
 
@@ -226,11 +223,8 @@ def render(report: Report, fmt: str) -> str:
     """The report as ``html`` (standalone page), ``md`` or ``csv`` (one row per deployment, same rows)."""
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for section in report.models:
-            for rows in section.by_target.values():
-                writer.writerows(r.to_dict() for r in rows)
+        write_csv(out, (r.to_dict() for section in report.models for rows in section.by_target.values()
+                        for r in rows), CSV_FIELDS)
         return out.getvalue()
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
