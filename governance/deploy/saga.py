@@ -99,7 +99,7 @@ def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
     (with the summary of what was recorded). ``approval``: a decision already taken (a batch asks once)."""
     hooks = hooks or SagaHooks()
     try:
-        staged, fetched = hooks.step("validate", fetch_and_validate, request.source)
+        staged, fetched = hooks.step("validate", fetch_and_validate, request.source, None, request.limits)
     except Exception as exc:
         raise StepFailed("validate", exc) from exc
     try:
@@ -154,7 +154,7 @@ def plan(request: DeployRequest) -> dict:
     and the target's rendered manifest when it has one (KServe)."""
     from governance.registries.base import Manifest
 
-    staged, fetched = fetch_and_validate(request.source)
+    staged, fetched = fetch_and_validate(request.source, None, request.limits)
     try:
         registry = get_registry(request.registry_uri)
         target = get_target(request.target_uri)

@@ -123,7 +123,7 @@ def test_rollback_to_a_forged_manifest_writes_nothing_outside_the_mlserver_repos
 
 @pytest.mark.parametrize("kind", ["mlserver", "mleap"])
 def test_rollback_refuses_a_model_name_that_would_leave_the_target_folder(kind, tmp_path, atlas_emulator,
-                                                                          mleap_server, capsys):
+                                                                          mleap_server, capsys):  # noqa: F811
     """Manifest paths are fine, but the manifest's own description names the model ``../escaped``: every
     file a target writes is placed through one confining helper, so nothing lands beside its folder."""
     registry_dir = tmp_path / "registry"
