@@ -59,6 +59,8 @@ class Config:
     default_target: str | None = None
     mlflow_tags: dict[str, str] = field(default_factory=dict)  # metadata key -> MLflow tag name
     state_dir: str | None = None  # local state (the Atlas outbox); MODELGOV_STATE_DIR wins
+    limits: dict[str, object] = field(default_factory=dict)  # intake bounds (governance.staging.limits)
+    data_roots: tuple[str, ...] = ()  # folders local training data may be read from (ditto)
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -120,7 +122,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
-    unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir"}
+    unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir", "limits",
+                           "data_roots"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -138,12 +141,22 @@ def load_config(path: str | Path | None = None) -> Config:
     mlflow_tags = (data.get("mlflow") or {}).get("tags") or {}
     if not isinstance(mlflow_tags, dict) or not all(str(k).startswith("model.") for k in mlflow_tags):
         raise ConfigError(f"{file}: mlflow.tags maps metadata keys (model.owner, ...) to MLflow tag names")
+    limits = data.get("limits") or {}
+    if not isinstance(limits, dict):
+        raise ConfigError(f"{file}: limits maps a limit name to its value (max_extracted_bytes: 20GiB, ...)")
+    roots = data.get("data_roots") or []
+    if isinstance(roots, str):
+        roots = [roots]
+    if not isinstance(roots, list):
+        raise ConfigError(f"{file}: data_roots is a list of absolute folders")
     return Config(path=file, atlas_url=_expand(atlas["url"], "atlas.url") if atlas.get("url") else None,
                   namespace=atlas.get("namespace"),
                   registries={str(k): str(v) for k, v in (data.get("registries") or {}).items()},
                   targets=targets, default_registry=defaults.get("registry"), default_target=defaults.get("target"),
                   mlflow_tags={str(k): str(v) for k, v in mlflow_tags.items()},
-                  state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None)
+                  state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None,
+                  limits={str(k): v for k, v in limits.items()},
+                  data_roots=tuple(_expand(str(r), "data_roots") for r in roots))
 
 
 def state_dir() -> Path:

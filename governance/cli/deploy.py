@@ -26,9 +26,10 @@ from governance.errors import ConfigError, StepFailed, ValidationError
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from governance.staging.intake import fetch_and_validate
+    from governance.staging.limits import IntakeLimits
 
     try:
-        staged, fetched = fetch_and_validate(args.source)
+        staged, fetched = fetch_and_validate(args.source, None, IntakeLimits.load(args.config))
     except ValidationError as exc:
         print_problems(exc)
         say(f"{args.source}: {len(exc.problems)} problem(s); not deployable", stderr=True)
@@ -180,6 +181,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a staged repo (folder, archive, or git+URL@REF)")
     p.add_argument("source")
     p.add_argument("--json", action="store_true")
+    config_opt(p)  # its limits: and data_roots: apply
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("deploy", help="validate, publish, deploy and record staged repos (several: one batch run)")

@@ -16,6 +16,7 @@ from governance.atlas.constants import DEFAULT_NAMESPACE
 from governance.config import ENVIRONMENTS, Config, load_config
 from governance.errors import ConfigError
 from governance.secrets import refuse_credentials, refuse_urls_with_credentials
+from governance.staging.limits import IntakeLimits
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class DeployRequest:
     approval_required: bool = False
     source: str = ""
     progress: bool = False
+    limits: IntakeLimits | None = None  # intake bounds and data roots of the config it was resolved from
 
     def for_source(self, source: str, *, progress: bool | None = None) -> DeployRequest:
         """The same settings for another staged repo (one model of a batch); its URL is checked too."""
@@ -60,7 +62,8 @@ def resolve_request(source: str = "", target: str | None = None, registry: str |
     return DeployRequest(target_uri=named.uri, registry_uri=registry_uri, atlas_url=atlas_url or cfg.atlas_url,
                          environment=environment or named.environment,
                          namespace=namespace or cfg.namespace or DEFAULT_NAMESPACE,
-                         approval_required=named.environment == "production", source=source, progress=progress)
+                         approval_required=named.environment == "production", source=source, progress=progress,
+                         limits=IntakeLimits.load(cfg))
 
 
 def resolve_run(target: str | None = None, registry: str | None = None, atlas_url: str | None = None,

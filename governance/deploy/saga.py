@@ -100,7 +100,7 @@ def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
     (with the summary of what was recorded). ``approval``: a decision already taken (a batch asks once)."""
     hooks = hooks or SagaHooks()
     try:
-        staged, fetched = hooks.step("validate", fetch_and_validate, request.source)
+        staged, fetched = hooks.step("validate", fetch_and_validate, request.source, None, request.limits)
     except Exception as exc:
         raise StepFailed("validate", exc) from exc
     try:
@@ -156,7 +156,7 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
 def plan(request: DeployRequest) -> dict:
     """What a deploy would do, without writing anything: the validated model, where it would be registered,
     and the target's rendered manifest when it has one (KServe)."""
-    staged, fetched = fetch_and_validate(request.source)
+    staged, fetched = fetch_and_validate(request.source, None, request.limits)
     try:
         registry = get_registry(request.registry_uri)
         target = get_target(request.target_uri)

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from governance.checksums import ArtifactFile, HashingReader
 from governance.errors import ImmutableVersionError, IntegrityError, RegistryError
+from governance.paths import path_problem, segment_problem
 from governance.progress import copy_progress
 from governance.staging.repo import StagedRepo
 
@@ -67,7 +68,10 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """The manifest in ``text``; ValueError when it is malformed or one of its paths could leave the
+        version folder (checked on every read: a manifest in a registry is data someone else wrote)."""
         data = json.loads(text)
+        _check_paths(data)
         return cls(model_name=data["model_name"], model_version=data["model_version"],
                    files=tuple(ArtifactFile.from_dict(f) for f in data["files"]), executable=data["executable"],
                    source=data["source"], commit=data.get("commit"), published_at=data["published_at"],
@@ -122,6 +126,21 @@ class Manifest:
 
     def same_content(self, files: tuple[ArtifactFile, ...]) -> bool:
         return sorted(self.files, key=lambda f: f.path) == sorted(files, key=lambda f: f.path)
+
+
+def _check_paths(data: dict) -> None:
+    """Every path a reader joins to the version folder (``files[].path``, ``executable``, ``data_dir``) must be
+    a plain relative POSIX path (``governance.paths``); ValueError naming the first offending entry."""
+    entries = [(f"files[{i}].path", f.get("path") if isinstance(f, dict) else f)
+               for i, f in enumerate(data["files"])]
+    entries.append(("executable", data["executable"]))
+    if data.get("data_dir"):
+        entries.append(("data_dir", data["data_dir"]))
+    for field_name, value in entries:
+        problem = path_problem(value)
+        if problem:
+            raise ValueError(f"{field_name} {value!r} {problem}; a manifest path must be relative and stay "
+                             f"inside the version folder")
 
 
 @dataclass(frozen=True)
@@ -231,6 +250,7 @@ class Registry(ABC):
     # -- the algorithm ---------------------------------------------------------------------------------
     def lookup(self, name: str, version: str) -> RegistryVersion | None:
         """The complete version, or None when it does not exist or has no manifest (incomplete)."""
+        check_segments(self.uri, name=name, version=version)
         found = self._read_manifest(name, version)
         if found is None:
             return None
@@ -386,6 +406,15 @@ class Registry(ABC):
         existing = self.lookup(meta.name, meta.version)
         return existing_or_refuse(existing.manifest if existing else None, staged, self.uri,
                                   self.version_location(meta.name, meta.version))
+
+
+def check_segments(registry_uri: str, **segments: str) -> None:
+    """A model name, version (or listed folder) used as one path segment of a registry location; a
+    RegistryError naming it when it could address anything else (``..``, a ``/``, a control character)."""
+    for what, value in segments.items():
+        problem = segment_problem(value)
+        if problem:
+            raise RegistryError(f"{registry_uri}: {what} {value!r} {problem}; it must be one plain path segment")
 
 
 def open_staged(staged: StagedRepo, rel: str) -> BinaryIO:

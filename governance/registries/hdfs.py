@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import os
 import posixpath
 import queue
@@ -28,7 +29,10 @@ from hdfs import Client, HdfsError, InsecureClient
 from governance.checksums import CHUNK, ArtifactFile, HashingReader
 from governance.errors import ConfigError, RegistryError, RegistryUnavailable
 from governance.http import build_session
+from governance.paths import segment_problem
 from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Registry, new_attempt_id
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9870
 TIMEOUT = (5.0, 120.0)  # (connect, read) seconds for every WebHDFS call
@@ -179,11 +183,13 @@ class HdfsRegistry(Registry):
         with self._errors("list", self.root):
             models = [(n, st) for n, st in self.client.list(self.root, status=True) if st["type"] == "DIRECTORY"]
         for model, _ in models:
+            if self._unsafe(model, self.root):
+                continue
             folder = posixpath.join(self.root, model)
             with self._errors("list", folder):
                 entries = self.client.list(folder, status=True)
             for entry, st in entries:
-                if st["type"] != "DIRECTORY":
+                if st["type"] != "DIRECTORY" or self._unsafe(entry, folder):
                     continue
                 path = posixpath.join(folder, entry)
                 modified = datetime.fromtimestamp(st["modificationTime"] / 1000, UTC)
@@ -200,6 +206,13 @@ class HdfsRegistry(Registry):
             return  # committed meanwhile: never touched (a commit cannot land on a non-empty folder)
         with self._errors("delete", path):
             self.client.delete(path, recursive=True)
+
+    def _unsafe(self, name: str, folder: str) -> bool:
+        """A listed name that is not one plain path segment is never acted on (gc would delete by it)."""
+        if segment_problem(name) is None:
+            return False
+        log.warning("%s: ignored %r, not a plain folder name", self._uri(folder), name)
+        return True
 
     def _uri(self, path: str) -> str:
         parsed = urlparse(self.uri)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -31,7 +32,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from governance.checksums import CHUNK, ArtifactFile, HashingReader
 from governance.errors import ConfigError, RegistryError, RegistryUnavailable
+from governance.paths import path_problem
 from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Manifest, Registry, new_attempt_id
+
+log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 # A non-seekable (hashing) stream is buffered part by part: at most max_in_memory_upload_chunks parts of
@@ -195,7 +199,14 @@ class S3Registry(Registry):
         """(name, version, rest) of a key under the registry prefix, None for keys outside the layout."""
         rel = key[len(self.prefix) + 1:] if self.prefix else key
         parts = rel.split("/", 2)
-        return (parts[0], parts[1], parts[2]) if len(parts) == 3 and parts[2] else None
+        if len(parts) != 3 or not parts[2]:
+            return None
+        if path_problem(rel):
+            # a key that climbs (``..``), has an empty or control-character segment: not one a publish
+            # writes, and acting on it (a lookup, a delete) could address objects outside the registry
+            log.warning("s3://%s/%s: ignored, its key is not a plain path under the registry", self.bucket, key)
+            return None
+        return parts[0], parts[1], parts[2]
 
     def _leftovers(self) -> Iterator[Leftover]:
         base = f"{self.prefix}/" if self.prefix else ""

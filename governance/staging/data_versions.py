@@ -8,8 +8,9 @@ snapshots of one table show two different datasets in lineage. An entry may carr
   URI#sha256=HEX                               a file or HDFS path with its content hash (kind ``sha256``)
   URI#digest=DIGEST                            an MLflow dataset with its digest (kind ``mlflow_digest``)
 
-Local files (``file://`` or absolute paths that exist here) are hashed at validation; a stated sha256 that
-differs from the file is a validation problem. Files inside the staged repo are versioned by the registry
+Local files (``file://`` or absolute paths) are hashed at validation, but only under the staged repo or a
+configured data root (``data_roots``, ``MODELGOV_DATA_ROOTS``); any other local path is refused. A stated
+sha256 that differs from the file is a validation problem. Files inside the staged repo are versioned by the registry
 (their sha256 is in the manifest), so they carry no separate version here.
 """
 
@@ -99,8 +100,22 @@ def _local_file(location: str) -> Path | None:
     return None
 
 
-def resolve(entries: tuple[str, ...], filename: str) -> tuple[list[DataVersion], list[Problem]]:
-    """Every entry's data version; local files are hashed (and a stated sha256 checked against them)."""
+def _under(path: Path, roots: tuple[Path, ...]) -> bool:
+    """Whether ``path``, with every symbolic link resolved, lies inside one of ``roots`` (also resolved)."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real.is_relative_to(root.resolve()) for root in roots)
+
+
+def resolve(entries: tuple[str, ...], filename: str, *,
+            readable_roots: tuple[Path, ...] = ()) -> tuple[list[DataVersion], list[Problem]]:
+    """Every entry's data version; local files are hashed (and a stated sha256 checked against them).
+
+    A local file is read only when it lies (symbolic links resolved) under one of ``readable_roots`` (the
+    staged repo and the configured data roots); any other local path is a problem, so a staged repo cannot
+    make the deploy host hash, or confirm the hash of, an arbitrary file it can read."""
     from governance.staging.metadata import is_repo_relative
 
     versions: list[DataVersion] = []
@@ -116,6 +131,11 @@ def resolve(entries: tuple[str, ...], filename: str) -> tuple[list[DataVersion],
         assert parsed is not None
         local = _local_file(parsed.location)
         if local is not None and parsed.kind in (None, "sha256"):
+            if not _under(local, readable_roots):
+                problems.append(Problem(filename, f"model.training.data entry {entry!r}: {local} is outside the "
+                                                  "staged repo and every configured data root (data_roots in "
+                                                  "modelgov.yaml or MODELGOV_DATA_ROOTS); refusing to read it"))
+                continue
             if local.is_file():
                 digest, _ = hash_file(local)
                 if parsed.version and parsed.version != digest:

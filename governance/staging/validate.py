@@ -9,6 +9,7 @@ from pathlib import Path
 from governance.checksums import ArtifactFile, hash_file
 from governance.errors import Problem, ValidationError
 from governance.staging import data_versions
+from governance.staging.limits import IntakeLimits, describe_bytes
 from governance.staging.metadata import is_repo_relative, parse_metadata
 from governance.staging.repo import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, MLFLOW_MODEL_FILE, StagedRepo
 
@@ -58,6 +59,16 @@ def _read_metadata(path: Path, rel: str, problems: list[Problem]) -> str | None:
         return None
 
 
+def _small_enough(root: Path, rel: str, limit: int, problems: list[Problem]) -> bool:
+    """Examples are copied into the manifest and into one Atlas attribute: one over ``limit`` is a problem."""
+    size = (root / rel).stat().st_size
+    if size > limit:
+        problems.append(Problem(rel, f"is {size} bytes; the limit for an example is {limit} bytes "
+                                     f"({describe_bytes(limit)}, max_example_bytes)"))
+        return False
+    return True
+
+
 def _load_json(root: Path, rel: str, problems: list[Problem]):
     try:
         return json.loads((root / rel).read_text(encoding="utf-8"))
@@ -68,9 +79,13 @@ def _load_json(root: Path, rel: str, problems: list[Problem]):
     return None
 
 
-def validate_repo(root: Path, *, source: str | None = None, commit: str | None = None) -> StagedRepo:
-    """Check a staged repo folder and return it as a StagedRepo, or raise ValidationError listing every problem."""
+def validate_repo(root: Path, *, source: str | None = None, commit: str | None = None,
+                  limits: IntakeLimits | None = None) -> StagedRepo:
+    """Check a staged repo folder and return it as a StagedRepo, or raise ValidationError listing every problem.
+    ``limits`` (default: ``IntakeLimits.load()``) bound the examples and say where local training data may be
+    read from."""
     root = Path(root)
+    limits = limits or IntakeLimits.load()
     problems: list[Problem] = []
     if not root.is_dir():
         raise ValidationError([Problem(str(root), "is not a folder")])
@@ -94,7 +109,8 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
                     problems.append(Problem(metadata_file, f"model.training.data entry {entry!r} is not a file "
                                                            "in the staged repo"))
             if metadata:
-                versions, version_problems = data_versions.resolve(metadata.training_data, metadata_file)
+                versions, version_problems = data_versions.resolve(
+                    metadata.training_data, metadata_file, readable_roots=(root, *map(Path, limits.data_roots)))
                 problems.extend(version_problems)
 
     if "README.md" not in files:
@@ -126,10 +142,11 @@ def validate_repo(root: Path, *, source: str | None = None, commit: str | None =
             problems.append(Problem(executables[0], "is empty"))
 
     example_request = example_response = None
-    if EXAMPLE_REQUEST in files:
+    if EXAMPLE_REQUEST in files and _small_enough(root, EXAMPLE_REQUEST, limits.max_example_bytes, problems):
         example_request = _load_json(root, EXAMPLE_REQUEST, problems)
     if EXAMPLE_RESPONSE in files:
-        example_response = _load_json(root, EXAMPLE_RESPONSE, problems)
+        if _small_enough(root, EXAMPLE_RESPONSE, limits.max_example_bytes, problems):
+            example_response = _load_json(root, EXAMPLE_RESPONSE, problems)
         if EXAMPLE_REQUEST not in files:
             problems.append(Problem(EXAMPLE_RESPONSE, f"has no matching {EXAMPLE_REQUEST}"))
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 from governance.checksums import ArtifactFile
 from governance.config import state_dir
-from governance.errors import ConfigError
+from governance.errors import ConfigError, TargetError
+from governance.paths import path_problem
 from governance.registries.base import Registry, RegistryVersion
 from governance.staging.metadata import ModelMetadata
 
@@ -161,6 +162,22 @@ class ServingTarget(ABC):
     def verify(self, release: Release) -> list[str]:
         """Problems with what the target serves for this release (empty when it serves exactly it)."""
         return []
+
+
+def confined_path(root: Path, rel: str, *, what: str = "target folder") -> Path:
+    """``root / rel``, only when ``rel`` is a plain relative path (``governance.paths``) that still lies
+    inside ``root`` once symbolic links are resolved; else a TargetError naming both.
+
+    Every file a target writes (MLServer's model repository, MLeap's bundle folder) is placed through this,
+    so a name or manifest entry from the registry can never put bytes anywhere else on the serving host."""
+    problem = path_problem(rel)
+    if problem is None:
+        base = root.resolve()
+        if not (root / rel).resolve().is_relative_to(base):
+            problem = f"resolves outside {base}"
+    if problem:
+        raise TargetError(f"refusing to write {rel!r} into the {what} {root}: the path {problem}")
+    return root / rel
 
 
 def parse_seconds(value: str | float | None, default: float, *, option: str, uri: str) -> float:

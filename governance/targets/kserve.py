@@ -34,6 +34,7 @@ import requests
 
 from governance.errors import CompensationError, ConfigError, TargetError
 from governance.http import build_session
+from governance.paths import path_problem
 from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import (
     DeploymentResult,
@@ -100,6 +101,10 @@ def storage_uri(location: str, executable: str) -> str:
     from a cluster and is refused.
     """
     parsed = urlparse(location)
+    problem = path_problem(executable)
+    if problem:
+        raise TargetError(f"refusing to point KServe's storage at {location}/{executable!r}: the executable "
+                          f"path {problem}, so the storage initializer would read outside the version")
     folder = posixpath.dirname(executable)
     scheme = parsed.scheme
     if scheme in ("file", ""):

@@ -34,6 +34,7 @@ from governance.targets.base import (
     ServedModel,
     ServingTarget,
     SmokeResult,
+    confined_path,
     target_options,
 )
 from governance.targets.smoke import check_expected, shorten
@@ -180,7 +181,8 @@ class MleapTarget(ServingTarget):
         meta = release.metadata
         expected = release.registered.manifest.executable_entry
         filename = bundle_filename(meta.name, meta.version, release.executable)
-        local, server_path = self.bundle_dir / filename, posixpath.join(self.server_dir, filename)
+        local = confined_path(self.bundle_dir, filename, what=f"mleap {self.where} bundle folder")
+        server_path = posixpath.join(self.server_dir, filename)
         previous = self._read_marker()
         loaded_before = self._schema() is not None
         self._copy_checked(release, expected, local)

@@ -40,6 +40,7 @@ from governance.targets.base import (
     ServedModel,
     ServingTarget,
     SmokeResult,
+    confined_path,
     parse_seconds,
     target_options,
 )
@@ -102,6 +103,11 @@ class MLServerTarget(ServingTarget):
     def _model_dir(self, name: str, version: str) -> Path:
         return self.repository / name / version
 
+    def _writable_model_dir(self, name: str, version: str) -> Path:
+        """The version folder a deploy or undeploy changes, refused (TargetError) unless it lies inside the
+        model repository: the name comes from the registry, which is data someone else wrote."""
+        return confined_path(self.repository, f"{name}/{version}", what="MLServer model repository")
+
     @staticmethod
     def _model_files(release: Release) -> list[tuple[ArtifactFile, str]]:
         """(registered file, name under the version folder): the executable, or the whole folder of a model
@@ -130,7 +136,7 @@ class MLServerTarget(ServingTarget):
 
         A folder already there for this version is moved aside (returned) so a failure can put it back."""
         name = release.metadata.name
-        target = self._model_dir(name, version)
+        target = self._writable_model_dir(name, version)
         files = self._model_files(release)
         filename = PurePosixPath(release.executable).name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,8 +144,9 @@ class MLServerTarget(ServingTarget):
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
         try:
             for expected, dest in files:
-                (tmp / dest).parent.mkdir(parents=True, exist_ok=True)
-                with (tmp / dest).open("wb") as out:
+                path = confined_path(tmp, dest, what="MLServer model repository")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("wb") as out:
                     for chunk in release.registry.read_verified(release.registered, expected.path):
                         out.write(chunk)
             uri = "./" if filename == MLFLOW_MODEL_FILE else f"./{filename}"
@@ -160,7 +167,7 @@ class MLServerTarget(ServingTarget):
 
     def _recover_leftovers(self, name: str) -> None:
         """Undo what a run killed mid-deploy left in the model's folder (we hold the deploy lock)."""
-        folder = self.repository / name
+        folder = confined_path(self.repository, name, what="MLServer model repository")
         if not folder.is_dir():
             return
         for leftover in folder.iterdir():
@@ -296,6 +303,7 @@ class MLServerTarget(ServingTarget):
     def deploy(self, release: Release) -> DeploymentResult:
         name = release.metadata.name
         version = str(release.metadata.version_number)
+        self._writable_model_dir(name, version)  # before anything under the model's folder is touched
         self._recover_leftovers(name)
         previous = [v for v in self._versions_on_disk(name) if v != version]
         serving_before = {m.target_version for m in self.served(name)}
@@ -375,6 +383,7 @@ class MLServerTarget(ServingTarget):
 
     def undeploy(self, name: str, version: str) -> None:
         """Remove one MLServer version (the integer version) and reload so the others keep serving."""
+        self._writable_model_dir(name, version)
         if version not in self._versions_on_disk(name):
             raise TargetError(f"MLServer at {self.host_detail}: {name} version {version} is not deployed")
         remaining = [v for v in self._versions_on_disk(name) if v != version]

@@ -41,7 +41,8 @@ def test_malformed_versions_are_refused(entry, says):
     assert parsed is None and says in problem
 
 
-def test_local_files_are_hashed_and_stated_hashes_checked(example_repo, tmp_path):
+def test_local_files_are_hashed_and_stated_hashes_checked(example_repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELGOV_DATA_ROOTS", str(tmp_path))  # the data lives beside the staged repo
     data = tmp_path / "train.csv"
     data.write_bytes(b"a,b\n1,2\n")
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
@@ -62,9 +63,10 @@ def test_local_files_are_hashed_and_stated_hashes_checked(example_repo, tmp_path
     assert "gone.csv is not a readable file here" in text
 
 
-def test_the_registry_version_keeps_the_data_versions_it_was_trained_on(example_repo, tmp_path):
+def test_the_registry_version_keeps_the_data_versions_it_was_trained_on(example_repo, tmp_path, monkeypatch):
     """A registry version describes itself: a redeploy, or a rerun after the local file changed, still
     records the data version the build was registered with."""
+    monkeypatch.setenv("MODELGOV_DATA_ROOTS", str(tmp_path))
     from datetime import UTC, datetime
 
     from governance.deploy.entities import build_entities
