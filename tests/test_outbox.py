@@ -43,7 +43,7 @@ def test_records_are_durable_files_replayed_in_order_exactly_once(tmp_path):
     replayed, pending = Outbox(tmp_path / "outbox").sync(atlas)  # a new process sees the same files
     assert [e.description for e in replayed] == ["m/1 -> deployed", "m/2 -> stopped"] and pending == []
     assert atlas.applied == [("m/0", "deploying"), ("m/1", "deployed"), ("m/2", "stopped")]
-    assert outbox.sync(atlas) == ([], []) and len(atlas.applied) == 3
+    assert tuple(outbox.sync(atlas)) == ([], []) and len(atlas.applied) == 3
 
 
 def test_sync_for_one_atlas_leaves_records_of_another(tmp_path):

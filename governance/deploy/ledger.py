@@ -97,10 +97,12 @@ class Ledger:
         """Replay records an earlier outage left for this Atlas, oldest first (every deploy does it first)."""
         if self.outbox is None:
             return [], []
-        replayed, pending = self.outbox.sync(self.atlas, only_url=self.url)
-        for entry in replayed:
+        result = self.outbox.sync(self.atlas, only_url=self.url)
+        for entry in result.replayed:
             log.warning("replayed to Atlas from the outbox: %s", entry.description)
-        return replayed, pending
+        for entry in result.dead:
+            log.warning("moved to the outbox's dead letters: %s (%s)", entry.description, entry.reason)
+        return result.replayed, result.remaining
 
     def _outboxed(self, exc: AtlasError, kind: str, payload: dict, description: str) -> OutboxEntry:
         """Keep a write Atlas could not take; re-raise when there is no outbox or Atlas refused it (4xx)."""
