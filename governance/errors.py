@@ -51,6 +51,24 @@ class RegistryUnavailable(RegistryError):
     """The store could not be reached or failed on its side (connection, timeout, 5xx): worth a retry."""
 
 
+class OperationTimedOut:
+    """Mixin of the deadline errors: which operation, against which endpoint, under which deadline."""
+
+    operation: str
+    endpoint: str
+    deadline: float
+    waited: float
+
+
+class RegistryDeadlineExceeded(RegistryUnavailable, OperationTimedOut):
+    """An S3 or HDFS operation (retries included) did not finish within its total deadline."""
+
+    def __init__(self, operation: str, endpoint: str, deadline: float, waited: float, setting: str):
+        self.operation, self.endpoint, self.deadline, self.waited = operation, endpoint, deadline, waited
+        super().__init__(f"{operation} at {endpoint}: no answer within the deadline of {deadline:g} s "
+                         f"(waited {waited:.1f} s, retries included; {setting})")
+
+
 class ApprovalRefused(GovernanceError):
     """A production deploy was rejected, or nobody approved it in time: nothing was deployed."""
 
@@ -80,6 +98,16 @@ class ModelIdentityTaken(GovernanceError):
 
 class TargetError(GovernanceError):
     """The serving target is unreachable, refused the model, or failed its smoke test."""
+
+
+class TargetDeadlineExceeded(TargetError, OperationTimedOut):
+    """A target operation (a load + readiness wait, a smoke request; retries included) did not finish within
+    its total deadline."""
+
+    def __init__(self, operation: str, endpoint: str, deadline: float, waited: float, setting: str):
+        self.operation, self.endpoint, self.deadline, self.waited = operation, endpoint, deadline, waited
+        super().__init__(f"{operation} at {endpoint}: no answer within the deadline of {deadline:g} s "
+                         f"(waited {waited:.1f} s, retries included; {setting})")
 
 
 class AtlasError(GovernanceError):

@@ -4,6 +4,11 @@ Endpoint, region and credentials come from boto3's standard sources (``AWS_ENDPO
 ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``, ``~/.aws/config``, instance roles);
 path-style addressing is used whenever an endpoint URL is set, which S3-compatible servers need.
 
+Every operation (a manifest read, one file's put, the commit, a verify read, a listing) has one total deadline,
+``MODELGOV_S3_DEADLINE`` seconds (``governance.deadlines``), retries included. botocore's retries are the one
+retry layer: at most ``ATTEMPTS`` attempts, each with timeouts cut to a share of the deadline, and a
+``before-send`` hook refuses to start an attempt once the operation's clock has run out.
+
 S3 has no folder rename, so every publish attempt uploads under its own prefix
 ``<name>/<version>/attempt-<id>/`` and the commit is the manifest ``<name>/<version>/MANIFEST.json``, written
 last with ``IfNoneMatch="*"`` and naming its attempt as ``data_dir``: of two concurrent publishers exactly
@@ -31,7 +36,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from governance.checksums import CHUNK, ArtifactFile, HashingReader
-from governance.errors import ConfigError, RegistryError, RegistryUnavailable
+from governance.deadlines import DEFAULT_S3_DEADLINE, S3_DEADLINE_ENV, Clock, deadline_from_env
+from governance.errors import ConfigError, RegistryDeadlineExceeded, RegistryError, RegistryUnavailable
 from governance.paths import path_problem
 from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Manifest, Registry, new_attempt_id
 
@@ -71,12 +77,39 @@ def _session() -> boto3.session.Session:
     return session
 
 
-def make_client(endpoint_url: str | None = None):
-    """An S3 client with connect/read timeouts, bounded retries and path-style addressing for custom endpoints."""
+ATTEMPTS = 3  # botocore's total attempts per request (first + retries): the only retry layer for S3
+_LOCAL = threading.local()  # the running operation's Clock, seen by the before-send hook on the same thread
+
+
+class _OutOfTime(Exception):
+    """Raised inside botocore (from the hook, or a part read) once the operation's deadline has passed; not a
+    botocore error, so botocore does not retry it."""
+
+
+def _check_clock(**_: object) -> None:
+    clock = getattr(_LOCAL, "clock", None)
+    if clock is not None and clock.expired():
+        raise _OutOfTime()
+
+
+def s3_deadline() -> float:
+    """Seconds for one S3 operation, retries included (``MODELGOV_S3_DEADLINE``)."""
+    return deadline_from_env(S3_DEADLINE_ENV, DEFAULT_S3_DEADLINE)
+
+
+def make_client(endpoint_url: str | None = None, deadline: float | None = None):
+    """An S3 client with timeouts, one bounded retry layer and path-style addressing for custom endpoints.
+
+    Each attempt's connect and read timeouts are at most a third of the deadline (``ATTEMPTS`` attempts), so
+    the attempts of one request fit in it; a read timeout bounds each socket read, not a whole transfer."""
     endpoint_url = endpoint_url or _endpoint_url()
-    config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 4, "mode": "standard"},
+    share = (deadline or s3_deadline()) / ATTEMPTS
+    config = Config(connect_timeout=min(5.0, share), read_timeout=min(60.0, share),
+                    retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
                     s3={"addressing_style": "path"} if endpoint_url else None)
-    return _session().client("s3", endpoint_url=endpoint_url, config=config)
+    client = _session().client("s3", endpoint_url=endpoint_url, config=config)
+    client.meta.events.register("before-send.s3", _check_clock)
+    return client
 
 
 def _code(exc: ClientError) -> str:
@@ -93,30 +126,43 @@ class S3Registry(Registry):
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         super().__init__(f"s3://{self.bucket}/{self.prefix}".rstrip("/"))
-        self.client = client or make_client(endpoint_url)
+        self.deadline = s3_deadline()
+        self.endpoint = endpoint_url or _endpoint_url() or "AWS S3"
+        self.client = client or make_client(endpoint_url, self.deadline)
 
     def _key(self, name: str, version: str, path: str = "") -> str:
         parts = [p for p in (self.prefix, name, version, path) if p]
         return "/".join(parts)
 
     @contextlib.contextmanager
-    def _errors(self, action: str, key: str) -> Iterator[None]:
-        """ClientError/BotoCoreError -> RegistryError naming the bucket and key (never the credentials)."""
+    def _errors(self, action: str, key: str, clock: Clock | None = None) -> Iterator[Clock]:
+        """One operation under its deadline; ClientError/BotoCoreError -> RegistryError naming the bucket and
+        key (never the credentials), and any failure after the deadline -> RegistryDeadlineExceeded."""
         where = f"s3://{self.bucket}/{key}"
+        clock = clock or Clock(self.deadline)
+        outer, _LOCAL.clock = getattr(_LOCAL, "clock", None), clock
         try:
-            yield
-        except ClientError as exc:
-            code = _code(exc)
-            if code == "NoSuchBucket":
-                raise RegistryError(f"S3 {action} {where}: bucket {self.bucket!r} does not exist") from exc
-            if code in DENIED:
-                raise RegistryError(f"S3 {action} {where}: access denied ({code}); check AWS_ACCESS_KEY_ID/"
-                                    f"AWS_SECRET_ACCESS_KEY and the bucket policy") from exc
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            error = RegistryUnavailable if status >= 500 or code in SERVER_SIDE else RegistryError
-            raise error(f"S3 {action} {where} failed: {code or exc}") from exc
-        except BotoCoreError as exc:  # connection errors, timeouts: botocore's own retries are exhausted
-            raise RegistryUnavailable(f"S3 {action} {where} failed: {exc}") from exc
+            yield clock
+        except (_OutOfTime, ClientError, BotoCoreError) as exc:
+            if isinstance(exc, _OutOfTime) or clock.expired():
+                raise RegistryDeadlineExceeded(f"S3 {action} {where}", self.endpoint, clock.deadline,
+                                               clock.waited(), S3_DEADLINE_ENV) from exc
+            raise self._translate(action, where, exc) from exc
+        finally:
+            _LOCAL.clock = outer
+
+    def _translate(self, action: str, where: str, exc: ClientError | BotoCoreError) -> RegistryError:
+        if isinstance(exc, BotoCoreError):  # connection errors, timeouts: botocore's retries are exhausted
+            return RegistryUnavailable(f"S3 {action} {where} failed: {exc}")
+        code = _code(exc)
+        if code == "NoSuchBucket":
+            return RegistryError(f"S3 {action} {where}: bucket {self.bucket!r} does not exist")
+        if code in DENIED:
+            return RegistryError(f"S3 {action} {where}: access denied ({code}); check AWS_ACCESS_KEY_ID/"
+                                 f"AWS_SECRET_ACCESS_KEY and the bucket policy")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        error = RegistryUnavailable if status >= 500 or code in SERVER_SIDE else RegistryError
+        return error(f"S3 {action} {where} failed: {code or exc}")
 
     # -- primitives ----------------------------------------------------------------------------------------
     def _read_manifest(self, name: str, version: str) -> tuple[str, str] | None:
@@ -148,8 +194,8 @@ class S3Registry(Registry):
             with self._errors("upload to", key):
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata={"sha256": file.sha256})
             return  # a file that changed size since validation fails _stage_file's size/sha256 check
-        with self._errors("upload to", key):
-            self.client.upload_fileobj(_Advancing(reader, advance), self.bucket, key, Config=TRANSFER,
+        with self._errors("upload to", key) as clock:  # part reads check the clock; parts run in s3transfer's threads
+            self.client.upload_fileobj(_Advancing(reader, advance, clock), self.bucket, key, Config=TRANSFER,
                                        ExtraArgs={"Metadata": {"sha256": file.sha256}})
 
     def _commit(self, attempt: Attempt, manifest: bytes) -> bool:
@@ -187,12 +233,20 @@ class S3Registry(Registry):
 
     def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
         key = self._key(name, version, path)
-        with self._errors("read", key):
+        with self._errors("read", key) as clock:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            try:
-                yield from body.iter_chunks(CHUNK)
-            finally:
-                body.close()
+        try:  # the body is read under the same clock, one chunk at a time (never with the clock set across a yield)
+            chunks = body.iter_chunks(CHUNK)
+            while True:
+                with self._errors("read", key, clock):
+                    chunk = next(chunks, b"")
+                    if clock.expired():
+                        raise _OutOfTime()
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            body.close()
 
     # -- gc ------------------------------------------------------------------------------------------------
     def _version_of(self, key: str) -> tuple[str, str, str] | None:
@@ -267,14 +321,17 @@ class S3Registry(Registry):
 class _Advancing(io.RawIOBase):
     """A non-seekable reader that reports every read to ``advance`` (part-sized reads in s3transfer)."""
 
-    def __init__(self, reader: HashingReader, advance: Callable[[int], None]):
+    def __init__(self, reader: HashingReader, advance: Callable[[int], None], clock: Clock | None = None):
         self._reader = reader
         self._advance = advance
+        self._clock = clock
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if self._clock is not None and self._clock.expired():
+            raise _OutOfTime()  # fails the transfer: no more parts are read or sent
         data = self._reader.read(n)
         self._advance(len(data))
         return data

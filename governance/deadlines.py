@@ -1,0 +1,54 @@
+"""Total deadlines for S3, HDFS and target operations (Atlas has its own in ``governance.atlas.client``).
+
+Per-call timeouts alone let a server that accepts connections and answers slowly hold a deploy for
+retries x timeout; a deadline bounds one whole operation (a lookup, one file's put, a commit, a verify read,
+a target's load + readiness wait, a smoke request), retries and backoff included. Each is configurable
+through an environment variable, read when the registry or target is built.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+
+from governance.errors import ConfigError
+
+S3_DEADLINE_ENV = "MODELGOV_S3_DEADLINE"
+HDFS_DEADLINE_ENV = "MODELGOV_HDFS_DEADLINE"
+TARGET_DEADLINE_ENV = "MODELGOV_TARGET_DEADLINE"
+# generous: one file's put or verify read is one operation, so the default must cover a multi-GB transfer
+DEFAULT_S3_DEADLINE = 300.0
+DEFAULT_HDFS_DEADLINE = 300.0
+DEFAULT_TARGET_DEADLINE = 300.0  # a load + readiness wait includes the server loading the model
+
+
+def deadline_from_env(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """The seconds set in ``name`` (or ``default``); a ConfigError naming the variable when unusable."""
+    env = os.environ if env is None else env
+    raw = env.get(name)
+    try:
+        value = float(raw) if raw not in (None, "") else default
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: give the seconds as a number") from exc
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
+
+
+class Clock:
+    """The time left for one operation; shared by its attempts so that retries spend the same budget."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.start = time.monotonic()
+        self.ends = self.start + deadline
+
+    def left(self) -> float:
+        return self.ends - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.left() <= 0
+
+    def waited(self) -> float:
+        return time.monotonic() - self.start
