@@ -30,6 +30,7 @@ DEFAULT_URL = "http://localhost:21000"
 DEFAULT_DEADLINE = 120.0
 DEADLINE_ENV = "MODELGOV_ATLAS_DEADLINE"
 PAGE_SIZE = 100  # Atlas's default search limit; we page past it
+BULK_GET_CHUNK = 50  # guids per GET /v2/entity/bulk
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,14 @@ class AtlasClient:
         """``GET /v2/entity/bulk?guid=...``: several entities in one consistent read."""
         return self._request("GET", "/v2/entity/bulk", params=[("guid", g) for g in guids]) or {}
 
+    def get_active_entities(self, guids: list[str]) -> list[dict]:
+        """The ACTIVE entities among ``guids``, read ``BULK_GET_CHUNK`` at a time (Atlas caps the list)."""
+        out: list[dict] = []
+        for start in range(0, len(guids), BULK_GET_CHUNK):
+            body = self.get_entities(guids[start:start + BULK_GET_CHUNK])
+            out.extend(e for e in body.get("entities") or [] if e.get("status", "ACTIVE") == "ACTIVE")
+        return out
+
     def get_entity_by_unique(self, type_name: str, qualified_name: str) -> dict | None:
         try:
             return self._request("GET", f"/v2/entity/uniqueAttribute/type/{quote(type_name, safe='')}",
@@ -261,3 +270,12 @@ class AtlasClient:
                           depth: int = 3) -> dict:
         return self._request("GET", f"/v2/lineage/uniqueAttribute/type/{quote(type_name, safe='')}",
                              params={"attr:qualifiedName": qualified_name, "direction": direction, "depth": depth})
+
+
+def related_guids(entity: dict, relationship: str) -> list[str]:
+    """The guids of an entity's active relationship ends named ``relationship`` (one or a list)."""
+    related = (entity.get("relationshipAttributes") or {}).get(relationship) or []
+    if isinstance(related, dict):
+        related = [related]
+    return [r["guid"] for r in related if isinstance(r, dict) and r.get("guid")
+            and r.get("relationshipStatus", "ACTIVE") == "ACTIVE" and r.get("entityStatus", "ACTIVE") == "ACTIVE"]

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from governance.atlas.client import AtlasClient, AtlasSettings
+from governance.atlas.client import AtlasClient, AtlasSettings, related_guids
 from governance.atlas.constants import (
     DEFAULT_NAMESPACE,
     DEPLOYMENT_TYPE,
@@ -36,7 +36,6 @@ from governance.registries.base import Manifest
 ROW_COLUMNS = ("qualifiedName", "modelName", "modelVersion", "status", "outcome", "failureReason", "targetKind",
                "targetDetail", "modelEndpointURL", "serializedObjectUri", "deployedBy", "orchestratorRunId",
                "owner")
-BULK_GET_CHUNK = 50  # guids per GET /v2/entity/bulk
 log = logging.getLogger(__name__)
 
 
@@ -134,14 +133,14 @@ class Ledger:
         """After the first write of a build: read it back and refuse when it is not ours, because another run
         wrote the same name and version with other content at the same moment (the later write wins in Atlas;
         this run then stops before touching its target)."""
-        name = f"{manifest.model_name}/{manifest.model_version}@{self.namespace}"
         found = recorded_build(self.atlas, self.namespace, manifest.model_name, manifest.model_version)
         if found is not None and found.content_digest and found.content_digest != manifest.content_digest:
             raise RecordMismatch(
                 f"{location}: another run recorded {manifest.model_name} {manifest.model_version} with other content "
                 f"(content digest {found.content_digest}, from {found.registry_uri}) while this one recorded "
                 f"{manifest.content_digest}; stopped before deploying", recorded=found)
-        return found or RecordedBuild.written(manifest, location, name, written.build.guid, written.project.guid)
+        return found or RecordedBuild.written(manifest, location, written.build.qualified_name, written.build.guid,
+                                              written.project.guid)
 
     # -- writes ----------------------------------------------------------------------------------------------
     def record_intent(self, record: DeploymentRecord) -> AtlasRecord:
@@ -261,19 +260,11 @@ class Ledger:
             project = None
         if not project:
             return []
-        builds = _related_guids(project["entity"], "builds")
+        builds = related_guids(project["entity"], "builds")
         deployments: list[str] = []
-        for build in self._bulk_get(builds):
-            deployments.extend(_related_guids(build, "deployments"))
-        return [e for e in self._bulk_get(deployments) if e.get("typeName") == DEPLOYMENT_TYPE]
-
-    def _bulk_get(self, guids: list[str]) -> list[dict]:
-        out: list[dict] = []
-        for start in range(0, len(guids), BULK_GET_CHUNK):
-            chunk = guids[start:start + BULK_GET_CHUNK]
-            body = self.atlas.get_entities(chunk)
-            out.extend(e for e in body.get("entities") or [] if e.get("status", "ACTIVE") == "ACTIVE")
-        return out
+        for build in self.atlas.get_active_entities(builds):
+            deployments.extend(related_guids(build, "deployments"))
+        return [e for e in self.atlas.get_active_entities(deployments) if e.get("typeName") == DEPLOYMENT_TYPE]
 
     def _search_on(self, target_detail: str, statuses: tuple[str, ...]) -> list[dict]:
         criteria = [{"attributeName": "targetDetail", "operator": "=", "attributeValue": target_detail}]
@@ -284,10 +275,3 @@ class Ledger:
                   "entityFilters": {"condition": "AND", "criterion": criteria}}
         return [deployment_row(h) for h in self.atlas.search_basic(params)]
 
-
-def _related_guids(entity: dict, relationship: str) -> list[str]:
-    related = (entity.get("relationshipAttributes") or {}).get(relationship) or []
-    if isinstance(related, dict):
-        related = [related]
-    return [r["guid"] for r in related if isinstance(r, dict) and r.get("guid")
-            and r.get("relationshipStatus", "ACTIVE") == "ACTIVE" and r.get("entityStatus", "ACTIVE") == "ACTIVE"]

@@ -67,6 +67,8 @@ def _apply(atlas, entry: OutboxEntry) -> None:
 
 
 def _rewrite(path: Path, body: dict) -> None:
+    """Write ``body`` as ``path`` whole or not at all: a synced temp file renamed over it (callers sync the
+    folder)."""
     tmp = path.with_name(f".{path.stem}.tmp")
     write_synced(tmp, json.dumps(body, sort_keys=True).encode("utf-8"))
     os.rename(tmp, path)
@@ -144,9 +146,7 @@ class Outbox:
         body = {"kind": kind, "atlas_url": atlas_url, "description": description,
                 "created": now.isoformat(timespec="seconds"), "payload": payload}
         final = self.folder / f"{name}.json"
-        tmp = self.folder / f".{name}.tmp"
-        write_synced(tmp, json.dumps(body, sort_keys=True).encode("utf-8"))
-        os.rename(tmp, final)
+        _rewrite(final, body)
         fsync_dir(self.folder)
         return self._read(final)
 

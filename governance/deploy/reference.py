@@ -18,13 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from governance.atlas.client import AtlasClient
+from governance.atlas.client import AtlasClient, related_guids
 from governance.atlas.constants import BUILD_TYPE, PROJECT_TYPE
-from governance.errors import AtlasNotFound, ModelIdentityTaken, RecordMismatch
+from governance.errors import ModelIdentityTaken, RecordMismatch
 from governance.registries.base import Manifest
 from governance.staging.metadata import ModelMetadata
-
-BULK_GET_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,7 @@ class RecordedBuild:
         """The build a deploy just wrote from ``manifest`` (what later writes of the same run refer to)."""
         return cls(project_guid=project_guid, qualified_name=qualified_name, guid=guid, model_version=manifest.model_version,
                    owner=(manifest.metadata or {}).get("owner"), registry_uri=location,
-                   executable_sha256=next((f.sha256 for f in manifest.files if f.path == manifest.executable), None),
-                   content_digest=manifest.content_digest, checksums={f.path: f.sha256 for f in manifest.files})
+                   executable_sha256=_executable_sha256(manifest), content_digest=manifest.content_digest, checksums={f.path: f.sha256 for f in manifest.files})
 
     def differences(self, manifest: Manifest) -> list[str]:
         """How ``manifest`` differs from this record (empty: the same version, here or as a replica)."""
@@ -71,7 +68,7 @@ class RecordedBuild:
                 out.append(f"{path} is missing (recorded sha256 {self.checksums[path]})")
             elif ours[path] != self.checksums[path]:
                 out.append(f"{path} has sha256 {ours[path]}, recorded {self.checksums[path]}")
-        executable = next((f.sha256 for f in manifest.files if f.path == manifest.executable), None)
+        executable = _executable_sha256(manifest)
         if self.executable_sha256 and executable != self.executable_sha256 and \
                 not any(d.startswith(f"{manifest.executable} ") for d in out):
             out.append(f"executable {manifest.executable} has sha256 {executable}, recorded {self.executable_sha256}")
@@ -107,7 +104,7 @@ def check_against_record(client: AtlasClient, namespace: str, manifest: Manifest
                 f"{location}: {name} {version} is not the version Atlas recorded (build {build.qualified_name}, "
                 f"first registered at {build.registry_uri or 'an unrecorded location'}): content digest "
                 f"{manifest.content_digest} here, recorded {build.content_digest or '(not recorded)'}; "
-                f"executable sha256 {manifest.executable_entry.sha256 if _has_executable(manifest) else '(none)'} "
+                f"executable sha256 {_executable_sha256(manifest) or '(none)'} "
                 f"here, recorded {build.executable_sha256}; differs in: {'; '.join(problems)}. A model version "
                 f"names one set of bytes: publish these bytes as a new model.version", recorded=build)
         return build
@@ -129,18 +126,14 @@ def _check_spelling(project: dict, meta: ModelMetadata, namespace: str) -> None:
 def _check_version_number(client: AtlasClient, project: dict, meta: ModelMetadata, location: str) -> None:
     """Targets order versions as one integer (``ModelMetadata.version_number``): two spellings of one number
     would be one version on the target and two in the record."""
-    guids = [r["guid"] for r in _related(project, "builds")]
-    for start in range(0, len(guids), BULK_GET_CHUNK):
-        body = client.get_entities(guids[start:start + BULK_GET_CHUNK])
-        for entity in body.get("entities") or []:
-            attrs = entity.get("attributes") or {}
-            other = str(attrs.get("modelVersion") or "")
-            if entity.get("status", "ACTIVE") == "ACTIVE" and other and other != meta.version \
-                    and attrs.get("version") == meta.version_number:
-                raise ModelIdentityTaken(
-                    f"{location}: model.version {meta.version!r} of {meta.name} is the same version number "
-                    f"({meta.version_number}) as the recorded version {other!r} (owner {attrs.get('owner')}); "
-                    f"targets would serve both as one version: choose another model.version")
+    for entity in client.get_active_entities(related_guids(project, "builds")):
+        attrs = entity.get("attributes") or {}
+        other = str(attrs.get("modelVersion") or "")
+        if other and other != meta.version and attrs.get("version") == meta.version_number:
+            raise ModelIdentityTaken(
+                f"{location}: model.version {meta.version!r} of {meta.name} is the same version number "
+                f"({meta.version_number}) as the recorded version {other!r} (owner {attrs.get('owner')}); "
+                f"targets would serve both as one version: choose another model.version")
 
 
 def _metadata(manifest: Manifest) -> ModelMetadata | None:
@@ -152,26 +145,13 @@ def _metadata(manifest: Manifest) -> ModelMetadata | None:
         return None
 
 
-def _has_executable(manifest: Manifest) -> bool:
-    return any(f.path == manifest.executable for f in manifest.files)
+def _executable_sha256(manifest: Manifest) -> str | None:
+    """The executable's sha256 as the manifest lists it; None when a (forged) manifest lists no such entry."""
+    return next((f.sha256 for f in manifest.files if f.path == manifest.executable), None)
 
 
 def _by_unique(client: AtlasClient, type_name: str, qualified_name: str) -> dict | None:
-    try:
-        found = client.get_entity_by_unique(type_name, qualified_name)
-    except AtlasNotFound:
-        return None
-    if not found:
-        return None
-    entity = found.get("entity") or {}
-    if entity.get("status", "ACTIVE") != "ACTIVE":
-        return None
-    return entity
-
-
-def _related(entity: dict, relationship: str) -> list[dict]:
-    related = (entity.get("relationshipAttributes") or {}).get(relationship) or []
-    if isinstance(related, dict):
-        related = [related]
-    return [r for r in related if isinstance(r, dict) and r.get("guid")
-            and r.get("relationshipStatus", "ACTIVE") == "ACTIVE"]
+    """The ACTIVE entity with this qualifiedName, or None."""
+    found = client.get_entity_by_unique(type_name, qualified_name)
+    entity = (found or {}).get("entity") or {}
+    return entity if entity and entity.get("status", "ACTIVE") == "ACTIVE" else None
