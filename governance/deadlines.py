@@ -8,9 +8,11 @@ through an environment variable, read when the registry or target is built.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from governance.errors import ConfigError
 
@@ -52,3 +54,23 @@ class Clock:
 
     def waited(self) -> float:
         return time.monotonic() - self.start
+
+
+_LOCAL = threading.local()  # the running operation's Clock, per thread (publishes put files from several threads)
+
+
+def current_clock() -> Clock | None:
+    """The Clock of the operation running on this thread, if any: HTTP sessions cut their timeouts to it."""
+    return getattr(_LOCAL, "clock", None)
+
+
+@contextlib.contextmanager
+def running(clock: Clock) -> Iterator[Clock]:
+    """Run the block as one operation under ``clock``; nested operations keep the outer one's clock when it
+    ends sooner, so an inner operation never outlives the outer deadline."""
+    outer = current_clock()
+    _LOCAL.clock = clock if outer is None or clock.ends < outer.ends else outer
+    try:
+        yield _LOCAL.clock
+    finally:
+        _LOCAL.clock = outer

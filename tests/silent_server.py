@@ -54,3 +54,42 @@ def silent_server() -> Iterator[SilentServer]:
         yield server
     finally:
         server.close()
+
+
+class TricklingServer(SilentServer):
+    """Answers every request with a 200 whose body arrives one byte every ``pause`` seconds: each socket read
+    returns within any read timeout, so only a total deadline stops a client."""
+
+    def __init__(self, pause: float = 0.2) -> None:
+        super().__init__()
+        self.pause = pause
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._held.append(conn)
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            while not self._stop.wait(self.pause):
+                conn.sendall(b" ")
+
+
+@contextlib.contextmanager
+def trickling_server(pause: float = 0.2) -> Iterator[TricklingServer]:
+    server = TricklingServer(pause)
+    server._thread.start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -6,6 +6,10 @@ Publish = stream every file into a temporary folder, write MANIFEST.json there l
 into place with ``renameoptions=NONE`` (rename2): atomic, and refused with FileAlreadyExistsException when
 another publisher got there first. (Plain RENAME would move the folder *into* an existing version.) sha256 lives in the manifest: HDFS's own GETFILECHECKSUM is not a content hash.
 
+Every operation (a status or manifest read, one file's write, the commit's rename, one file's verify read, a
+listing) has one total deadline, ``MODELGOV_HDFS_DEADLINE`` seconds (``governance.deadlines``), retries and
+namenode failover included.
+
 Environment: ``MODELGOV_HDFS_USER`` or ``HADOOP_USER_NAME`` (simple auth user), ``MODELGOV_HDFS_AUTH``
 (``simple`` default, or ``kerberos``, which needs the ``kerberos`` extra: requests-kerberos).
 """
@@ -27,8 +31,16 @@ import requests
 from hdfs import Client, HdfsError, InsecureClient
 
 from governance.checksums import CHUNK, ArtifactFile, HashingReader
-from governance.errors import ConfigError, RegistryError, RegistryUnavailable
-from governance.http import build_session
+from governance.deadlines import (
+    DEFAULT_HDFS_DEADLINE,
+    HDFS_DEADLINE_ENV,
+    Clock,
+    current_clock,
+    deadline_from_env,
+    running,
+)
+from governance.errors import ConfigError, RegistryDeadlineExceeded, RegistryError, RegistryUnavailable
+from governance.http import OutOfTime, build_session, chunks_within
 from governance.paths import segment_problem
 from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Registry, new_attempt_id
 
@@ -60,6 +72,11 @@ def _namenodes(uri: str) -> tuple[list[str], str]:
     return urls, root
 
 
+def hdfs_deadline() -> float:
+    """Seconds for one HDFS operation, retries included (``MODELGOV_HDFS_DEADLINE``)."""
+    return deadline_from_env(HDFS_DEADLINE_ENV, DEFAULT_HDFS_DEADLINE)
+
+
 def _client(urls: list[str]) -> Client:
     """Simple auth (``user.name``) or Kerberos SPNEGO, with timeouts and retries on every call."""
     # connection errors are retried for every method; 5xx and read errors only for GET, because a
@@ -87,28 +104,37 @@ class HdfsRegistry(Registry):
     def __init__(self, uri: str):
         self.namenodes, self.root = _namenodes(uri)
         super().__init__(uri.rstrip("/"))
+        self.deadline = hdfs_deadline()
         self.client = _client(self.namenodes)
 
     # -- errors ------------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _errors(self, action: str, path: str) -> Iterator[None]:
-        """Turn client/HTTP failures into RegistryError naming the path and the namenodes."""
-        try:
-            yield
-        except HdfsError as exc:
+    def _errors(self, action: str, path: str, clock: Clock | None = None) -> Iterator[Clock]:
+        """One operation under its deadline; client/HTTP failures -> RegistryError naming the path and the
+        namenodes, and any failure once the deadline has passed -> RegistryDeadlineExceeded."""
+        with running(clock or Clock(self.deadline)) as active:
+            try:
+                yield active
+            except (HdfsError, requests.RequestException) as exc:
+                if isinstance(exc, OutOfTime) or active.expired():
+                    raise RegistryDeadlineExceeded(f"HDFS {action} {path}", ", ".join(self.namenodes),
+                                                   active.deadline, active.waited(), HDFS_DEADLINE_ENV) from exc
+                raise self._translate(action, path, exc) from exc
+
+    def _translate(self, action: str, path: str, exc: HdfsError | requests.RequestException) -> RegistryError:
+        if isinstance(exc, HdfsError):
             # a datanode relays the namenode's exception with its Java stack trace: keep the first line
             message = str(exc).split("\n\tat ", 1)[0].strip()
             if message.endswith("(is not a directory)"):
                 # a file where a folder belongs; HDFS calls it AccessControlException (or
                 # ParentNotDirectoryException), which reads like a permission problem
                 blocker = message.removesuffix("(is not a directory)").strip()
-                raise RegistryError(f"{blocker} exists on HDFS and is not a folder; cannot {action} {path} "
-                                    f"on {', '.join(self.namenodes)}") from exc
+                return RegistryError(f"{blocker} exists on HDFS and is not a folder; cannot {action} {path} "
+                                     f"on {', '.join(self.namenodes)}")
             kind = f" ({exc.exception})" if getattr(exc, "exception", None) else ""
-            raise RegistryError(f"HDFS {action} {path} on {', '.join(self.namenodes)} failed{kind}: {message}") from exc
-        except requests.RequestException as exc:
-            raise RegistryUnavailable(f"HDFS {action} {path}: namenode/datanode unreachable "
-                                f"({', '.join(self.namenodes)}): {exc}") from exc
+            return RegistryError(f"HDFS {action} {path} on {', '.join(self.namenodes)} failed{kind}: {message}")
+        return RegistryUnavailable(f"HDFS {action} {path}: namenode/datanode unreachable "
+                                       f"({', '.join(self.namenodes)}): {exc}")
 
     def _status(self, path: str) -> dict | None:
         """FileStatus, or None only for FileNotFoundException (``status(strict=False)`` hides 403s too)."""
@@ -129,8 +155,8 @@ class HdfsRegistry(Registry):
         status = self._status(path)
         if status is None or status["type"] != "FILE":
             return None
-        with self._errors("read", path), self.client.read(path) as reader:
-            return reader.read().decode("utf-8"), path
+        with self._errors("read", path) as clock, self.client.read(path) as raw:
+            return b"".join(chunks_within(raw, clock, path, CHUNK)).decode("utf-8"), path
 
     def _begin(self, name: str, version: str) -> Attempt:
         parent = posixpath.join(self.root, name)
@@ -173,9 +199,19 @@ class HdfsRegistry(Registry):
             self.client.delete(attempt.where, recursive=True)  # a no-op after a successful rename
 
     def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        """One file's read is one operation; the clock is set only while a chunk is fetched, never while the
+        caller works on the chunk it got (its own calls run under their own deadlines)."""
         target = posixpath.join(self._dir(name, version), path)
-        with self._errors("read", target), self.client.read(target, chunk_size=CHUNK) as chunks:
-            yield from chunks
+        clock = Clock(self.deadline)
+        with contextlib.ExitStack() as opened:
+            with self._errors("read", target, clock):
+                chunks = chunks_within(opened.enter_context(self.client.read(target)), clock, target, CHUNK)
+            while True:
+                with self._errors("read", target, clock):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
 
     def _leftovers(self) -> Iterator[Leftover]:
         if self._status(self.root) is None:
@@ -248,9 +284,12 @@ def _read_ahead(reader: HashingReader, advance: Callable[[int], None]) -> Iterat
             put(exc)
 
     def consume() -> Iterator[bytes]:
+        clock = current_clock()  # sent on the writing thread, inside its operation
         while (item := chunks.get()) is not done:
             if isinstance(item, BaseException):
                 raise item
+            if clock is not None and clock.expired():
+                raise OutOfTime("the file's upload did not finish within the deadline")
             advance(len(item))
             yield item
 

@@ -36,7 +36,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from governance.checksums import CHUNK, ArtifactFile, HashingReader
-from governance.deadlines import DEFAULT_S3_DEADLINE, S3_DEADLINE_ENV, Clock, deadline_from_env
+from governance.deadlines import (
+    DEFAULT_S3_DEADLINE,
+    S3_DEADLINE_ENV,
+    Clock,
+    current_clock,
+    deadline_from_env,
+    running,
+)
 from governance.errors import ConfigError, RegistryDeadlineExceeded, RegistryError, RegistryUnavailable
 from governance.paths import path_problem
 from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Manifest, Registry, new_attempt_id
@@ -78,7 +85,6 @@ def _session() -> boto3.session.Session:
 
 
 ATTEMPTS = 3  # botocore's total attempts per request (first + retries): the only retry layer for S3
-_LOCAL = threading.local()  # the running operation's Clock, seen by the before-send hook on the same thread
 
 
 class _OutOfTime(Exception):
@@ -87,7 +93,7 @@ class _OutOfTime(Exception):
 
 
 def _check_clock(**_: object) -> None:
-    clock = getattr(_LOCAL, "clock", None)
+    clock = current_clock()  # the running operation's, seen by the before-send hook on the same thread
     if clock is not None and clock.expired():
         raise _OutOfTime()
 
@@ -140,16 +146,14 @@ class S3Registry(Registry):
         key (never the credentials), and any failure after the deadline -> RegistryDeadlineExceeded."""
         where = f"s3://{self.bucket}/{key}"
         clock = clock or Clock(self.deadline)
-        outer, _LOCAL.clock = getattr(_LOCAL, "clock", None), clock
         try:
-            yield clock
+            with running(clock):
+                yield clock
         except (_OutOfTime, ClientError, BotoCoreError) as exc:
             if isinstance(exc, _OutOfTime) or clock.expired():
                 raise RegistryDeadlineExceeded(f"S3 {action} {where}", self.endpoint, clock.deadline,
                                                clock.waited(), S3_DEADLINE_ENV) from exc
             raise self._translate(action, where, exc) from exc
-        finally:
-            _LOCAL.clock = outer
 
     def _translate(self, action: str, where: str, exc: ClientError | BotoCoreError) -> RegistryError:
         if isinstance(exc, BotoCoreError):  # connection errors, timeouts: botocore's retries are exhausted
