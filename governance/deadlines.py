@@ -2,7 +2,8 @@
 
 Per-call timeouts alone let a server that accepts connections and answers slowly hold a deploy for
 retries x timeout; a deadline bounds one whole operation (a lookup, one file's put, a commit, a verify read,
-a target's load + readiness wait, a smoke request), retries and backoff included. Each is configurable
+a target's smoke request or status query, one kubectl call), retries and backoff included; a target's load
+and readiness wait are one operation bounded by its ``ready_timeout``. Each is configurable
 through an environment variable, read when the registry or target is built.
 """
 
@@ -22,7 +23,7 @@ TARGET_DEADLINE_ENV = "MODELGOV_TARGET_DEADLINE"
 # generous: one file's put or verify read is one operation, so the default must cover a multi-GB transfer
 DEFAULT_S3_DEADLINE = 300.0
 DEFAULT_HDFS_DEADLINE = 300.0
-DEFAULT_TARGET_DEADLINE = 300.0  # a load + readiness wait includes the server loading the model
+DEFAULT_TARGET_DEADLINE = 300.0  # one target call; a load + readiness wait has the target's ready_timeout
 
 
 def deadline_from_env(name: str, default: float, env: Mapping[str, str] | None = None) -> float:

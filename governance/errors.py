@@ -102,12 +102,13 @@ class TargetError(GovernanceError):
 
 class TargetDeadlineExceeded(TargetError, OperationTimedOut):
     """A target operation (a load + readiness wait, a smoke request; retries included) did not finish within
-    its total deadline."""
+    its total deadline. ``message`` replaces the default text when the target did answer, only never "ready"."""
 
-    def __init__(self, operation: str, endpoint: str, deadline: float, waited: float, setting: str):
+    def __init__(self, operation: str, endpoint: str, deadline: float, waited: float, setting: str,
+                 message: str | None = None):
         self.operation, self.endpoint, self.deadline, self.waited = operation, endpoint, deadline, waited
-        super().__init__(f"{operation} at {endpoint}: no answer within the deadline of {deadline:g} s "
-                         f"(waited {waited:.1f} s, retries included; {setting})")
+        super().__init__(message or f"{operation} at {endpoint}: no answer within the deadline of {deadline:g} s "
+                                    f"(waited {waited:.1f} s, retries included; {setting})")
 
 
 class AtlasError(GovernanceError):

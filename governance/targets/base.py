@@ -16,7 +16,9 @@ from urllib.parse import parse_qs, urlparse
 
 from governance.checksums import ArtifactFile
 from governance.config import state_dir
-from governance.errors import ConfigError, TargetError
+from governance.deadlines import DEFAULT_TARGET_DEADLINE, TARGET_DEADLINE_ENV, Clock, deadline_from_env
+from governance.errors import ConfigError, TargetDeadlineExceeded, TargetError
+from governance.http import OutOfTime
 from governance.paths import path_problem
 from governance.registries.base import Registry, RegistryVersion
 from governance.staging.metadata import ModelMetadata
@@ -191,3 +193,18 @@ def parse_seconds(value: str | float | None, default: float, *, option: str, uri
     if seconds <= 0:
         raise ConfigError(f"target URI {uri!r}: {option} must be a positive number of seconds, got {value!r}")
     return seconds
+
+
+def target_deadline() -> float:
+    """Seconds for one target operation other than a load (a smoke request, a readiness or status query, an
+    unload, one kubectl call), retries included (``MODELGOV_TARGET_DEADLINE``). A load and its readiness wait
+    are one operation bounded by the target's ``ready_timeout``, since large models take minutes to load."""
+    return deadline_from_env(TARGET_DEADLINE_ENV, DEFAULT_TARGET_DEADLINE)
+
+
+def late(exc: BaseException, clock: Clock, operation: str, endpoint: str,
+         setting: str = TARGET_DEADLINE_ENV) -> TargetDeadlineExceeded | None:
+    """The deadline error for ``exc`` when it happened because ``clock`` ran out, else None (a plain failure)."""
+    if isinstance(exc, OutOfTime) or clock.expired():
+        return TargetDeadlineExceeded(operation, endpoint, clock.deadline, clock.waited(), setting)
+    return None

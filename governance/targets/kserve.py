@@ -32,7 +32,8 @@ from urllib.parse import urlparse
 import jinja2
 import requests
 
-from governance.errors import CompensationError, ConfigError, TargetError
+from governance.deadlines import TARGET_DEADLINE_ENV, Clock, running
+from governance.errors import CompensationError, ConfigError, TargetDeadlineExceeded, TargetError
 from governance.http import build_session
 from governance.paths import path_problem
 from governance.staging.repo import MLFLOW_MODEL_FILE
@@ -42,6 +43,8 @@ from governance.targets.base import (
     ServedModel,
     ServingTarget,
     SmokeResult,
+    late,
+    target_deadline,
     target_options,
 )
 from governance.targets.smoke import check_expected, shorten
@@ -50,6 +53,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 QUERY_KEYS = {"context", "runtime", "service_account", "protocol", "ready_timeout", "poll_interval",
               "canary_percent"}
 DEFAULT_READY_TIMEOUT_S = 1800.0  # pulling and loading a large model takes minutes
+READY_SETTING = "set ?ready_timeout=SECONDS on the target URI for larger models"
 MANAGED_BY = "app.kubernetes.io/managed-by=modelgov"
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LABEL_VALUE_PATTERN = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -179,6 +183,7 @@ class KServeTarget(ServingTarget):
                 raise ConfigError(f"kserve target URI {uri!r}: canary_percent must be a whole number from 1 to 99")
         self.kubectl_timeout, self.retries, self.backoff = kubectl_timeout, retries, backoff
         self.fail_on_mismatch = fail_on_mismatch
+        self.deadline = target_deadline()
         self._http = build_session(retries=1, backoff=0.2, timeout=http_timeout)
         self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                                        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -217,23 +222,33 @@ class KServeTarget(ServingTarget):
 
     # ------------------------------------------------------------------------------------------ kubectl
     def _kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        """Run kubectl against this context/namespace; retry transient API-server failures with backoff."""
+        """Run kubectl against this context/namespace; retry transient API-server failures with backoff.
+
+        One call, retries included, is one operation under the target deadline: no attempt outlives it and no
+        backoff sleeps past it. (The readiness wait is bounded by ``ready_timeout`` between its calls.)"""
         argv = [kubectl_path(), "--context", self.context, "-n", self.namespace, *args]
         shown = " ".join(args[:3])
+        clock = Clock(self.deadline)
         for attempt in range(self.retries + 1):
+            if clock.expired():
+                raise TargetDeadlineExceeded(f"kubectl {shown}", self.where, clock.deadline, clock.waited(),
+                                             TARGET_DEADLINE_ENV)
+            limit = min(self.kubectl_timeout, clock.left())
             try:
-                proc = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                      timeout=self.kubectl_timeout, check=False)
+                proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=limit, check=False)
             except FileNotFoundError as exc:
                 raise TargetError(f"kserve {self.where}: kubectl not found at {argv[0]}") from exc
             except subprocess.TimeoutExpired:
-                error = f"timed out after {self.kubectl_timeout:g}s"
+                error = f"timed out after {limit:g}s"
             else:
                 if proc.returncode == 0 or not any(t in proc.stderr for t in TRANSIENT):
                     return proc
                 error = proc.stderr.strip()
             if attempt < self.retries:
-                time.sleep(self.backoff * (2 ** attempt))
+                time.sleep(max(0.0, min(self.backoff * (2 ** attempt), clock.left())))
+        if clock.expired():
+            raise TargetDeadlineExceeded(f"kubectl {shown} ({shorten(error)})", self.where, clock.deadline,
+                                         clock.waited(), TARGET_DEADLINE_ENV)
         raise TargetError(f"kserve {self.where}: kubectl {shown} failed after {self.retries + 1} attempts: "
                           f"{shorten(error)}")
 
@@ -321,7 +336,7 @@ class KServeTarget(ServingTarget):
 
     def _wait_ready(self, name: str) -> dict:
         """Poll until Ready=True for the current generation; fail fast on a failed model load, else time out."""
-        deadline = time.monotonic() + self.ready_timeout
+        clock = Clock(self.ready_timeout)
         last = "no status yet"
         pause = min(0.25, self.poll_interval)
         while True:
@@ -340,10 +355,12 @@ class KServeTarget(ServingTarget):
             if ready:
                 last = f"Ready={ready.get('status')} reason={ready.get('reason', '')} " \
                        f"message={ready.get('message', '')}".strip()
-            if time.monotonic() >= deadline:
-                raise TargetError(f"kserve {self.where}: inferenceservice {name} not Ready after "
-                                  f"{self.ready_timeout:g}s ({last})")
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            if clock.left() <= pause:  # no time for another look: say what the last one saw
+                raise TargetDeadlineExceeded(
+                    f"inferenceservice {name} Ready", self.where, clock.deadline, clock.waited(), READY_SETTING,
+                    message=f"kserve {self.where}: inferenceservice {name} not Ready after {self.ready_timeout:g}s "
+                            f"({last}); {READY_SETTING}")
+            time.sleep(pause)
             pause = min(pause * 2, self.poll_interval)  # a quick rollout is seen at once, a slow one polled gently
 
     def _smoke(self, release: Release, name: str, url: str,
@@ -357,13 +374,17 @@ class KServeTarget(ServingTarget):
             details["smoke"] = "skipped: examples/request.json is not a V2 inference request"
             return None, {}
         endpoint = f"{url.rstrip('/')}/v2/models/{name}/infer"
-        try:
-            resp = self._http.post(endpoint, json=request)
-        except requests.ConnectionError as exc:
-            details["smoke"] = f"skipped: {url} is not reachable from here ({type(exc).__name__})"
-            return None, {}
-        except requests.RequestException as exc:
-            raise TargetError(f"kserve {self.where}: smoke test POST {endpoint} failed: {exc}") from exc
+        with running(Clock(self.deadline)) as clock:
+            try:
+                resp = self._http.post(endpoint, json=request)
+            except requests.RequestException as exc:
+                timed_out = late(exc, clock, f"kserve smoke test POST {endpoint}", self.where)
+                if timed_out:
+                    raise timed_out from exc
+                if isinstance(exc, requests.ConnectionError):
+                    details["smoke"] = f"skipped: {url} is not reachable from here ({type(exc).__name__})"
+                    return None, {}
+                raise TargetError(f"kserve {self.where}: smoke test POST {endpoint} failed: {exc}") from exc
         if not resp.ok:
             raise TargetError(f"kserve {self.where}: smoke test POST {endpoint} answered {resp.status_code}: "
                               f"{shorten(resp.text)}")

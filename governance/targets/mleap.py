@@ -23,11 +23,11 @@ from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from governance.checksums import ArtifactFile, hash_file
+from governance.deadlines import Clock, running
 from governance.errors import CompensationError, ConfigError, TargetError
-from governance.http import DEFAULT_TIMEOUT, TimeoutSession
+from governance.http import DEFAULT_TIMEOUT, ClockedRetry, TimeoutSession
 from governance.targets.base import (
     DeploymentResult,
     Release,
@@ -35,6 +35,8 @@ from governance.targets.base import (
     ServingTarget,
     SmokeResult,
     confined_path,
+    late,
+    target_deadline,
     target_options,
 )
 from governance.targets.smoke import check_expected, shorten
@@ -93,6 +95,7 @@ class MleapTarget(ServingTarget):
         if not self.server_dir.startswith("/"):
             raise ConfigError(f"mleap target URI {uri!r}: server_dir must be an absolute path")
         self.fail_on_mismatch = fail_on_mismatch
+        self.deadline = target_deadline()
         self._session = _session(timeout, retries, backoff)
 
     @property
@@ -101,10 +104,16 @@ class MleapTarget(ServingTarget):
 
     # ------------------------------------------------------------------------------------------ HTTP
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self._session.request(method, f"{self.base_url}{path}", **kwargs)
-        except requests.RequestException as exc:
-            raise TargetError(f"mleap {self.where}: {method} {path} failed: {exc}") from exc
+        """One request (a load, a schema read, a transform, an unload) is one operation under the target
+        deadline, retries included."""
+        with running(Clock(self.deadline)) as clock:
+            try:
+                return self._session.request(method, f"{self.base_url}{path}", **kwargs)
+            except requests.RequestException as exc:
+                timed_out = late(exc, clock, f"mleap {method} {path}", self.where)
+                if timed_out:
+                    raise timed_out from exc
+                raise TargetError(f"mleap {self.where}: {method} {path} failed: {exc}") from exc
 
     def _fail(self, method: str, path: str, resp: requests.Response, what: str) -> TargetError:
         return TargetError(f"mleap {self.where}: {method} {path} answered {resp.status_code} ({what}): "
@@ -339,9 +348,9 @@ def _replaced(previous: dict | None, loaded_before: bool, name: str, version: st
 
 def _session(timeout: float | tuple[float, float], retries: int, backoff: float) -> TimeoutSession:
     """Retries connection errors and gateway 5xx on idempotent methods; MLeap's own 500s are answers."""
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-                  status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
-                  raise_on_status=False)
-    session = TimeoutSession(timeout)
+    methods = frozenset({"GET", "PUT", "DELETE"})
+    retry = ClockedRetry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
+                         status_forcelist=RETRY_STATUSES, allowed_methods=methods, raise_on_status=False)
+    session = TimeoutSession(timeout, attempts=retries + 1, retried_methods=methods)
     session.mount("http://", HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=4))
     return session

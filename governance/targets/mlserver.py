@@ -31,7 +31,8 @@ from urllib.parse import urlparse
 import requests
 
 from governance.checksums import ArtifactFile, hash_file
-from governance.errors import CompensationError, ConfigError, TargetError
+from governance.deadlines import TARGET_DEADLINE_ENV, Clock, running
+from governance.errors import CompensationError, ConfigError, TargetDeadlineExceeded, TargetError
 from governance.http import build_session
 from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import (
@@ -41,7 +42,9 @@ from governance.targets.base import (
     ServingTarget,
     SmokeResult,
     confined_path,
+    late,
     parse_seconds,
+    target_deadline,
     target_options,
 )
 from governance.targets.smoke import check_expected
@@ -59,6 +62,7 @@ SETTINGS_FILE = "model-settings.json"
 QUERY_KEYS = {"repository", "public_url", "keep_previous", "ready_timeout"}
 DEFAULT_READY_TIMEOUT_S = 1800.0  # large models take minutes to load; ?ready_timeout=SECONDS per target
 LOCK_FILE = ".modelgov-deploy.lock"
+READY_SETTING = "set ?ready_timeout=SECONDS on the target URI for larger models"
 
 
 class MLServerTarget(ServingTarget):
@@ -79,6 +83,7 @@ class MLServerTarget(ServingTarget):
         self.keep_previous = query.get("keep_previous", "false").lower() == "true"
         self.ready_timeout_s = ready_timeout_s if ready_timeout_s is not None else parse_seconds(
             query.get("ready_timeout"), DEFAULT_READY_TIMEOUT_S, option="ready_timeout", uri=uri)
+        self.deadline = target_deadline()
         self._session = build_session(retries=2, backoff=0.3, timeout=(3.0, 60.0))
         # a load answers when the model is loaded: its read timeout is the readiness wait, and it is not retried
         self._load_session = build_session(retries=0, timeout=(3.0, self.ready_timeout_s))
@@ -93,12 +98,19 @@ class MLServerTarget(ServingTarget):
         return self.repository / LOCK_FILE
 
     # -- helpers -------------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, session: requests.Session | None = None,
-              **kwargs) -> requests.Response:
-        try:
-            return (session or self._session).request(method, f"{self.base_url}{path}", **kwargs)
-        except requests.RequestException as exc:
-            raise TargetError(f"MLServer at {self.host_detail} is not reachable: {exc.__class__.__name__}") from exc
+    def _call(self, method: str, path: str, *, session: requests.Session | None = None, clock: Clock | None = None,
+              setting: str = TARGET_DEADLINE_ENV, **kwargs) -> requests.Response:
+        """One request as one operation: under ``clock`` (a load's), else under the target deadline, and
+        inside the operation already running on this thread (``served``) when that one ends sooner."""
+        with running(clock or Clock(self.deadline)) as active:
+            try:
+                return (session or self._session).request(method, f"{self.base_url}{path}", **kwargs)
+            except requests.RequestException as exc:
+                timed_out = late(exc, active, f"MLServer {method} {path}", self.host_detail, setting)
+                if timed_out:
+                    raise timed_out from exc
+                raise TargetError(f"MLServer at {self.host_detail} is not reachable: "
+                                  f"{exc.__class__.__name__}") from exc
 
     def _model_dir(self, name: str, version: str) -> Path:
         return self.repository / name / version
@@ -189,16 +201,11 @@ class MLServerTarget(ServingTarget):
             shutil.rmtree(self._model_dir(name, version), ignore_errors=True)
         return stale
 
-    def _load(self, name: str) -> None:
-        started = time.monotonic()
-        try:
-            resp = self._call("POST", f"/v2/repository/models/{name}/load", session=self._load_session)
-        except TargetError as exc:
-            if isinstance(exc.__cause__, requests.Timeout):
-                raise TargetError(f"MLServer at {self.host_detail}: loading {name} did not finish within "
-                                  f"{self.ready_timeout_s:g}s (waited {time.monotonic() - started:.0f}s; set "
-                                  f"?ready_timeout=SECONDS on the target URI for larger models)") from exc
-            raise
+    def _load(self, name: str, clock: Clock | None = None) -> None:
+        """(Re)load ``name``: MLServer answers once the versions on disk are loaded, so the request's wait is
+        the load; it and the readiness wait after it share ``clock`` (``ready_timeout``)."""
+        resp = self._call("POST", f"/v2/repository/models/{name}/load", session=self._load_session,
+                          clock=clock or Clock(self.ready_timeout_s), setting=READY_SETTING)
         if resp.status_code == 200:
             return
         if resp.status_code == 404:
@@ -207,17 +214,19 @@ class MLServerTarget(ServingTarget):
         raise TargetError(f"MLServer at {self.host_detail} failed to load {name!r}: HTTP {resp.status_code} "
                           f"{resp.text.strip()[:200]} (the reason is in the MLServer log)")
 
-    def _wait_ready(self, name: str, version: str, started: float) -> None:
-        deadline = started + self.ready_timeout_s
+    def _wait_ready(self, name: str, version: str, clock: Clock) -> None:
         pause = 0.02
         while True:
-            resp = self._call("GET", f"/v2/models/{name}/versions/{version}/ready")
+            resp = self._call("GET", f"/v2/models/{name}/versions/{version}/ready", clock=clock,
+                              setting=READY_SETTING)
             if resp.status_code == 200:
                 return
-            if time.monotonic() > deadline:
-                raise TargetError(f"MLServer at {self.host_detail}: {name} version {version} not ready after "
-                                  f"waiting {time.monotonic() - started:.0f}s (ready_timeout {self.ready_timeout_s:g}s; "
-                                  f"last HTTP {resp.status_code})")
+            if clock.left() <= pause:  # no time for another look: say what the last one saw
+                raise TargetDeadlineExceeded(
+                    f"MLServer {name} version {version} ready", self.host_detail, clock.deadline, clock.waited(),
+                    READY_SETTING, message=f"MLServer at {self.host_detail}: {name} version {version} not ready "
+                    f"after waiting {clock.waited():.0f}s (ready_timeout {self.ready_timeout_s:g}s; last HTTP "
+                    f"{resp.status_code}); {READY_SETTING}")
             time.sleep(pause)
             pause = min(pause * 2, 0.5)  # ready at once after a synchronous load; a slow model is polled gently
 
@@ -258,8 +267,10 @@ class MLServerTarget(ServingTarget):
         ``model-settings.json`` files plus each one's state, so the answer is the same for our layout, but the
         index parses every model's settings on each call (125 ms with 250 models under load, five calls per
         deploy) while this costs a readiness call per version of the one model."""
-        if name is not None:
-            return self._served_one(name)
+        with running(Clock(self.deadline)):  # one question, one deadline for all its calls
+            return self._served_one(name) if name is not None else self._served_all()
+
+    def _served_all(self) -> list[ServedModel]:
         resp = self._call("POST", "/v2/repository/index", json={})
         if resp.status_code != 200:
             raise TargetError(f"MLServer at {self.host_detail}: repository index answered HTTP "
@@ -309,9 +320,9 @@ class MLServerTarget(ServingTarget):
         serving_before = {m.target_version for m in self.served(name)}
         backup = self._install(release, version)
         try:
-            started = time.monotonic()
-            self._load(name)
-            self._wait_ready(name, version, started)
+            loading = Clock(self.ready_timeout_s)
+            self._load(name, loading)
+            self._wait_ready(name, version, loading)
             smoke = None
             loaded_name, loaded_version = name, version
             if release.example_request is not None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from governance.errors import TargetError
+from governance.errors import TargetDeadlineExceeded
 from governance.targets import get_target
 from tests.targets_mlserver.test_mlserver_target import release_for
 
@@ -53,7 +53,7 @@ def test_ready_timeout_error_says_how_long_it_waited(never_ready, example_repo, 
     models = tmp_path / "models"
     target = get_target(f"mlserver://127.0.0.1:{never_ready.server_port}?repository={models}&ready_timeout=1")
     release, _ = release_for(example_repo, tmp_path / "reg")
-    with pytest.raises(TargetError, match=r"iris-classifier version 1000000 not ready after waiting [12]s "
+    with pytest.raises(TargetDeadlineExceeded, match=r"iris-classifier version 1000000 not ready after waiting [12]s "
                                           r"\(ready_timeout 1s; last HTTP 404\)"):
         target.deploy(release)
     assert not (models / "iris-classifier" / "1000000").exists()  # the attempt was taken back
