@@ -46,10 +46,11 @@ RETRY_STATUSES = (502, 503, 504)
 QUERY_KEYS = {"bundle_dir", "server_dir"}
 
 
-def bundle_filename(name: str, version: str, executable: str) -> str:
-    """``<name>-<version>.zip``: one file per version, so a deploy never overwrites another version's bundle."""
+def bundle_filename(name: str, version: str, executable: str, sha256: str | None = None) -> str:
+    """``<name>-<version>.zip``: one file per version, so a deploy never overwrites another version's bundle;
+    ``<name>-<version>-<sha256[:12]>.zip`` for bytes other than those of the loaded file of the same name."""
     suffix = "".join(Path(executable).suffixes) or ".zip"
-    return f"{name}-{version}{suffix}"
+    return f"{name}-{version}-{sha256[:12]}{suffix}" if sha256 else f"{name}-{version}{suffix}"
 
 
 def bundle_outputs(zip_path: Path) -> list[str] | None:
@@ -189,14 +190,14 @@ class MleapTarget(ServingTarget):
     def deploy(self, release: Release) -> DeploymentResult:
         meta = release.metadata
         expected = release.registered.manifest.executable_entry
-        filename = bundle_filename(meta.name, meta.version, release.executable)
+        previous = self._read_marker()
+        filename = self._bundle_file(release, previous)
         local = confined_path(self.bundle_dir, filename, what=f"mleap {self.where} bundle folder")
         server_path = posixpath.join(self.server_dir, filename)
-        previous = self._read_marker()
         loaded_before = self._schema() is not None
         self._copy_checked(release, expected, local)
-        self._load(server_path)
         try:
+            self._load(server_path)
             schema = self._schema()
             if schema is None:
                 raise TargetError(f"mleap {self.where}: PUT /model succeeded but GET /model reports no model")
@@ -224,6 +225,20 @@ class MleapTarget(ServingTarget):
             endpoint_url=f"{self.base_url}/transform", model_name=meta.name, model_version=meta.version,
             deployed_at=deployed_at, serialized_object=release.registered.executable_uri,
             loaded_name=meta.name, loaded_version=meta.version, smoke=smoke, details=details)
+
+    def _bundle_file(self, release: Release, previous: dict | None) -> str:
+        """The file to copy the bundle to: never the file the server has loaded, unless it holds these very
+        bytes. A same-version redeploy of other bytes then writes beside it, so until the new bundle has loaded
+        and passed its smoke test the server, its file and a rollback all keep the bytes that served."""
+        meta, expected = release.metadata, release.executable_entry
+        filename = bundle_filename(meta.name, meta.version, release.executable)
+        if not previous or previous.get("file") != filename:
+            return filename
+        try:
+            same = hash_file(self.bundle_dir / filename)[0] == expected.sha256
+        except OSError:
+            same = False
+        return filename if same else bundle_filename(meta.name, meta.version, release.executable, expected.sha256)
 
     def _check_schema(self, schema: dict, local: Path) -> None:
         names = {f.get("name") for f in schema["fields"] if isinstance(f, dict)}

@@ -181,3 +181,34 @@ def test_missing_bundle_dir_is_a_target_error(mleap_server, tmp_path: Path) -> N
 def test_bad_uris_are_config_errors(uri: str) -> None:
     with pytest.raises(ConfigError):
         MleapTarget(uri)
+
+
+def _bundle_bytes(tmp_path: Path, coefficients: list[float]) -> bytes:
+    from emulators.mleap import write_linear_regression_bundle
+    from tests.targets.conftest import FEATURES, INTERCEPT
+
+    path = tmp_path / f"bundle-{'-'.join(map(str, coefficients))}.zip"
+    write_linear_regression_bundle(path, FEATURES, coefficients, INTERCEPT)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("other", ["fails-its-smoke-test", "does-not-load"])
+def test_same_version_redeploy_of_other_bytes_never_serves_them_unproven(mleap_server, bundle_dir: Path,
+                                                                        tmp_path: Path, other: str) -> None:
+    """Issue 20: a same-version redeploy used to overwrite the loaded bundle file before loading; when the new
+    bytes then failed, "restored the previous model" reloaded that same path, i.e. the failed bytes."""
+    target = target_for(mleap_server, bundle_dir)
+    good = make_release(tmp_path / "a", request=REQUEST, response=expected_response(9.0))
+    target.deploy(good)
+    good_sha = good.executable_entry.sha256
+    bad_bytes = _bundle_bytes(tmp_path, [5.0, 5.0]) if other == "fails-its-smoke-test" else b"PK-not-a-zip"
+    bad = make_release(tmp_path / "b", executable=bad_bytes, request=REQUEST, response=expected_response(9.0))
+    assert bad.metadata.version == good.metadata.version and bad.executable_entry.sha256 != good_sha
+    with pytest.raises(TargetError, match="restored the previous model price-model 1.2"):
+        target.deploy(bad)
+    # the server, its bundle file and what the target reports all still hold the proven bytes
+    answer = requests.post(f"{mleap_server.url}/transform", json=REQUEST, timeout=5).json()
+    assert answer["rows"][0][-1] == 9.0
+    assert hashlib.sha256(Path(mleap_server.loaded_path).read_bytes()).hexdigest() == good_sha
+    assert [m.sha256 for m in target.served("price-model")] == [good_sha]
+    assert target.verify(good) == []
