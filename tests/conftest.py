@@ -44,6 +44,20 @@ def write_metadata(repo: Path, **overrides: str | None) -> None:
 
 
 @pytest.fixture(scope="session")
+def constant_model(tmp_path_factory) -> bytes:
+    """A valid sklearn model, trained with the serving env, that answers 1 for everything (other bytes than
+    the example's, which answers [0, 2] to its request)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("constant") / "model.joblib"
+    code = ("import joblib, sys; from sklearn.datasets import load_iris; from sklearn.dummy import DummyClassifier;"
+            "X, y = load_iris(return_X_y=True); m = DummyClassifier(strategy='constant', constant=1).fit(X, y);"
+            "joblib.dump(m, sys.argv[1])")
+    subprocess.run([str(MLSERVER_BIN.parent / "python"), "-c", code, str(out)], check=True, timeout=120)
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="session")
 def mlserver(tmp_path_factory):
     """One real MLServer process for the session (its own venv), serving a temp model repository."""
     from governance.targets.mlserver_process import LocalMLServer

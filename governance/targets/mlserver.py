@@ -9,15 +9,18 @@ with an explicit ``model-settings.json`` (name + integer version: MLServer order
 smoke inference. MLServer answers a failed load with 500 text/plain; the reason is only in its log.
 
 What serves is never taken down for a failed attempt: a new version loads beside the old ones, and the old
-ones are unloaded only after the new one is ready and passed its smoke test. Redeploying a version that is
-on disk moves the old folder aside and lets MLServer reload it, which it does by loading the new copy
-before unloading the old one; on any failure (or SIGTERM) the old folder is put back and reloaded. What it
+ones are unloaded only after the new one is ready and passed its smoke test. Redeploying a version that
+serves never puts unproven bytes under its name: the very bytes already installed are only smoke-tested;
+other bytes are first loaded and smoke-tested under a side name (``NAME--modelgov-proof-ID``), and only then
+is the old folder moved aside for MLServer to reload, which it does by loading the new copy before unloading
+the old one; on any failure (or SIGTERM) the old folder is put back and reloaded. What it
 serves is read from MLServer itself: the repository index, per-version readiness, and the sha256 of the
 installed executable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,6 +66,7 @@ QUERY_KEYS = {"repository", "public_url", "keep_previous", "ready_timeout"}
 DEFAULT_READY_TIMEOUT_S = 1800.0  # large models take minutes to load; ?ready_timeout=SECONDS per target
 LOCK_FILE = ".modelgov-deploy.lock"
 READY_SETTING = "set ?ready_timeout=SECONDS on the target URI for larger models"
+PROOF_MARK = "--modelgov-proof-"  # NAME--modelgov-proof-ID: where other bytes of a serving version are proven
 
 
 class MLServerTarget(ServingTarget):
@@ -143,30 +147,38 @@ class MLServerTarget(ServingTarget):
                               f"(set model.framework to one of {', '.join(sorted(IMPLEMENTATIONS))})")
         return IMPLEMENTATIONS[framework]
 
-    def _install(self, release: Release, version: str) -> Path | None:
-        """Copy the registered executable into the repository, checking sha256; write settings last.
-
-        A folder already there for this version is moved aside (returned) so a failure can put it back."""
-        name = release.metadata.name
-        target = self._writable_model_dir(name, version)
-        files = self._model_files(release)
+    def _write_copy(self, release: Release, version: str, served_as: str, parent: Path) -> Path:
+        """The registered files (each checked against its sha256 while copied) and a model-settings.json
+        naming ``served_as``, in a new hidden folder under ``parent`` (MLServer's glob for model-settings.json
+        skips dot-folders, so it loads nothing until the folder is renamed into place)."""
         filename = PurePosixPath(release.executable).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # hidden temp folder: MLServer's glob for model-settings.json skips dot-folders
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=parent))
         try:
-            for expected, dest in files:
+            for expected, dest in self._model_files(release):
                 path = confined_path(tmp, dest, what="MLServer model repository")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("wb") as out:
                     for chunk in release.registry.read_verified(release.registered, expected.path):
                         out.write(chunk)
             uri = "./" if filename == MLFLOW_MODEL_FILE else f"./{filename}"
-            settings = {"name": name, "implementation": self._implementation(release),
+            settings = {"name": served_as, "implementation": self._implementation(release),
                         "parameters": {"uri": uri, "version": version,
                                        "extra": {"modelgov": {"model_version": release.metadata.version,
                                                               "executable": filename}}}}
             (tmp / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return tmp
+
+    def _install(self, release: Release, version: str) -> Path | None:
+        """Copy the registered executable into the repository, checking sha256; write settings last.
+
+        A folder already there for this version is moved aside (returned) so a failure can put it back."""
+        target = self._writable_model_dir(release.metadata.name, version)
+        tmp = self._write_copy(release, version, release.metadata.name, target.parent)
+        try:
             backup = None
             if target.exists():
                 backup = target.parent / f".{version}.previous-{uuid.uuid4().hex[:8]}"
@@ -179,6 +191,10 @@ class MLServerTarget(ServingTarget):
 
     def _recover_leftovers(self, name: str) -> None:
         """Undo what a run killed mid-deploy left in the model's folder (we hold the deploy lock)."""
+        if self.repository.is_dir():
+            for proof in self.repository.iterdir():
+                if proof.name.startswith(f"{name}{PROOF_MARK}"):
+                    self._drop_proof(proof.name)
         folder = confined_path(self.repository, name, what="MLServer model repository")
         if not folder.is_dir():
             return
@@ -312,35 +328,37 @@ class MLServerTarget(ServingTarget):
 
     # -- interface -----------------------------------------------------------------------------------------
     def deploy(self, release: Release) -> DeploymentResult:
+        """Install, load, wait until ready and smoke-test the release; older versions are retired after.
+
+        A redeploy of a version that serves never puts unproven bytes under its name: when the installed
+        files are these very bytes nothing is reinstalled or reloaded (the smoke test proves it answers);
+        other bytes are first loaded and smoke-tested under a side name (``_prove_aside``), and only then
+        swapped in, so a failure leaves the version serving what it served, untouched."""
         name = release.metadata.name
         version = str(release.metadata.version_number)
         self._writable_model_dir(name, version)  # before anything under the model's folder is touched
         self._recover_leftovers(name)
         previous = [v for v in self._versions_on_disk(name) if v != version]
         serving_before = {m.target_version for m in self.served(name)}
-        backup = self._install(release, version)
-        try:
-            loading = Clock(self.ready_timeout_s)
-            self._load(name, loading)
-            self._wait_ready(name, version, loading)
-            smoke = None
-            loaded_name, loaded_version = name, version
-            if release.example_request is not None:
-                answer = self._infer(name, version, release.example_request)
-                loaded_name = str(answer.get("model_name", ""))
-                loaded_version = str(answer.get("model_version", ""))
-                if (loaded_name, loaded_version) != (name, version):
-                    raise TargetError(f"MLServer at {self.host_detail} answered as {loaded_name} "
-                                      f"v{loaded_version}, expected {name} v{version}")
-                matched = check_expected(answer, release.example_response, where=f"MLServer at {self.host_detail}")
-                smoke = SmokeResult(release.example_request, answer, matched)
-        except BaseException as exc:
-            self._compensate(name, version, backup, serving_before, exc)
-            raise
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
         details = {"repository": str(self.repository), "mlserver_version": version,
                    "implementation": self._implementation(release)}
+        if version in serving_before and self._installed_matches(release, version):
+            smoke, loaded_name, loaded_version = self._smoke(release, name, version)
+            details["reinstalled"] = "no: the serving copy holds these bytes"
+        else:
+            if version in serving_before:
+                details["proven_as"] = self._prove_aside(release, version)
+            backup = self._install(release, version)
+            try:
+                loading = Clock(self.ready_timeout_s)
+                self._load(name, loading)
+                self._wait_ready(name, version, loading)
+                smoke, loaded_name, loaded_version = self._smoke(release, name, version)
+            except BaseException as exc:
+                self._compensate(name, version, backup, serving_before, exc)
+                raise
+            if backup is not None:
+                shutil.rmtree(backup, ignore_errors=True)
         if not self.keep_previous and previous:
             details.update(self._retire_versions(name, previous))
         return DeploymentResult(
@@ -349,6 +367,57 @@ class MLServerTarget(ServingTarget):
             model_name=name, model_version=release.metadata.version, deployed_at=datetime.now(UTC),
             serialized_object=release.registered.executable_uri, loaded_name=loaded_name,
             loaded_version=loaded_version, smoke=smoke, details=details)
+
+    def _smoke(self, release: Release, name: str, version: str) -> tuple[SmokeResult | None, str, str]:
+        """The example request sent to ``name`` ``version``: (result, name and version it answered as);
+        a TargetError when it answers as another model or differs from examples/response.json."""
+        if release.example_request is None:
+            return None, name, version
+        answer = self._infer(name, version, release.example_request)
+        loaded_name, loaded_version = str(answer.get("model_name", "")), str(answer.get("model_version", ""))
+        if (loaded_name, loaded_version) != (name, version):
+            raise TargetError(f"MLServer at {self.host_detail} answered as {loaded_name} "
+                              f"v{loaded_version}, expected {name} v{version}")
+        matched = check_expected(answer, release.example_response, where=f"MLServer at {self.host_detail}")
+        return SmokeResult(release.example_request, answer, matched), loaded_name, loaded_version
+
+    def _installed_matches(self, release: Release, version: str) -> bool:
+        """True when the installed copy of ``version`` holds exactly the release's files and runtime."""
+        folder = self._model_dir(release.metadata.name, version)
+        try:
+            settings = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if not isinstance(settings, dict) or settings.get("implementation") != self._implementation(release):
+            return False
+        return all(self._sha256(folder / dest) == expected.sha256 for expected, dest in self._model_files(release))
+
+    def _prove_aside(self, release: Release, version: str) -> str:
+        """Load the release under a side name (``NAME--modelgov-proof-ID``), wait until it is ready and
+        smoke-test it there, then take the side copy away; returns the side name. A failure raises
+        TargetError before the serving version is touched."""
+        name = release.metadata.name
+        side = f"{name}{PROOF_MARK}{uuid.uuid4().hex[:8]}"
+        folder = self._writable_model_dir(side, version)
+        try:
+            os.rename(self._write_copy(release, version, side, folder.parent), folder)
+            proving = Clock(self.ready_timeout_s)
+            self._load(side, proving)
+            self._wait_ready(side, version, proving)
+            self._smoke(release, side, version)
+        except TargetError as exc:
+            raise TargetError(f"{exc} (other bytes for {name} version {version}, which serves, were tried under "
+                              f"the side name {side} first; what serves was not touched)") from exc
+        finally:
+            self._drop_proof(side)
+        return side
+
+    def _drop_proof(self, side: str) -> None:
+        """Remove a side copy's folder (so no restart loads it), then unload it; best effort, since a side copy
+        never answers under the model's own name."""
+        shutil.rmtree(confined_path(self.repository, side, what="MLServer model repository"), ignore_errors=True)
+        with contextlib.suppress(TargetError):
+            self._call("POST", f"/v2/repository/models/{side}/unload")
 
     def _retire_versions(self, name: str, versions: list[str]) -> dict[str, str]:
         """Take older versions out of service once the new one serves; a failure here leaves them serving

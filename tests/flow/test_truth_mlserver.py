@@ -17,18 +17,6 @@ from tests.conftest import EXAMPLE, ROOT, write_metadata
 from tests.flow.conftest import model_name_for
 
 pytestmark = pytest.mark.slow
-SERVING_PYTHON = ROOT / ".venv-mlserver" / "bin" / "python"
-
-
-@pytest.fixture(scope="session")
-def constant_model(tmp_path_factory) -> bytes:
-    """A valid sklearn model, trained with the serving env, that answers 1 for everything (other bytes)."""
-    out = tmp_path_factory.mktemp("constant") / "model.joblib"
-    code = ("import joblib, sys; from sklearn.datasets import load_iris; from sklearn.dummy import DummyClassifier;"
-            "X, y = load_iris(return_X_y=True); m = DummyClassifier(strategy='constant', constant=1).fit(X, y);"
-            "joblib.dump(m, sys.argv[1])")
-    subprocess.run([str(SERVING_PYTHON), "-c", code, str(out)], check=True, timeout=120)
-    return out.read_bytes()
 
 
 def stage(tmp_path: Path, name: str, version: str, executable: bytes | None = None) -> Path:

@@ -1,5 +1,6 @@
 """MLServerTarget against a real MLServer process (started once per session by the `mlserver` fixture)."""
 
+import hashlib
 import shutil
 
 import pytest
@@ -167,3 +168,66 @@ def test_one_models_answer_equals_the_repository_index(example_repo, tmp_path, m
         shutil.rmtree(unloaded)  # MLServer would load it with the model's next load
         target.undeploy(name, "2000000")
         target.undeploy(name, "1000000")
+
+
+class LoadSpy:
+    """Every load MLServer is asked for, with the sha256 of each version's executable on disk at that moment
+    (MLServer loads what its repository holds then, skipping dot-folders)."""
+
+    def __init__(self, target, repository):
+        self.loads: list[tuple[str, dict[str, str]]] = []
+        self._call, self._repository = target._call, repository
+        target._call = self
+
+    def __call__(self, method, path, **kwargs):
+        if method == "POST" and path.endswith("/load"):
+            model = path.split("/")[-2]
+            on_disk = {p.parent.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                       for p in (self._repository / model).glob("*/model.joblib")
+                       if not p.parent.name.startswith(".")}  # MLServer skips dot-folders
+            self.loads.append((model, on_disk))
+        return self._call(method, path, **kwargs)
+
+
+def _predict(mlserver, name, request_body):
+    answer = requests.post(f"{mlserver.url}/v2/models/{name}/versions/1000000/infer", json=request_body, timeout=10)
+    return answer.json()["outputs"][0]["data"]
+
+
+def test_same_version_redeploy_of_other_bytes_is_proven_aside_and_never_serves_them_unproven(
+        example_repo, tmp_path, target, mlserver, request, constant_model):
+    """Issue 20: a same-version redeploy used to put the new bytes under the serving name and reload before
+    the smoke test, so other bytes that then failed it served for a while (and were then put back). Now they
+    are loaded and smoke-tested under a side name first, and the serving name is never reloaded with them."""
+    name = model_name(request)
+    good, _ = release_for(example_repo, tmp_path / "reg-a", model_name=name)
+    target.deploy(good)
+    good_sha = good.executable_entry.sha256
+    other = tmp_path / "other"
+    shutil.copytree(example_repo, other)
+    (other / "executable" / "model.joblib").write_bytes(constant_model)  # answers [1, 1], expected [0, 2]
+    bad, _ = release_for(other, tmp_path / "reg-b", model_name=name)
+    assert bad.metadata.version == good.metadata.version and bad.executable_entry.sha256 != good_sha
+    spy = LoadSpy(target, mlserver.repository)
+    with pytest.raises(TargetError, match=r"differs from examples/response.json.*side name "
+                                          rf"{name}--modelgov-proof-\w+ first; what serves was not touched"):
+        target.deploy(bad)
+    assert [model for model, _ in spy.loads if model == name] == []  # the serving name was never reloaded
+    assert [m.sha256 for m in target.served(name)] == [good_sha]
+    assert _predict(mlserver, name, good.example_request) == [0, 2]
+    assert not list(mlserver.repository.glob(f"{name}--*")) and not list((mlserver.repository / name).glob(".*"))
+    assert not [m for m in target.served() if m.name.startswith(f"{name}--")]  # the side copy is unloaded
+
+    # the same bytes again: nothing reinstalled or reloaded, the serving copy is smoke-tested
+    result = target.deploy(good)
+    assert result.details["reinstalled"].startswith("no") and result.smoke.matched_expected is True
+    assert [model for model, _ in spy.loads if model == name] == []
+
+    # other bytes that pass their smoke test: proven aside, then swapped in
+    (other / "examples" / "response.json").write_text('{"outputs": [{"name": "predict", "data": [1, 1]}]}')
+    passing, _ = release_for(other, tmp_path / "reg-c", model_name=name)
+    result = target.deploy(passing)
+    assert result.details["proven_as"].startswith(f"{name}--modelgov-proof-")
+    assert [on_disk for model, on_disk in spy.loads if model == name] == [{"1000000": passing.executable_entry.sha256}]
+    assert _predict(mlserver, name, good.example_request) == [1, 1]
+    target.undeploy(name, "1000000")
