@@ -22,7 +22,8 @@ from flows.target_limits import target_slot
 from governance.deploy.record import ApprovalDecision
 from governance.deploy.request import DeployRequest, resolve_run
 from governance.deploy.summary import DeploySummary
-from governance.errors import StepFailed
+from governance.errors import DeployInterrupted, StepFailed
+from governance.stops import stop_requested, stops_forwarded
 from governance.targets import get_target
 
 MAX_THREADS = 16
@@ -67,11 +68,17 @@ def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecis
     source = request.source
     gate = target_gate(str(flow_run.id), request.target_uri, limit)
     with gate:
+        if stop_requested():  # the batch got SIGTERM/SIGINT: what has not started does not start
+            summary = DeploySummary.failed_before_record(source, "deploy", "interrupted before it started")
+            show(source, summary)
+            return summary
         show(source, None)
         try:
             summary = run_saga(request, approval=approval)
         except StepFailed as exc:
             summary = DeploySummary.of_step_failure(source, exc)
+        except DeployInterrupted as exc:  # stopped outside the governed deploy, which records its own
+            summary = DeploySummary.failed_before_record(source, "deploy", f"interrupted ({exc})")
         except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the batch
             summary = DeploySummary.failed_before_record(source, "unexpected", f"{exc.__class__.__name__}: {exc}")
     show(source, summary)
@@ -99,7 +106,10 @@ def deploy_models(sources: list[str], target: str | None = None, registry: str |
                                   approval_timeout)
     # the run takes the target's Prefect slot once for all its models (after any approval, never while a
     # person decides); each model's deploy reuses it and is still serialised by the target's lock
-    with target_slot(get_target(settings.target_uri), get_run_logger().info, run_id=str(flow_run.id)):
+    # SIGTERM/SIGINT reach this (main) thread only: forwarded, each model's deploy stops on its own thread and
+    # puts its target back (governance.stops)
+    with target_slot(get_target(settings.target_uri), get_run_logger().info, run_id=str(flow_run.id)), \
+            stops_forwarded():
         futures = [deploy_one.submit(settings.for_source(src, progress=False), per_target_limit, show, approval)
                    for src in sources]
         summaries = [f.result() for f in futures]

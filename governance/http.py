@@ -19,6 +19,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from governance.deadlines import Clock, current_clock
+from governance.stops import interruption_point
 
 DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -65,6 +66,7 @@ class TimeoutSession(requests.Session):
         self.retried_methods = retried_methods  # None: all; a method not retried gets all the time left
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        interruption_point()  # a batch's deploy that was asked to stop stops here, before its next call
         kwargs.setdefault("timeout", self.default_timeout)
         clock = current_clock()
         if clock is None:

@@ -3,7 +3,7 @@
 A worker cancelling a run, a Ctrl-C or an orchestrator stopping a pod sends one of these. Raising inside the
 deploy lets it compensate exactly as for a failure (the target put back, the attempt recorded failed with
 reason "interrupted"); a second signal during that compensation is logged and ignored so the cleanup can
-finish. Outside the main thread signals cannot be handled here, and the block runs unprotected (logged).
+finish. On a worker thread the same happens through ``governance.stops`` (a batch forwards the signal).
 """
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ import threading
 from collections.abc import Iterator
 
 from governance.errors import DeployInterrupted
+from governance.stops import SIGNALS, stoppable
 
 log = logging.getLogger(__name__)
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_warned: list[bool] = []
 
 
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
-    """Within the block, the first SIGTERM/SIGINT raises DeployInterrupted; later ones are ignored."""
+    """Within the block, the first SIGTERM/SIGINT raises DeployInterrupted; later ones are ignored. On a worker
+    thread (a batch) the signal reaches the main thread, which forwards it as a stop request
+    (``governance.stops``) that the deploy acts on at its next external call."""
     if threading.current_thread() is not threading.main_thread():
-        if not _warned:  # once per process: a batch of 100 would say it 100 times
-            _warned.append(True)
-            log.warning("deploys run outside the main thread: SIGTERM/SIGINT cannot be turned into a compensated "
-                        "failure there; a killed run is settled by the next deploy to the target")
-        yield
+        with stoppable():
+            yield
         return
     raised: list[int] = []
 

@@ -37,6 +37,7 @@ from governance.errors import CompensationError, ConfigError, TargetDeadlineExce
 from governance.http import build_session
 from governance.paths import path_problem
 from governance.staging.repo import MLFLOW_MODEL_FILE
+from governance.stops import interruption_point
 from governance.targets.base import (
     DeploymentResult,
     Release,
@@ -230,6 +231,7 @@ class KServeTarget(ServingTarget):
         shown = " ".join(args[:3])
         clock = Clock(self.deadline)
         for attempt in range(self.retries + 1):
+            interruption_point()  # a batch's deploy that was asked to stop stops here (governance.stops)
             if clock.expired():
                 raise TargetDeadlineExceeded(f"kubectl {shown}", self.where, clock.deadline, clock.waited(),
                                              TARGET_DEADLINE_ENV)

@@ -117,10 +117,12 @@ def test_failed_load_of_v3_leaves_v2_serving_and_the_isvc_restored(prefect_api, 
     assert "failed to load the model" in failed["failureReason"]
 
 
-def cli_deploy(repo: Path, registry: str, atlas, prefect_api: str, log: Path, **env: str) -> subprocess.Popen:
+def cli_deploy(repo: Path | list[Path], registry: str, atlas, prefect_api: str, log: Path,
+               **env: str) -> subprocess.Popen:
     environment = {**os.environ, "PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin",
                    "ATLAS_PASSWORD": "admin", **env}
-    return subprocess.Popen([sys.executable, "-m", "governance", "deploy", str(repo), "--target", TARGET,
+    repos = [str(r) for r in (repo if isinstance(repo, list) else [repo])]
+    return subprocess.Popen([sys.executable, "-m", "governance", "deploy", *repos, "--target", TARGET,
                              "--registry", registry, "--atlas", atlas.url, "--json"], cwd=ROOT, env=environment,
                             stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
 
@@ -161,6 +163,40 @@ def test_sigterm_during_a_rollout_restores_the_target_and_records_interrupted(pr
     [failed] = recorded(atlas_client, name)["stopped"]
     assert (failed["modelVersion"], failed["outcome"], failed["failureReason"]) == ("2.0", "failed", "interrupted")
     assert flow_run_state(prefect_api, failed["orchestratorRunId"]) in ("FAILED", "CRASHED", "CANCELLED")
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_during_a_batch_puts_back_the_rollout_on_its_thread_and_starts_nothing_else(
+        prefect_api, tmp_path, kserve_env, atlas, atlas_client):
+    """Issue 20: a batch's deploys run on worker threads, which never see a signal; before, a SIGTERM killed the
+    process with the running rollout half done (its spec applied, its record left 'deploying'). Now the batch
+    forwards it: the running deploy puts its InferenceService back and is recorded interrupted, the model
+    waiting behind it never starts."""
+    names = ["truth-batch-a", "truth-batch-b"]
+    for name in names:
+        deploy_model(source=str(stage(tmp_path, name, "1.0")), target=TARGET, registry=kserve_env["registry"],
+                     atlas_url=atlas.url)
+    log = tmp_path / "batch.err"
+    proc = cli_deploy([stage(tmp_path, name, "2.0") for name in names], kserve_env["registry"], atlas, prefect_api,
+                      log, FAKE_KUBECTL_NEVER_STORAGE="/2.0/")
+    deadline = time.monotonic() + 240
+    while not any(r["modelVersion"] == "2.0" for n in names for r in recorded(atlas_client, n).get("deploying", [])
+                  ) or not any(i["metadata"]["annotations"]["modelgov.io/model-version"] == "2.0" for i in isvcs()):
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=180)
+    assert proc.returncode == 1, log.read_text()[-3000:]
+    assert "stopping the batch" in log.read_text()
+
+    assert sorted(i["metadata"]["annotations"]["modelgov.io/model-version"] for i in isvcs()) == ["1.0", "1.0"]
+    interrupted = []
+    for name in names:
+        assert assert_invariant(atlas_client, name) == {"1.0": 100}  # no record left 'deploying'
+        interrupted += [(r["modelVersion"], r["outcome"], r["failureReason"])
+                        for r in recorded(atlas_client, name).get("stopped", [])]
+    assert interrupted == [("2.0", "failed", "interrupted")]  # the one that ran; the other never reached Atlas
 
 
 @pytest.mark.timeout(600)
