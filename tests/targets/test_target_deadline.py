@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -19,6 +19,7 @@ from governance.cli.main import main
 from governance.errors import TargetDeadlineExceeded
 from governance.targets import get_target
 from tests.silent_server import silent_server, trickling_server
+from tests.targets_mlserver.test_mlserver_readiness import _NeverReady
 from tests.targets_mlserver.test_mlserver_target import release_for
 
 DEADLINE = 2.0
@@ -77,16 +78,8 @@ def test_undeploy_with_a_hung_kubectl_gives_up_at_the_deadline(deadline, atlas, 
     assert "kubectl get inferenceservices" in err and "prod/models" in err and "MODELGOV_TARGET_DEADLINE" in err
 
 
-class _HangsOnInfer(BaseHTTPRequestHandler):
+class _HangsOnInfer(_NeverReady):
     """An MLServer that loads and reports ready at once, then never answers the smoke inference."""
-
-    def _answer(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -98,9 +91,6 @@ class _HangsOnInfer(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         self._answer(200, {})
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
