@@ -2,8 +2,9 @@
 or an MLflow model registry (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``; see ``mlflow_source``).
 
 Archives are extracted safely: no absolute paths, no ``..``, no links or devices, and within the intake limits
-(expanded size, entry count, compression ratio: ``governance.staging.limits``), counted while writing. A git source is resolved to
-its commit SHA, which is recorded so a deployment traces to the exact code. Credentials never go on argv:
+(expanded size, entry count, compression ratio: ``governance.staging.limits``), counted while writing. A git
+source is resolved to its commit SHA, which is recorded so a deployment traces to the exact code; its tree is
+held to the same limits (files, total size; no links or submodules) from git's listing before checkout. Credentials never go on argv:
 git reads them from its credential helpers or the environment.
 """
 
@@ -57,10 +58,10 @@ def fetch(source: str, workdir: Path | None = None, limits: IntakeLimits | None 
     if source.startswith("models:"):
         from governance.staging.mlflow_source import fetch_mlflow
 
-        return fetch_mlflow(source, workdir)
+        return fetch_mlflow(source, workdir, limits=limits or IntakeLimits.load())
     git = parse_git_source(source)
     if git:
-        return _fetch_git(source, *git, workdir=workdir)
+        return _fetch_git(source, *git, workdir=workdir, limits=limits or IntakeLimits.load())
     parsed = urlparse(source)
     if parsed.scheme in ("http", "https"):
         return _fetch_url(source, workdir, limits)
@@ -242,7 +243,29 @@ def _git(args: list[str], cwd: Path, source: str) -> str:
     return proc.stdout.strip()
 
 
-def _fetch_git(source: str, url: str, ref: str, *, workdir: Path | None) -> FetchedSource:
+def _check_tree(repo: Path, commit: str, source: str, limits: IntakeLimits) -> None:
+    """The commit's tree within the intake limits (files, total size) and without links or submodules,
+    from git's own listing, before a file is checked out; a StagingError naming the limit or the entry."""
+    listing = _git(["ls-tree", "-r", "-l", "--full-tree", commit], repo, source)
+    total = 0
+    for files, line in enumerate(listing.splitlines(), start=1):
+        meta, _, path = line.partition("\t")
+        mode, kind, _obj, size = meta.split()
+        if mode == "120000" or kind != "blob":
+            what = "a symbolic link" if mode == "120000" else f"a {kind} (submodule)"
+            raise StagingError(f"{source}: {path!r} at {commit[:12]} is {what}; a staged repo holds plain files "
+                               "only; nothing was checked out")
+        total += int(size)
+        if files > limits.max_archive_files:
+            raise StagingError(f"{source}: more than {limits.max_archive_files} files at {commit[:12]} (the "
+                               "limit max_archive_files); nothing was checked out")
+        if total > limits.max_extracted_bytes:
+            raise StagingError(f"{source}: more than {describe_bytes(limits.max_extracted_bytes)} at "
+                               f"{commit[:12]} (the limit max_extracted_bytes; reached at {path!r}); nothing "
+                               "was checked out")
+
+
+def _fetch_git(source: str, url: str, ref: str, *, workdir: Path | None, limits: IntakeLimits) -> FetchedSource:
     work = _new_workdir(workdir)
     repo = work / "repo"
     try:
@@ -251,6 +274,7 @@ def _fetch_git(source: str, url: str, ref: str, *, workdir: Path | None) -> Fetc
             commit = _git(["rev-parse", "--verify", f"{ref}^{{commit}}"], repo, source)
         except StagingError:
             commit = _git(["rev-parse", "--verify", f"origin/{ref}^{{commit}}"], repo, source)
+        _check_tree(repo, commit, source, limits)
         _git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit], repo, source)
         shutil.rmtree(repo / ".git")
     except BaseException:

@@ -231,18 +231,21 @@ class MLflowClient:
                    datasets=tuple(datasets))
 
     # -- artifacts -----------------------------------------------------------------------------------------
-    def download_artifacts(self, artifact_uri: str, dest: Path) -> list[str]:
-        """Copy every file under ``artifact_uri`` into ``dest``; return their relative POSIX paths."""
+    def download_artifacts(self, artifact_uri: str, dest: Path, *, max_files: int = MAX_ARTIFACT_FILES,
+                           max_bytes: int = MAX_ARTIFACT_BYTES) -> list[str]:
+        """Copy every file under ``artifact_uri`` into ``dest``; return their relative POSIX paths. More than
+        ``max_files`` files or ``max_bytes`` bytes in all is an MLflowError, raised as soon as it is seen (the
+        caller passes the intake limits max_archive_files and max_extracted_bytes)."""
         parsed = urlparse(artifact_uri)
         if parsed.scheme == "mlflow-artifacts":
-            return self._download_proxied(unquote(parsed.path).strip("/"), dest)
+            return self._download_proxied(unquote(parsed.path).strip("/"), dest, max_files, max_bytes)
         if parsed.scheme in ("", "file") and Path(unquote(parsed.path)).is_dir():
-            return _copy_local(Path(unquote(parsed.path)), dest)
+            return _copy_local(Path(unquote(parsed.path)), dest, max_files, max_bytes)
         raise MLflowError(f"MLflow at {self.base}: model artifacts are at {artifact_uri}, which modelgov reads "
                           "only through the tracking server's artifact proxy (start `mlflow server` with "
                           "--serve-artifacts and --artifacts-destination) or from a local file: store")
 
-    def _list_proxied(self, root: str) -> list[tuple[str, int | None]]:
+    def _list_proxied(self, root: str, max_files: int) -> list[tuple[str, int | None]]:
         files: list[tuple[str, int | None]] = []
         pending = [""]
         while pending:
@@ -259,13 +262,17 @@ class MLflowClient:
                     pending.append(child)
                 else:
                     files.append((child, int(entry["file_size"]) if entry.get("file_size") is not None else None))
-                if len(files) > MAX_ARTIFACT_FILES:
-                    raise MLflowError(f"MLflow at {self.base}: more than {MAX_ARTIFACT_FILES} artifact files "
-                                      f"under {root}")
+                if len(files) > max_files:
+                    raise MLflowError(f"MLflow at {self.base}: more than {max_files} artifact files under {root} "
+                                      "(the limit max_archive_files)")
         return sorted(files)
 
-    def _download_proxied(self, root: str, dest: Path) -> list[str]:
-        files = self._list_proxied(root)
+    def _download_proxied(self, root: str, dest: Path, max_files: int, max_bytes: int) -> list[str]:
+        files = self._list_proxied(root, max_files)
+        listed = sum(size or 0 for _, size in files)
+        if listed > max_bytes:
+            raise MLflowError(f"MLflow at {self.base}: the artifacts under {root} are {listed} bytes, more than "
+                              f"{max_bytes} (the limit max_extracted_bytes); nothing was downloaded")
         if not files:
             raise MLflowNotFound(f"MLflow at {self.base}: no artifacts under mlflow-artifacts:/{root}")
         total = 0
@@ -279,8 +286,9 @@ class MLflowClient:
                     self._remaining()
                     received += len(chunk)
                     total += len(chunk)
-                    if total > MAX_ARTIFACT_BYTES:
-                        raise MLflowError(f"MLflow at {self.base}: model artifacts exceed {MAX_ARTIFACT_BYTES} bytes")
+                    if total > max_bytes:
+                        raise MLflowError(f"MLflow at {self.base}: model artifacts exceed {max_bytes} bytes (the "
+                                          "limit max_extracted_bytes)")
                     out.write(chunk)
             if size is not None and received != size:
                 raise MLflowUnavailable(f"MLflow at {self.base}: {rel} arrived with {received} bytes, the listing "
@@ -288,12 +296,18 @@ class MLflowClient:
         return [rel for rel, _ in files]
 
 
-def _copy_local(source: Path, dest: Path) -> list[str]:
-    copied = []
+def _copy_local(source: Path, dest: Path, max_files: int, max_bytes: int) -> list[str]:
+    copied: list[str] = []
+    total = 0
     for path in sorted(source.rglob("*")):
         if path.is_symlink():
             raise MLflowError(f"{path}: model artifacts must be plain files, not links")
         if path.is_file():
+            total += path.stat().st_size
+            if len(copied) >= max_files or total > max_bytes:
+                limit = "max_archive_files" if len(copied) >= max_files else "max_extracted_bytes"
+                raise MLflowError(f"{source}: the model artifacts are over the limit {limit} "
+                                  f"({max_files} files, {max_bytes} bytes)")
             rel = path.relative_to(source).as_posix()
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest / rel)

@@ -33,6 +33,7 @@ from urllib.parse import urlparse
 import yaml
 
 from governance.errors import Problem, StagingError, ValidationError
+from governance.staging.limits import IntakeLimits
 from governance.staging.metadata import NAME_PATTERN
 from governance.staging.mlflow_client import MLflowClient, ModelVersion, RegisteredModel, Run
 from governance.staging.repo import EXAMPLE_REQUEST, MLFLOW_MODEL_FILE, FetchedSource
@@ -71,8 +72,12 @@ def tag_names() -> dict[str, str]:
     return dict(load_config().mlflow_tags)
 
 
-def fetch_mlflow(source: str, workdir: Path | None = None, *, client: MLflowClient | None = None):
-    """Resolve the model version, build the staged repo in a new folder; FetchedSource with commit = git tag."""
+def fetch_mlflow(source: str, workdir: Path | None = None, *, client: MLflowClient | None = None,
+                 limits: IntakeLimits | None = None):
+    """Resolve the model version, build the staged repo in a new folder; FetchedSource with commit = git tag.
+    The artifacts are held to the intake limits (``max_archive_files``, ``max_extracted_bytes``) while they
+    download."""
+    limits = limits or IntakeLimits.load()
     ref = parse_source(source)
     own_client = client is None
     client = client or MLflowClient.from_env()
@@ -88,7 +93,8 @@ def fetch_mlflow(source: str, workdir: Path | None = None, *, client: MLflowClie
         repo = work / "repo"
         executable = repo / "executable"
         executable.mkdir(parents=True)
-        client.download_artifacts(client.get_download_uri(version.name, version.version), executable)
+        client.download_artifacts(client.get_download_uri(version.name, version.version), executable,
+                                  max_files=limits.max_archive_files, max_bytes=limits.max_extracted_bytes)
         write_staged_repo(repo, version, registered, metadata)
         commit = run.tags.get(GIT_COMMIT_TAG) if run else None
         return FetchedSource(repo, source, commit or None, work)

@@ -162,3 +162,39 @@ def test_local_training_data_outside_the_repo_and_the_data_roots_is_not_read(exa
     assert validate(str(example_repo), "--config", path, "--json") == 0
     out = capsys.readouterr().out
     assert json.loads(out)["valid"] is True
+
+
+def _commit_all(repo: Path) -> None:
+    import subprocess
+
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@x",
+                                                               "commit", "-qm", "v1"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("limit, says", [("max_archive_files: 5", "more than 5 files"),
+                                         ("max_extracted_bytes: 200KiB", "more than 200 KiB")])
+def test_a_git_source_over_the_limits_is_refused_before_checkout(example_repo, tmp_path, stage_tmp, capsys,
+                                                                 limit, says):
+    """Issue 20: the limits held for archives only; a git source was cloned and checked out whole."""
+    (example_repo / "data" / "noise.bin").write_bytes(os.urandom(300 * 1024))
+    _commit_all(example_repo)
+    source = f"git+file://{example_repo}@main"
+
+    assert validate(source, "--config", config(tmp_path, f"limits:\n  {limit}\n")) == 1
+    err = capsys.readouterr().err
+    assert source in err and says in err and limit.split(":")[0] in err and "nothing was checked out" in err
+    assert list(stage_tmp.iterdir()) == []
+    assert validate(source) == 0  # the defaults fit it
+
+
+def test_a_git_source_with_a_symbolic_link_is_refused(example_repo, tmp_path, stage_tmp, capsys):
+    """A link in the tree would make the deploy host read (and hash, and publish) whatever it points to; it is
+    refused from git's listing, before checkout (validation also refuses one found after checkout)."""
+    (example_repo / "data" / "shadow").symlink_to("/etc/shadow")
+    _commit_all(example_repo)
+
+    assert validate(f"git+file://{example_repo}@main") == 1
+    err = capsys.readouterr().err
+    assert "'data/shadow'" in err and "symbolic link" in err
+    assert list(stage_tmp.iterdir()) == []

@@ -127,3 +127,30 @@ def test_version_tags_win_over_registered_model_tags_and_datasets_carry_digests(
 def test_only_versions_and_aliases_are_sources(source):
     with pytest.raises(StagingError, match="models:/NAME/VERSION or models:/NAME@ALIAS"):
         parse_source(source)
+
+
+@responses.activate
+@pytest.mark.parametrize("limits, says", [({"max_files": 2}, "more than 2 artifact files"),
+                                          ({"max_bytes": 1000}, "600000 bytes, more than 1000")])
+def test_artifacts_over_the_intake_limits_are_refused_before_downloading(mlflow_env, tmp_path, limits, says):
+    """Issue 20: MLflow artifacts were held to fixed limits (10,000 files, 8 GiB), not the configured intake
+    limits that bound archives and git sources."""
+    listing = {"files": [{"path": f"m/{n}", "is_dir": False, "file_size": 200_000} for n in ("a", "b", "c")]}
+    responses.get(f"{URL}/api/2.0/mlflow-artifacts/artifacts", json=listing)
+    kwargs = {"max_files": 100, "max_bytes": 10**9, **limits}
+    with pytest.raises(MLflowError, match=says) as info:
+        MLflowClient.from_env().download_artifacts("mlflow-artifacts:/1/m", tmp_path, **kwargs)
+    assert "the limit max_" in str(info.value)
+    assert not list(tmp_path.iterdir())  # nothing downloaded
+    assert len(responses.calls) == 1  # the listing only: no file was asked for
+
+
+def test_a_local_artifact_store_is_held_to_the_limits_too(mlflow_env, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    for n in range(3):
+        (store / f"f{n}").write_bytes(b"x" * 10)
+    with pytest.raises(MLflowError, match="over the limit max_archive_files"):
+        MLflowClient.from_env().download_artifacts(f"file://{store}", tmp_path / "dest", max_files=2)
+    with pytest.raises(MLflowError, match="over the limit max_extracted_bytes"):
+        MLflowClient.from_env().download_artifacts(f"file://{store}", tmp_path / "dest2", max_bytes=25)
