@@ -36,12 +36,29 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
     if args.atlas:
         problems += _against_record(version, args.atlas, args.namespace)
         against = " and the manifest is the version Atlas recorded"
+    signature = _signature_state(registry, version, problems)
     for problem in problems:
         say(problem, stderr=True)
     if problems:
         return EXIT_FAILED
-    say(f"{version.location}: {len(version.manifest.files)} files match the manifest{against}")
+    say(f"{version.location}: {len(version.manifest.files)} files match the manifest{against}; {signature}")
     return EXIT_OK
+
+
+def _signature_state(registry, version, problems: list[str]) -> str:
+    """The signature's state under the trust policy (``governance.signing``); a failure joins ``problems``."""
+    from governance.signing import TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
+
+    policy = TrustPolicy.from_env()
+    claimed = (version.manifest.signer or {}).get("fingerprint")
+    if claimed and not policy.trusted:
+        return f"signed by key {claimed}, not checked (set {TRUSTED_KEYS_ENV} to the public keys you trust)"
+    try:
+        signer = registry.check_signature(version, policy)
+    except SignatureError as exc:
+        problems.append(str(exc))
+        return "signature refused"
+    return f"signature valid, by trusted key {signer.fingerprint}" if signer else "unsigned"
 
 
 def _against_record(version, atlas_url: str, namespace: str | None) -> list[str]:

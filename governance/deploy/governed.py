@@ -30,6 +30,7 @@ from governance.errors import (
     RecordMismatch,
     StepFailed,
 )
+from governance.signing import SignatureError, TrustPolicy
 from governance.targets.base import Release, ServedModel, ServingTarget
 from governance.targets.lock import target_lock
 
@@ -173,6 +174,16 @@ class GovernedDeploy:
             self._refuse(record.referring_to(exc.recorded), exc)
         except GovernanceError as exc:
             raise StepFailed("preflight", exc) from exc
+        try:  # who produced these bytes: the trust policy, before the target is touched (issue 21)
+            policy = TrustPolicy.from_env()
+            if policy.active:
+                signer = release.registry.check_signature(registered, policy)
+                log.info("%s %s: %s", model, release.metadata.version,
+                         f"signed by trusted key {signer.fingerprint}" if signer else "unsigned, which the policy allows")
+        except SignatureError as exc:
+            self._refuse(record, exc)
+        except GovernanceError as exc:
+            raise StepFailed("preflight", exc) from exc
         try:
             removed = self.target.recover(model)
             if removed:
@@ -228,9 +239,10 @@ class GovernedDeploy:
                 DeploySummary.of(final, recorded)) from exc
         return Governed(final, recorded, retired + superseded, settled + more)
 
-    def _refuse(self, record: DeploymentRecord, exc: RecordMismatch):
-        """The version differs from Atlas's record: the target is not touched, the attempt is recorded failed
-        (referring to the recorded build, never rewriting it), then StepFailed("preflight") is raised."""
+    def _refuse(self, record: DeploymentRecord, exc: GovernanceError):
+        """The version differs from Atlas's record, or its signature fails the trust policy: the target is not
+        touched, the attempt is recorded failed (referring to the recorded build, never rewriting it), then
+        StepFailed("preflight") is raised."""
         failed = record.failed(f"{exc.__class__.__name__}: {exc}")
         try:
             recorded = self.ledger.record_outcome(failed)

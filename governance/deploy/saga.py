@@ -31,6 +31,7 @@ from governance.deploy.summary import DeploySummary
 from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.registries.base import Manifest
+from governance.signing import SigningIdentity
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
 from governance.targets import ServingTarget, get_target
@@ -90,8 +91,9 @@ def start_record(staged: StagedRepo, registered: RegistryVersion, target: Servin
 
 
 def publish(registry: Registry, staged: StagedRepo, progress: bool) -> RegistryVersion:
-    """The publish step: the staged bytes into the immutable registry (a no-op for identical bytes)."""
-    return registry.publish(staged, progress=progress)
+    """The publish step: the staged bytes into the immutable registry (a no-op for identical bytes), signed
+    when ``MODELGOV_SIGNING_KEY`` names a key (``governance.signing``)."""
+    return registry.publish(staged, progress=progress, signing=SigningIdentity.from_env())
 
 
 def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,

@@ -9,6 +9,7 @@ attempt and one conditional commit decides the winner.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import posixpath
 import threading
@@ -24,6 +25,15 @@ from governance.checksums import ArtifactFile, HashingReader
 from governance.errors import ImmutableVersionError, IntegrityError, RegistryError
 from governance.paths import path_problem, segment_problem
 from governance.progress import copy_progress
+from governance.signing import (
+    MAX_SIGNATURE_BYTES,
+    SIGNATURE_FILE,
+    SignatureError,
+    Signer,
+    SigningIdentity,
+    TrustPolicy,
+    signed_files,
+)
 from governance.staging.repo import StagedRepo
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -50,6 +60,9 @@ class Manifest:
     example_response: Any = field(default=None, compare=False)
     # the exact training-data versions seen at validation (DataVersion.to_dict), e.g. a local file's sha256
     data_versions: tuple[dict, ...] = field(default=(), compare=False)
+    # who signed the version at publish (governance.signing.Signer.to_dict), None when it is unsigned; the
+    # signature (model.sig, beside the files) covers the files and this manifest
+    signer: dict | None = field(default=None, compare=False)
 
     def to_json(self) -> str:
         data = {
@@ -64,6 +77,8 @@ class Manifest:
                         example_response=self.example_response)
         if self.data_versions:
             data["data_versions"] = list(self.data_versions)
+        if self.signer:
+            data["signer"] = self.signer
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -78,7 +93,8 @@ class Manifest:
                    format=int(data.get("format", MANIFEST_FORMAT)), data_dir=str(data.get("data_dir") or ""),
                    metadata=data.get("metadata"), example_request=data.get("example_request"),
                    example_response=data.get("example_response"),
-                   data_versions=tuple(data.get("data_versions") or ()))
+                   data_versions=tuple(data.get("data_versions") or ()),
+                   signer=data.get("signer") if isinstance(data.get("signer"), dict) else None)
 
     @classmethod
     def parse(cls, text: str, where: str) -> Manifest:
@@ -89,13 +105,13 @@ class Manifest:
             raise RegistryError(f"{where} is not a valid manifest: {exc}") from exc
 
     @classmethod
-    def for_staged(cls, staged: StagedRepo, *, data_dir: str = "") -> Manifest:
+    def for_staged(cls, staged: StagedRepo, *, data_dir: str = "", signer: dict | None = None) -> Manifest:
         return cls(model_name=staged.metadata.name, model_version=staged.metadata.version, files=staged.files,
                    executable=staged.executable, source=staged.source, commit=staged.commit,
                    published_at=datetime.now(UTC).isoformat(timespec="seconds"), data_dir=data_dir,
                    metadata=staged.metadata.to_dict(), example_request=staged.example_request,
                    example_response=staged.example_response,
-                   data_versions=tuple(v.to_dict() for v in staged.data_versions))
+                   data_versions=tuple(v.to_dict() for v in staged.data_versions), signer=signer)
 
     def entry(self, path: str) -> ArtifactFile:
         """The manifest's entry (sha256, size) for ``path``; an IntegrityError when the manifest lists none."""
@@ -151,6 +167,7 @@ class RegistryVersion:
     location: str
     manifest: Manifest
     created: bool = field(default=True, compare=False)  # False when an identical version already existed
+    manifest_text: str | None = field(default=None, compare=False, repr=False)  # as stored: what model.sig signs
 
     @property
     def data_location(self) -> str:
@@ -256,10 +273,15 @@ class Registry(ABC):
             return None
         text, where = found
         return RegistryVersion(self.uri, self.version_location(name, version), Manifest.parse(text, where),
-                               created=False)
+                               created=False, manifest_text=text)
 
-    def publish(self, staged: StagedRepo, *, progress: bool = False) -> RegistryVersion:
+    def publish(self, staged: StagedRepo, *, progress: bool = False,
+                signing: SigningIdentity | None = None) -> RegistryVersion:
         """Copy the staged files into the registry, commit the manifest last, return the version.
+
+        With ``signing`` the version is signed before it is committed: the manifest names the signer, and
+        ``model.sig`` (over every file and the manifest) is written into the attempt before the manifest, so a
+        committed version never lacks its signature.
 
         Identical bytes already committed: a no-op returning that version. Different bytes: refused with
         ImmutableVersionError, whether found before staging or after losing a race at the commit; the
@@ -267,22 +289,31 @@ class Registry(ABC):
         or a kill leaves at most an uncommitted attempt, which ``registry gc`` removes.
         """
         meta = staged.metadata
+        if signing is not None and any(f.path == SIGNATURE_FILE for f in staged.files):
+            raise RegistryError(f"{staged.root / SIGNATURE_FILE}: a staged repo cannot hold a file named "
+                                f"{SIGNATURE_FILE} when the version is signed (the signature goes there)")
         found = self.existing_version(staged)
         if found:
             return found
+        signer = signing.signer if signing is not None else None
         attempt = self._begin(meta.name, meta.version)
         try:
             total = sum(f.size for f in staged.files)
             with copy_progress(total, f"publish {meta.name} {meta.version}", enabled=progress) as advance:
                 self._stage_files(staged, attempt, advance)
-            manifest = Manifest.for_staged(staged, data_dir=attempt.data_dir)
-            won = self._commit(attempt, manifest.to_json().encode())
+            manifest = Manifest.for_staged(staged, data_dir=attempt.data_dir,
+                                           signer=signer.to_dict() if signer else None)
+            body = manifest.to_json().encode()
+            if signing is not None:
+                self._put_signature(attempt, signing.sign(f"{meta.name}-{meta.version}", signed_files(
+                    [(f.path, f.sha256) for f in staged.files], body)))
+            won = self._commit(attempt, body)
         except BaseException:
             self._abandon_unless_committed(attempt)
             raise
         location = self.version_location(meta.name, meta.version)
         if won:
-            return RegistryVersion(self.uri, location, manifest, created=True)
+            return RegistryVersion(self.uri, location, manifest, created=True, manifest_text=body.decode())
         winner = self.lookup(meta.name, meta.version)
         if winner is not None and attempt.data_dir and winner.manifest.data_dir == attempt.data_dir:
             return RegistryVersion(self.uri, location, winner.manifest, created=True)  # our own retried write
@@ -332,6 +363,38 @@ class Registry(ABC):
         if reader.sha256 != f.sha256 or reader.size != f.size:
             raise IntegrityError(f"{staged.root / f.path} changed after validation (sha256 {reader.sha256}, "
                                  f"expected {f.sha256}); not published to {self.uri}")
+
+    def _put_signature(self, attempt: Attempt, bundle: bytes) -> None:
+        entry = ArtifactFile(SIGNATURE_FILE, hashlib.sha256(bundle).hexdigest(), len(bundle))
+        self._put(attempt, entry, HashingReader(io.BytesIO(bundle)), lambda n: None)
+
+    def read_signature(self, version: RegistryVersion) -> bytes | None:
+        """The version's ``model.sig`` (bounded), or None when its manifest names no signer."""
+        if not version.manifest.signer:
+            return None
+        out = bytearray()
+        for chunk in self.open_artifact(version, SIGNATURE_FILE):
+            out += chunk
+            if len(out) > MAX_SIGNATURE_BYTES:
+                break
+        return bytes(out)
+
+    def check_signature(self, version: RegistryVersion, policy: TrustPolicy) -> Signer | None:
+        """The verified signer of ``version`` under ``policy`` (None: unsigned, and the policy allows it);
+        SignatureError otherwise. It compares the signed digests with the manifest's; the bytes themselves are
+        held to the manifest by ``read_verified`` as a target reads them."""
+        m = version.manifest
+        text = version.manifest_text
+        if text is None:
+            found = self._read_manifest(m.model_name, m.model_version)
+            text = found[0] if found else ""
+        label = f"{m.model_name} {m.model_version} at {version.location}"
+        try:
+            bundle = self.read_signature(version)
+        except RegistryError as exc:
+            raise SignatureError(f"{label}: its manifest names signer {m.signer.get('fingerprint')} but "
+                                 f"{SIGNATURE_FILE} cannot be read ({exc})") from exc
+        return policy.check(label, bundle, signed_files([(f.path, f.sha256) for f in m.files], text.encode()))
 
     def _abandon_unless_committed(self, attempt: Attempt) -> None:
         """Drop our attempt, unless a lost answer hid that our own commit succeeded; on doubt keep it for gc."""

@@ -109,3 +109,33 @@ def test_a_version_describes_itself(backend, make_staged):
     assert release.metadata == staged.metadata
     assert (release.example_request, release.example_response) == ({"inputs": [1, 2]}, {"outputs": [3]})
     assert release.registered.manifest.same_content(staged.files)
+
+
+def test_a_signed_publish_names_its_signer_and_any_later_change_is_refused(backend, make_staged, tmp_path):
+    """Issue 21: model.sig is written before the commit, beside the files; a file changed afterwards, with the
+    manifest rewritten to match it (what a registry writer can do), no longer matches the signature."""
+    from governance.signing import SIGNATURE_FILE, SignatureError, SigningIdentity, TrustPolicy
+    from tests.signing_keys import write_key_pair
+
+    private, public = write_key_pair(tmp_path / "keys", "publisher")
+    identity = SigningIdentity(private)
+    policy = TrustPolicy.from_env({"MODELGOV_TRUSTED_KEYS": str(public)})
+    version = backend.registry.publish(make_staged(extra=EXTRA), signing=identity)
+    found = backend.registry.lookup("iris", "1")
+    assert found.manifest.signer == identity.signer.to_dict()
+    assert backend.registry.check_signature(found, policy) == identity.signer
+    data = f"iris/1/{found.manifest.data_dir}/" if found.manifest.data_dir else "iris/1/"
+    assert f"{data}{SIGNATURE_FILE}" in backend.list_raw() and version.manifest.signer
+
+    backend.put_raw(f"{data}data/notes.txt", b"trained on 2026-02 data\n")  # same size, other bytes
+    raw = json.loads(backend.get_raw(f"iris/1/{MANIFEST_NAME}"))
+    import hashlib
+
+    for entry in raw["files"]:
+        if entry["path"] == "data/notes.txt":
+            entry["sha256"] = hashlib.sha256(b"trained on 2026-02 data\n").hexdigest()
+    backend.put_raw(f"iris/1/{MANIFEST_NAME}", json.dumps(raw).encode())
+    forged = backend.registry.lookup("iris", "1")
+    assert backend.registry.verify(forged) == []  # the checksums alone cannot tell
+    with pytest.raises(SignatureError, match=r"data/notes.txt has sha256 .* \(changed after it was signed\)"):
+        backend.registry.check_signature(forged, policy)

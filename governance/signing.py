@@ -1,0 +1,217 @@
+"""Signed model versions in the OpenSSF ``model-signing`` format (issue 21): who produced these bytes.
+
+A registry version signed at publish carries ``model.sig`` beside its files: a Sigstore bundle (DSSE envelope,
+in-toto statement, ``predicateType https://model_signing/signature/v1.0``) whose resources are every file of
+the version with its sha256, ``MANIFEST.json`` included, so the manifest's metadata and digests are signed
+too. The upstream CLI verifies it on a copy of the version folder::
+
+    model_signing verify key VERSION_DIR --public_key pub.pem --signature VERSION_DIR/model.sig
+
+(an S3 version keeps its files under ``data_dir``: copy that folder and put ``MANIFEST.json`` beside them).
+
+The statement is built from the sha256 digests modelgov already computed while publishing (model-signing's
+per-file serialization hashes each file with sha256, the same digests), so signing adds no second read of
+the model; verification checks the signature against the policy's keys, then compares the signed digests
+with the manifest's, which every target's read of the bytes (``Registry.read_verified``) then enforces.
+
+model-signing's public API signs and verifies folders on disk; building the statement from known digests
+uses its ``manifest`` module and the key signer/verifier under ``model_signing._signing``, pinned to 1.1.1
+(tests/test_signing.py checks the result with the upstream CLI, so an upgrade that changes them fails there).
+
+Keys: ECDSA P-256/384/521 PEM (model-signing refuses others). The signer's identity is the sha256 of its
+public key (SubjectPublicKeyInfo, PEM), the ``publicKey.hint`` model-signing puts in the bundle.
+Environment: ``MODELGOV_SIGNING_KEY`` (private key file), ``MODELGOV_SIGNING_KEY_PASSWORD`` (when it is
+encrypted); ``MODELGOV_TRUSTED_KEYS`` (public key files, comma-separated) and ``MODELGOV_REQUIRE_SIGNATURE``
+(``true``: an unsigned version is refused) for the trust policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from cryptography.hazmat.primitives import serialization
+
+from governance.errors import ConfigError, GovernanceError
+
+SIGNATURE_FILE = "model.sig"
+SIGNING_KEY_ENV = "MODELGOV_SIGNING_KEY"
+SIGNING_PASSWORD_ENV = "MODELGOV_SIGNING_KEY_PASSWORD"
+TRUSTED_KEYS_ENV = "MODELGOV_TRUSTED_KEYS"
+REQUIRE_ENV = "MODELGOV_REQUIRE_SIGNATURE"
+MAX_SIGNATURE_BYTES = 16 * 1024 * 1024  # a bundle lists one digest per file: 100,000 files are ~15 MB
+
+
+class SignatureError(GovernanceError):
+    """A version's signature is missing where required, made by a key the policy does not trust, or does not
+    match the version's files or manifest. The message names the version, the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signed: the kind of identity and its fingerprint (``sha256:`` of the public key, as the bundle's
+    ``publicKey.hint``)."""
+
+    kind: str
+    fingerprint: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Signer:
+        return cls(kind=str(data.get("kind", "")), fingerprint=str(data.get("fingerprint", "")))
+
+
+def key_fingerprint(public_key: object) -> str:
+    pem = public_key.public_bytes(serialization.Encoding.PEM,  # type: ignore[attr-defined]
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(pem).hexdigest()
+
+
+def _statement(name: str, files: Iterable[tuple[str, str]]):  # -> model_signing.manifest.Manifest
+    """model-signing's manifest of ``files`` ((path, sha256 hex)), by files, sha256, the signature ignored."""
+    from model_signing import manifest
+    from model_signing._hashing import hashing
+
+    items = [manifest.FileManifestItem(path=PurePosixPath(path), digest=hashing.Digest("sha256", bytes.fromhex(sha)))
+             for path, sha in sorted(files)]
+    serialization_type = manifest.SerializationType.from_args(
+        {"method": "files", "hash_type": "sha256", "allow_symlinks": False, "ignore_paths": [SIGNATURE_FILE]})
+    return manifest.Manifest(name, items, serialization_type)
+
+
+def signed_files(files: Iterable[tuple[str, str]], manifest_bytes: bytes) -> list[tuple[str, str]]:
+    """What a version's signature covers: its files and its manifest (``MANIFEST.json``), by sha256."""
+    from governance.registries.base import MANIFEST_NAME
+
+    return [*files, (MANIFEST_NAME, hashlib.sha256(manifest_bytes).hexdigest())]
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """A private key that signs registry versions at publish."""
+
+    key_path: Path
+    password: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SigningIdentity | None:
+        """The identity ``MODELGOV_SIGNING_KEY`` names, or None when it is not set; a ConfigError when the file
+        is not a usable ECDSA key."""
+        env = os.environ if env is None else env
+        path = env.get(SIGNING_KEY_ENV, "").strip()
+        if not path:
+            return None
+        identity = cls(Path(path).expanduser(), env.get(SIGNING_PASSWORD_ENV) or None)
+        identity.signer  # noqa: B018 - load it now: a bad key is a usage error before anything is published
+        return identity
+
+    def _private_key(self):
+        try:
+            key = serialization.load_pem_private_key(self.key_path.read_bytes(),
+                                                     self.password.encode() if self.password else None)
+        except OSError as exc:
+            raise ConfigError(f"{SIGNING_KEY_ENV}={self.key_path}: cannot be read ({exc.strerror})") from exc
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{SIGNING_KEY_ENV}={self.key_path}: not a PEM private key, or the password "
+                              f"({SIGNING_PASSWORD_ENV}) is wrong or missing") from exc
+        if not hasattr(key, "curve") or key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+            raise ConfigError(f"{SIGNING_KEY_ENV}={self.key_path}: model-signing needs an ECDSA key on P-256, "
+                              "P-384 or P-521 (openssl ecparam -name prime256v1 -genkey -noout -out key.pem)")
+        return key
+
+    @property
+    def signer(self) -> Signer:
+        return Signer("key", key_fingerprint(self._private_key().public_key()))
+
+    def sign(self, name: str, files: Iterable[tuple[str, str]]) -> bytes:
+        """The model-signing bundle (JSON) over ``files`` ((path, sha256 hex), the manifest included)."""
+        from model_signing._signing import sign_ec_key, signing
+
+        self._private_key()  # the clear errors above, before model-signing's own
+        signer = sign_ec_key.Signer(self.key_path, self.password)
+        return signer.sign(signing.Payload(_statement(name, files))).bundle.to_json().encode()
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """Which signers a deploy accepts, and whether a version must be signed at all."""
+
+    trusted: Mapping[str, Path]  # fingerprint -> public key file
+    required: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrustPolicy:
+        env = os.environ if env is None else env
+        keys: dict[str, Path] = {}
+        for raw in (env.get(TRUSTED_KEYS_ENV) or "").split(","):
+            if not raw.strip():
+                continue
+            path = Path(raw.strip()).expanduser()
+            try:
+                keys[key_fingerprint(serialization.load_pem_public_key(path.read_bytes()))] = path
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"{TRUSTED_KEYS_ENV}: {path} is not a readable PEM public key") from exc
+        required = (env.get(REQUIRE_ENV) or "").strip().lower()
+        if required not in ("", "true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{REQUIRE_ENV}={required!r}: use true or false")
+        return cls(keys, required in ("true", "1", "yes"))
+
+    @property
+    def active(self) -> bool:
+        return self.required or bool(self.trusted)
+
+    def check(self, label: str, bundle: bytes | None, files: Iterable[tuple[str, str]]) -> Signer | None:
+        """The verified signer of the version ``label`` whose files (the manifest included) are ``files``;
+        None for an unsigned version the policy accepts. SignatureError naming the version, the file and the
+        reason otherwise: unsigned where required, a key outside the policy, a signature that does not verify,
+        or any file whose signed sha256 differs from the manifest's."""
+        if bundle is None:
+            if self.required:
+                raise SignatureError(f"{label} is not signed (no {SIGNATURE_FILE}) and {REQUIRE_ENV} requires a "
+                                     "signature; publish it with MODELGOV_SIGNING_KEY set")
+            return None
+        if len(bundle) > MAX_SIGNATURE_BYTES:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} is larger than {MAX_SIGNATURE_BYTES} bytes")
+        try:
+            hint = json.loads(bundle)["verificationMaterial"]["publicKey"]["hint"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} is not a model-signing key bundle") from exc
+        fingerprint = f"sha256:{hint}"
+        if fingerprint not in self.trusted:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} was made by key {fingerprint}, which the trust "
+                                 f"policy ({TRUSTED_KEYS_ENV}) does not list")
+        from governance.registries.base import MANIFEST_NAME
+
+        signed = _verified_statement(label, bundle, self.trusted[fingerprint])
+        expected = dict(files)
+        for path in sorted(set(signed) | set(expected), key=lambda p: (p == MANIFEST_NAME, p)):  # files first
+            if path not in expected:
+                raise SignatureError(f"{label}: {SIGNATURE_FILE} signs {path}, which the version does not hold")
+            if path not in signed:
+                raise SignatureError(f"{label}: {path} is not covered by {SIGNATURE_FILE}")
+            if signed[path] != expected[path]:
+                raise SignatureError(f"{label}: {path} has sha256 {expected[path]}, the signature says "
+                                     f"{signed[path]} (changed after it was signed)")
+        return Signer("key", fingerprint)
+
+
+def _verified_statement(label: str, bundle: bytes, public_key: Path) -> dict[str, str]:
+    """{path: sha256 hex} that ``bundle`` signs, once its signature verifies with ``public_key``."""
+    from model_signing._signing import sign_ec_key, sign_sigstore_pb
+
+    with tempfile.TemporaryDirectory(prefix="modelgov-sig-") as tmp:
+        path = Path(tmp) / SIGNATURE_FILE
+        path.write_bytes(bundle)
+        try:
+            statement = sign_ec_key.Verifier(public_key).verify(sign_sigstore_pb.Signature.read(path))
+        except Exception as exc:  # noqa: BLE001 - model-signing raises ValueError, KeyError, crypto errors
+            reason = str(exc) or exc.__class__.__name__
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} does not verify with {public_key}: {reason}") from exc
+    return {str(d.identifier): d.digest.digest_hex for d in statement.resource_descriptors()}

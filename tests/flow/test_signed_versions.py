@@ -1,0 +1,49 @@
+"""Signed versions through the flow on a real MLServer (issue 21): with a trust policy, a deploy checks the
+version's signature before the target is touched; an unsigned version where one is required and a version
+signed by a key outside the policy are refused and recorded failed, while the target keeps serving."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.errors import StepFailed
+from governance.signing import SigningIdentity
+from tests.flow.test_truth_mlserver import assert_invariant, deploy, predict, recorded, served, stage
+from tests.signing_keys import write_key_pair
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, atlas, atlas_client, monkeypatch):
+    name = "signed-policy"
+    publisher, publisher_pub = write_key_pair(tmp_path / "keys", "publisher")
+    stranger, _ = write_key_pair(tmp_path / "keys", "stranger")
+    monkeypatch.setenv("MODELGOV_TRUSTED_KEYS", str(publisher_pub))
+    monkeypatch.setenv("MODELGOV_REQUIRE_SIGNATURE", "true")
+    registry = tmp_path / "reg"
+
+    monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(publisher))
+    first = deploy(stage(tmp_path, name, "1.0"), mlserver.target_uri(), registry, atlas)
+    assert first["status"] == "deployed"
+    manifest = (registry / name / "1.0" / "MANIFEST.json").read_text()
+    assert SigningIdentity(publisher).signer.fingerprint in manifest
+    assert (registry / name / "1.0" / "model.sig").is_file()
+    before = served(mlserver, name)
+
+    monkeypatch.delenv("MODELGOV_SIGNING_KEY")
+    with pytest.raises(StepFailed) as unsigned:
+        deploy(stage(tmp_path, name, "2.0"), mlserver.target_uri(), registry, atlas)
+    assert unsigned.value.step == "preflight" and "is not signed" in str(unsigned.value.cause)
+
+    monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(stranger))
+    with pytest.raises(StepFailed) as untrusted:
+        deploy(stage(tmp_path, name, "3.0"), mlserver.target_uri(), registry, atlas)
+    assert untrusted.value.step == "preflight" and "does not list" in str(untrusted.value.cause)
+
+    assert served(mlserver, name) == before  # nothing reached the target
+    assert predict(mlserver, name, "1000000") == [0, 2]
+    assert assert_invariant(mlserver, atlas_client, name).keys() == {"1.0"}
+    failed = {r["modelVersion"]: r["failureReason"] for r in recorded(
+        atlas_client, name, f"{mlserver.host}:{mlserver.http_port}")["stopped"]}
+    assert "SignatureError" in failed["2.0"] and "not signed" in failed["2.0"]
+    assert "SignatureError" in failed["3.0"] and "does not list" in failed["3.0"]

@@ -1,0 +1,121 @@
+"""Signed registry versions (issue 21), as an operator and an insider meet them: ``model.sig`` written at
+publish verifies with the upstream ``model_signing`` CLI on a copy of the version folder; ``modelgov registry
+verify`` reports the signature's state and refuses a version whose file was changed and manifest rewritten,
+an untrusted signer, and an unsigned version where a signature is required."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from governance.cli.main import main
+from governance.errors import ConfigError, RegistryError
+from governance.registries.file import FileRegistry
+from governance.signing import SIGNATURE_FILE, SigningIdentity
+from governance.staging.validate import validate_repo
+from tests.signing_keys import write_key_pair
+
+UPSTREAM_CLI = Path(sys.executable).parent / "model_signing"
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return {name: write_key_pair(tmp_path / "keys", name) for name in ("publisher", "stranger")}
+
+
+@pytest.fixture
+def signed(example_repo, tmp_path, keys):
+    """The example published to a file registry, signed by the publisher's key."""
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    version = registry.publish(validate_repo(example_repo), signing=SigningIdentity(keys["publisher"][0]))
+    return registry, version
+
+
+def registry_verify(registry, version, monkeypatch, **env) -> int:
+    for key in ("MODELGOV_TRUSTED_KEYS", "MODELGOV_REQUIRE_SIGNATURE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    m = version.manifest
+    return main(["registry", "verify", registry.uri, m.model_name, m.model_version])
+
+
+def test_the_upstream_cli_verifies_model_sig_on_a_copy_of_the_version_folder(signed, keys, tmp_path):
+    _, version = signed
+    folder = Path(version.location.removeprefix("file://"))
+    copy = tmp_path / "copy" / folder.name
+    shutil.copytree(folder, copy)
+    ok = subprocess.run([str(UPSTREAM_CLI), "verify", "key", str(copy), "--public_key", str(keys["publisher"][1]),
+                         "--signature", str(copy / SIGNATURE_FILE)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "Verification succeeded" in ok.stdout + ok.stderr, ok.stderr
+    wrong = subprocess.run([str(UPSTREAM_CLI), "verify", "key", str(copy), "--public_key",
+                            str(keys["stranger"][1]), "--signature", str(copy / SIGNATURE_FILE)],
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0
+
+
+def test_registry_verify_names_the_trusted_signer(signed, keys, monkeypatch, capsys):
+    registry, version = signed
+    assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_KEYS=str(keys["publisher"][1])) == 0
+    fingerprint = SigningIdentity(keys["publisher"][0]).signer.fingerprint
+    assert f"signature valid, by trusted key {fingerprint}" in capsys.readouterr().out
+    assert registry_verify(registry, version, monkeypatch) == 0  # no policy: said, not checked
+    assert f"signed by key {fingerprint}, not checked (set MODELGOV_TRUSTED_KEYS" in capsys.readouterr().out
+
+
+def test_a_changed_file_with_its_manifest_rewritten_is_refused(signed, keys, monkeypatch, capsys):
+    """The insider's move: replace the executable and rewrite its sha256 in the manifest. The checksums agree
+    again, the signature does not."""
+    registry, version = signed
+    folder = Path(version.location.removeprefix("file://"))
+    executable = folder / version.manifest.executable
+    executable.write_bytes(b"not the model that was signed")
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    for entry in manifest["files"]:
+        if entry["path"] == version.manifest.executable:
+            entry["sha256"], entry["size"] = hashlib.sha256(executable.read_bytes()).hexdigest(), executable.stat().st_size
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+
+    assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_KEYS=str(keys["publisher"][1])) == 1
+    err = capsys.readouterr().err
+    assert f"{version.manifest.executable} has sha256" in err and "changed after it was signed" in err
+
+
+def test_an_untrusted_signer_and_a_missing_signature_are_refused_where_required(example_repo, tmp_path, keys,
+                                                                                monkeypatch, capsys):
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    theirs = registry.publish(validate_repo(example_repo), signing=SigningIdentity(keys["stranger"][0]))
+    assert registry_verify(registry, theirs, monkeypatch, MODELGOV_TRUSTED_KEYS=str(keys["publisher"][1])) == 1
+    assert "which the trust policy (MODELGOV_TRUSTED_KEYS) does not list" in capsys.readouterr().err
+
+    other = tmp_path / "other"
+    shutil.copytree(example_repo, other)
+    (other / "metadata.txt").write_text((other / "metadata.txt").read_text().replace("1.0", "2.0"))
+    unsigned = registry.publish(validate_repo(other))
+    assert registry_verify(registry, unsigned, monkeypatch) == 0
+    assert "unsigned" in capsys.readouterr().out
+    assert registry_verify(registry, unsigned, monkeypatch, MODELGOV_REQUIRE_SIGNATURE="true") == 1
+    assert "is not signed (no model.sig) and MODELGOV_REQUIRE_SIGNATURE requires a signature" in capsys.readouterr().err
+
+
+def test_keys_model_signing_cannot_use_are_usage_errors(tmp_path, example_repo):
+    ed_key, _ = write_key_pair(tmp_path / "keys", "ed", ed25519_key=True)
+    with pytest.raises(ConfigError, match="needs an ECDSA key on P-256, P-384 or P-521"):
+        SigningIdentity.from_env({"MODELGOV_SIGNING_KEY": str(ed_key)})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        SigningIdentity.from_env({"MODELGOV_SIGNING_KEY": str(tmp_path / "missing.pem")})
+    assert SigningIdentity.from_env({}) is None
+
+
+def test_a_staged_file_named_like_the_signature_is_refused_when_signing(example_repo, tmp_path, keys):
+    (example_repo / SIGNATURE_FILE).write_text("{}")
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    with pytest.raises(RegistryError, match="cannot hold a file named model.sig"):
+        registry.publish(validate_repo(example_repo), signing=SigningIdentity(keys["publisher"][0]))
+    assert not (tmp_path / "registry").exists() or not any((tmp_path / "registry").rglob("MANIFEST.json"))
