@@ -51,6 +51,9 @@ def trace_tree(chain: dict) -> Tree:
                                          f"run={proc['orchestratorRunId']}  {proc['startTime']} -> {proc['endTime'] or '-'}"))
     b = root.add(_line("build", f"{build['qualifiedName']}  ({build['guid']})  {build['modelType'] or ''}"
                                 f" {build['framework'] or ''}  registered {build['registeredTime']}"))
+    signer = build.get("signer")
+    checked = f"  (this deploy: {dep['signatureCheck']})" if dep.get("signatureCheck") else ""
+    b.add(_line("signed by", (f"{signer['kind']} {signer['fingerprint']}" if signer else "(unsigned)") + checked))
     r = b.add(_line("registry copy", f"{copy['uri']}  [{copy['typeName']}]"))
     for f in copy["files"]:
         mark = "  (executable)" if f["path"] == copy["executable"] else ""

@@ -133,6 +133,7 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
         "deployment": {**dep.to_dict(), "ownerLob": battrs.get("ownerLob"), "targetUri": attrs.get("targetUri"),
                        "serializedObjectUri": attrs.get("serializedObjectUri"),
                        "orchestratorRunId": attrs.get("orchestratorRunId"), "classifications": dep_own,
+                       "signatureCheck": attrs.get("signatureCheck"),
                        "propagatedClassifications": dep_propagated, "atlasUrl": atlas_ui_link(atlas_url, dep.guid)},
         "deployProcess": None if deploy_proc is None else {
             "guid": deploy_proc["guid"], "qualifiedName": deploy_proc["attributes"].get("qualifiedName"),
@@ -146,6 +147,8 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
                   "modelType": battrs.get("modelType"), "framework": battrs.get("framework"),
                   "description": battrs.get("description"), "owner": battrs.get("owner"),
                   "ownerLob": battrs.get("ownerLob"), "registeredTime": iso(battrs.get("registeredTime")),
+                  "signer": ({"kind": battrs.get("signerKind"), "fingerprint": battrs.get("signerFingerprint")}
+                             if battrs.get("signerFingerprint") else None),
                   "atlasUrl": atlas_ui_link(atlas_url, build["guid"]) if build.get("guid") else None},
         "registryCopy": {"uri": battrs.get("registryUri"), "guid": copy_ref.get("guid"),
                          "typeName": copy_ref.get("typeName"),

@@ -164,6 +164,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
                      if v},
         "exampleRequest": example_request, "exampleResponse": example_response,
         "mlflowModelUri": meta.extra.get("model.mlflow.model.uri"), "mlflowRunId": meta.extra.get("model.mlflow.run.id"),
+        "signerKind": (manifest.signer or {}).get("kind"), "signerFingerprint": (manifest.signer or {}).get("fingerprint"),
     }
     build_guid = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
                            {"project": ref(project, "ml_project_model_build"),
@@ -223,6 +224,8 @@ def _deployment_entities(batch: EntityBatch, record: DeploymentRecord, qn: Quali
         deployment_attrs["stoppedTime"] = millis(record.finished_at)
     if record.reason:
         deployment_attrs["deployReason"] = record.reason
+    if record.signature_check:
+        deployment_attrs["signatureCheck"] = record.signature_check
     if record.approval:
         deployment_attrs.update(approver=record.approval.approver, approvalTime=millis(record.approval.time),
                                 approvalDecision=record.approval.decision,

@@ -175,11 +175,7 @@ class GovernedDeploy:
         except GovernanceError as exc:
             raise StepFailed("preflight", exc) from exc
         try:  # who produced these bytes: the trust policy, before the target is touched (issue 21)
-            policy = TrustPolicy.from_env()
-            if policy.active:
-                signer = release.registry.check_signature(registered, policy)
-                log.info("%s %s: %s", model, release.metadata.version,
-                         f"signed by trusted key {signer.fingerprint}" if signer else "unsigned, which the policy allows")
+            record = record.signature_checked(self._signature_check(release))
         except SignatureError as exc:
             self._refuse(record, exc)
         except GovernanceError as exc:
@@ -238,6 +234,17 @@ class GovernedDeploy:
                 f"not be compared with what {self.target.host_detail} serves ({exc}); the next deploy does it"),
                 DeploySummary.of(final, recorded)) from exc
         return Governed(final, recorded, retired + superseded, settled + more)
+
+    @staticmethod
+    def _signature_check(release: Release) -> str:
+        """What the trust policy proves of the version's signature (recorded on the deployment); SignatureError
+        when it refuses the version."""
+        policy = TrustPolicy.from_env()
+        claimed = (release.registered.manifest.signer or {}).get("fingerprint")
+        if not policy.active:
+            return f"not checked (no trust policy); signed by key {claimed}" if claimed else "not checked (no trust policy)"
+        signer = release.registry.check_signature(release.registered, policy)
+        return f"verified: signed by trusted key {signer.fingerprint}" if signer else "unsigned, allowed by the policy"
 
     def _refuse(self, record: DeploymentRecord, exc: GovernanceError):
         """The version differs from Atlas's record, or its signature fails the trust policy: the target is not

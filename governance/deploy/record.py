@@ -65,6 +65,7 @@ class DeploymentRecord:
     finished_at: datetime | None = None
     approval: ApprovalDecision | None = None
     reason: str | None = None              # why this deployment was made: "reconcile", "rollback: <text>"
+    signature_check: str | None = None     # what the trust policy proved before the target: governance.signing
     # the build Atlas already holds for this name and version (checked equal to ``registered``): the record then
     # refers to it and never writes it again. None: this deploy is the version's first record.
     recorded_build: RecordedBuild | None = None
@@ -93,6 +94,9 @@ class DeploymentRecord:
     def referring_to(self, build: RecordedBuild | None) -> DeploymentRecord:
         """This record, writing the build only if Atlas does not hold it yet."""
         return replace(self, recorded_build=build)
+
+    def signature_checked(self, outcome: str) -> DeploymentRecord:
+        return replace(self, signature_check=outcome)
 
     def approved(self, approval: ApprovalDecision) -> DeploymentRecord:
         return replace(self, approval=approval)

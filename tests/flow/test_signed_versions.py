@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from governance.cli.main import main
 from governance.errors import StepFailed
 from governance.signing import SigningIdentity
 from tests.flow.test_truth_mlserver import assert_invariant, deploy, predict, recorded, served, stage
@@ -14,7 +15,8 @@ from tests.signing_keys import write_key_pair
 pytestmark = pytest.mark.slow
 
 
-def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, atlas, atlas_client, monkeypatch):
+def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, atlas, atlas_client, monkeypatch,
+                                               capsys):
     name = "signed-policy"
     publisher, publisher_pub = write_key_pair(tmp_path / "keys", "publisher")
     stranger, _ = write_key_pair(tmp_path / "keys", "stranger")
@@ -29,6 +31,14 @@ def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, 
     assert SigningIdentity(publisher).signer.fingerprint in manifest
     assert (registry / name / "1.0" / "model.sig").is_file()
     before = served(mlserver, name)
+    fingerprint = SigningIdentity(publisher).signer.fingerprint
+    build = atlas_client.get_entity_by_unique("modelgov_model_build", f"{name}/1.0@modelgov")["entity"]
+    assert (build["attributes"]["signerKind"], build["attributes"]["signerFingerprint"]) == ("key", fingerprint)
+    deployment = atlas_client.get_entity(first["atlas"]["deployment"]["guid"])["entity"]
+    assert deployment["attributes"]["signatureCheck"] == f"verified: signed by trusted key {fingerprint}"
+    assert main(["trace", first["atlas"]["deployment"]["guid"], "--atlas", atlas.url]) == 0
+    shown = capsys.readouterr().out
+    assert f"signed by key {fingerprint}" in shown and "this deploy: verified" in shown
 
     monkeypatch.delenv("MODELGOV_SIGNING_KEY")
     with pytest.raises(StepFailed) as unsigned:
