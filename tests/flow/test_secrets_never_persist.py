@@ -27,7 +27,21 @@ SECRETS = {
     "atlas_token": "ATLASENVTOKEN-a8b7",
     "aws_secret": "AWSSECRETACCESSKEY-6d5c",
     "aws_session": "AWSSESSIONTOKEN-2b3a",
+    "signing_key_password": "SIGNINGKEYPASSWORD-8e1d",
 }
+
+
+def _encrypted_signing_key(folder: Path) -> tuple[Path, str]:
+    """An ECDSA key encrypted with the planted password; returns it and a line of its PEM (also a secret)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(SECRETS["signing_key_password"].encode()))
+    path = folder / "signing.key"
+    path.write_bytes(pem)
+    return path, pem.decode().splitlines()[2]
 
 
 def _modelgov(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -49,6 +63,9 @@ def test_planted_secrets_are_found_nowhere(tmp_path: Path, example_repo: Path, m
         "AWS_ACCESS_KEY_ID": "scan-access-key", "AWS_SECRET_ACCESS_KEY": SECRETS["aws_secret"],
         "AWS_SESSION_TOKEN": SECRETS["aws_session"],
     })
+    signing_key, key_line = _encrypted_signing_key(tmp_path)
+    env.update({"MODELGOV_SIGNING_KEY": str(signing_key), "MODELGOV_SIGNING_KEY_PASSWORD": SECRETS["signing_key_password"]})
+    secrets = {**SECRETS, "signing_key_material": key_line}
     state = tmp_path / "atlas-state.json"
     with AtlasEmulator(host="127.0.0.1", port=0, state_path=str(state),
                        users={"deployer": SECRETS["atlas_password"]}, tokens=[SECRETS["atlas_token"]]) as atlas:
@@ -88,10 +105,10 @@ def test_planted_secrets_are_found_nowhere(tmp_path: Path, example_repo: Path, m
     stored["prefect database"] = "".join(f.read_bytes().decode("latin-1") for f in db_files)
     s3 = moto_s3_server.client()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    assert any(k.endswith("MANIFEST.json") for k in keys)
+    assert any(k.endswith("MANIFEST.json") for k in keys) and any(k.endswith("/model.sig") for k in keys)  # signed
     stored["registry"] = "".join(k + s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode("latin-1")
                                  for k in keys)
     assert "secret-scan" in stored["prefect database"]  # the scan reads the real thing
-    leaks = [(channel, where) for channel, secret in SECRETS.items() for where, text in stored.items()
+    leaks = [(channel, where) for channel, secret in secrets.items() for where, text in stored.items()
              if secret in text]
     assert leaks == []
