@@ -202,6 +202,30 @@ class TrustPolicy:
         return Signer("key", fingerprint)
 
 
+def create_key_pair(folder: Path, name: str, password: str | None = None) -> tuple[Path, Path, str]:
+    """A new ECDSA P-256 key pair for a person or a service: ``NAME.key`` (private, mode 0600, encrypted with
+    ``password`` when given) and ``NAME.pub`` in ``folder``; returns both paths and the fingerprint. Refuses to
+    overwrite either file."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"key name {name!r}: use a plain file name such as alice or ci-deployer")
+    folder.mkdir(parents=True, exist_ok=True)
+    private, public = folder / f"{name}.key", folder / f"{name}.pub"
+    for path in (private, public):
+        if path.exists():
+            raise ConfigError(f"{path} exists; keys are never overwritten (choose another name or folder)")
+    key = ec.generate_private_key(ec.SECP256R1())
+    encryption = (serialization.BestAvailableEncryption(password.encode()) if password
+                  else serialization.NoEncryption())
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public, key_fingerprint(key.public_key())
+
+
 def _verified_statement(label: str, bundle: bytes, public_key: Path) -> dict[str, str]:
     """{path: sha256 hex} that ``bundle`` signs, once its signature verifies with ``public_key``."""
     from model_signing._signing import sign_ec_key, sign_sigstore_pb

@@ -119,3 +119,27 @@ def test_a_staged_file_named_like_the_signature_is_refused_when_signing(example_
     with pytest.raises(RegistryError, match="cannot hold a file named model.sig"):
         registry.publish(validate_repo(example_repo), signing=SigningIdentity(keys["publisher"][0]))
     assert not (tmp_path / "registry").exists() or not any((tmp_path / "registry").rglob("MANIFEST.json"))
+
+
+def test_trust_init_makes_a_key_pair_that_signs_and_verifies_and_never_overwrites(example_repo, tmp_path, capsys,
+                                                                                monkeypatch):
+    """The one-command start for a new person or service: the key it makes signs a publish the policy it
+    prints accepts."""
+    monkeypatch.delenv("MODELGOV_SIGNING_KEY_PASSWORD", raising=False)
+    assert main(["trust", "init", "alice", "--dir", str(tmp_path / "keys")]) == 0
+    out = capsys.readouterr().out
+    private, public = tmp_path / "keys" / "alice.key", tmp_path / "keys" / "alice.pub"
+    assert f"export MODELGOV_SIGNING_KEY={private}" in out and f"export MODELGOV_TRUSTED_KEYS={public}" in out
+    assert private.stat().st_mode & 0o777 == 0o600
+    identity = SigningIdentity.from_env({"MODELGOV_SIGNING_KEY": str(private)})
+    assert f"fingerprint {identity.signer.fingerprint}" in out
+
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    version = registry.publish(validate_repo(example_repo), signing=identity)
+    assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_KEYS=str(public),
+                           MODELGOV_REQUIRE_SIGNATURE="true") == 0
+    assert "signature valid, by trusted key" in capsys.readouterr().out
+
+    before = private.read_bytes()
+    assert main(["trust", "init", "alice", "--dir", str(tmp_path / "keys")]) == 2
+    assert "never overwritten" in capsys.readouterr().err and private.read_bytes() == before
