@@ -8,6 +8,9 @@
   registry's own TransferConfig, on a real Ceph radosgw (testbed); MB/s, target ratio >= 0.95.
 - ``hdfs_publish_vs_hdfs_upload``: the HDFS registry vs the ``hdfs`` package's ``InsecureClient.upload`` of
   the same folder, on a real HDFS (testbed MiniDFSCluster); MB/s, target ratio >= 0.9.
+- ``file_publish_signed_vs_unsigned_{N}mib``, ``signature_check_vs_sha256_verify_{N}mib``: what signing adds to
+  a publish (signed vs unsigned file-registry publish) and what the trust-policy check adds to a deploy (vs
+  re-hashing the version), at the throughput size and at 1 GiB; seconds.
 - ``peak_rss_publish_1gib_{file,s3,hdfs}``: peak RSS (VmHWM) of a fresh process publishing a 1 GiB
   executable (validation included, as ``modelgov publish`` does), vs the plain tool doing the same upload in
   a fresh process; MB, target value <= 150.
@@ -41,6 +44,8 @@ S3_BENCH = "s3_publish_vs_boto3_upload_file"
 HDFS_BENCH = "hdfs_publish_vs_hdfs_upload"
 RSS_BENCH = "peak_rss_publish_1gib_{}"
 RSS_TARGET = Target("value", "<=", 150)
+SIGNED_PUBLISH_BENCH = "file_publish_signed_vs_unsigned_{}mib"
+SIGNATURE_CHECK_BENCH = "signature_check_vs_sha256_verify_{}mib"
 
 
 # -- staged repos ----------------------------------------------------------------------------------------
@@ -102,6 +107,46 @@ def bench_file(staged_dir: Path, work: Path, runs: int, size_mib: int) -> None:
                 baseline_name="cp -r && sha256sum", target=Target("ratio", ">=", 1.0), size_mib=size_mib,
                 note="ours hashes while copying, fsyncs every file and folder, renames atomically; "
                      "cp does not fsync"))
+
+
+# -- signing (issue 21) ------------------------------------------------------------------------------------
+def bench_signing(staged_dir: Path, work: Path, runs: int, size_mib: int) -> None:
+    """What signing adds to a publish and what checking the signature adds to a deploy, against the sha256
+    work both already do: a signed file-registry publish vs an unsigned one (seconds), and the trust-policy
+    check of a signed version vs re-hashing its bytes (``registry verify``; seconds)."""
+    from governance.registries import get_registry
+    from governance.signing import SigningIdentity, TrustPolicy, create_key_pair
+    from governance.staging.validate import validate_repo
+
+    staged = validate_repo(staged_dir)
+    private, public, _ = create_key_pair(work / f"keys-{size_mib}", "bench")
+    identity = SigningIdentity(private)
+    policy = TrustPolicy.from_env({"MODELGOV_TRUSTED_KEYS": str(public)})
+    out = work / f"sign-out-{size_mib}"
+
+    def signed(n: int) -> float:
+        return timed(lambda: get_registry(f"file://{out}/signed-{n}").publish(staged, signing=identity))
+
+    def unsigned(n: int) -> float:
+        return timed(lambda: get_registry(f"file://{out}/unsigned-{n}").publish(staged))
+
+    a, b = alternate(signed, unsigned, runs, lambda: shutil.rmtree(out, ignore_errors=True))
+    emit(result(SIGNED_PUBLISH_BENCH.format(size_mib), a, b, unit="s", higher_is_better=False,
+                baseline_name="unsigned publish", target=Target("ratio", "<=", 1.1), size_mib=size_mib,
+                note="the statement is built from the digests publish computes, so no byte is read twice; "
+                     "what is left is one ECDSA signature and the key load (a few ms)"))
+
+    registry = get_registry(f"file://{out}/check")
+    version = registry.publish(staged, signing=identity)
+    try:
+        c, d = _alternate(lambda n: timed(lambda: registry.check_signature(version, policy)),
+                          lambda n: timed(lambda: registry.verify(version)), runs, warmup=True)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    emit(result(SIGNATURE_CHECK_BENCH.format(size_mib), c, d, unit="s", higher_is_better=False,
+                baseline_name="sha256 of every file (registry verify)", target=Target("value", "<=", 1.0),
+                size_mib=size_mib, note="what a deploy adds before the target; the bytes are sha256-checked "
+                                        "as the target reads them either way"))
 
 
 # -- S3 (radosgw) ----------------------------------------------------------------------------------------
@@ -340,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_file(args: argparse.Namespace, small: Path, big: Path, work: Path, rss_runs: int) -> None:
     log("file registry")
     _guard([FILE_BENCH], lambda: bench_file(small, work, args.runs, args.size_mb))
+    for staged, size in ((small, args.size_mb), (big, args.rss_size_mb)):
+        _guard([SIGNED_PUBLISH_BENCH.format(size), SIGNATURE_CHECK_BENCH.format(size)],
+               lambda staged=staged, size=size: bench_signing(staged, work, rss_runs, size))
     out = work / "rss-file"
     _guard([RSS_BENCH.format("file")], lambda: bench_rss(
         "file", lambda n: f"file://{out}/ours-{n}", lambda n: cp_sha256sum_peak_mb(big, out / f"cp-{n}"),

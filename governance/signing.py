@@ -135,7 +135,8 @@ class SigningIdentity:
         from model_signing._signing import sign_ec_key, signing
 
         self._private_key()  # the clear errors above, before model-signing's own
-        signer = sign_ec_key.Signer(self.key_path, self.password)
+        # model-signing hands the password to cryptography, which wants bytes
+        signer = sign_ec_key.Signer(self.key_path, self.password.encode() if self.password else None)  # type: ignore[arg-type]
         return signer.sign(signing.Payload(_statement(name, files))).bundle.to_json().encode()
 
 

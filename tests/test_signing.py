@@ -143,3 +143,19 @@ def test_trust_init_makes_a_key_pair_that_signs_and_verifies_and_never_overwrite
     before = private.read_bytes()
     assert main(["trust", "init", "alice", "--dir", str(tmp_path / "keys")]) == 2
     assert "never overwritten" in capsys.readouterr().err and private.read_bytes() == before
+
+
+def test_an_encrypted_key_signs_with_its_password_from_the_environment(example_repo, tmp_path, monkeypatch,
+                                                                       capsys):
+    """Found by the planted-secret scan: model-signing passed the password on as text and the publish failed."""
+    monkeypatch.setenv("MODELGOV_SIGNING_KEY_PASSWORD", "correct horse")
+    assert main(["trust", "init", "svc", "--dir", str(tmp_path / "keys")]) == 0
+    assert "encrypted with MODELGOV_SIGNING_KEY_PASSWORD" in capsys.readouterr().out
+    key, pub = tmp_path / "keys" / "svc.key", tmp_path / "keys" / "svc.pub"
+    with pytest.raises(ConfigError, match="password"):
+        SigningIdentity.from_env({"MODELGOV_SIGNING_KEY": str(key)})
+    identity = SigningIdentity.from_env({"MODELGOV_SIGNING_KEY": str(key),
+                                         "MODELGOV_SIGNING_KEY_PASSWORD": "correct horse"})
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    version = registry.publish(validate_repo(example_repo), signing=identity)
+    assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_KEYS=str(pub)) == 0
