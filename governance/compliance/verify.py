@@ -105,6 +105,30 @@ def _check_registry(result: Verification, name: str, version: str, build: dict) 
     elif all(actual.get(p) == recorded[p] for p in recorded) and set(manifest) == set(recorded):
         result.checked.append(f"registry: {len(recorded)} files of {location} re-hashed; sha256 and manifest as "
                               f"Atlas recorded")
+    _check_signature(result, registry, registered, build)
+
+
+def _check_signature(result: Verification, registry, registered, build: dict) -> None:
+    """The version's signature under the trust policy (``governance.signing``), and whether its signer is the
+    one Atlas recorded."""
+    from governance.signing import TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
+
+    claimed = (registered.manifest.signer or {}).get("fingerprint")
+    recorded = build.get("signerFingerprint")
+    result.registry["signer"] = claimed
+    if recorded != claimed:
+        result.mismatches.append(f"registry: the manifest names signer {claimed or '(none)'}, Atlas recorded "
+                                 f"{recorded or '(none)'}")
+    policy = TrustPolicy.from_env()
+    if claimed and not policy.trusted:
+        result.checked.append(f"signature: signed by key {claimed}, not checked (set {TRUSTED_KEYS_ENV})")
+        return
+    try:
+        signer = registry.check_signature(registered, policy)
+    except SignatureError as exc:
+        result.mismatches.append(f"signature: {exc}")
+        return
+    result.checked.append(f"signature: valid, by trusted key {signer.fingerprint}" if signer else "signature: unsigned")
 
 
 def _check_target(result: Verification, client: AtlasClient, dep, attrs: dict, build: dict) -> None:

@@ -4,6 +4,9 @@ signed by a key outside the policy are refused and recorded failed, while the ta
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from governance.cli.main import main
@@ -57,3 +60,28 @@ def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, 
         atlas_client, name, f"{mlserver.host}:{mlserver.http_port}")["stopped"]}
     assert "SignatureError" in failed["2.0"] and "not signed" in failed["2.0"]
     assert "SignatureError" in failed["3.0"] and "does not list" in failed["3.0"]
+
+    assert main(["verify", first["atlas"]["deployment"]["guid"], "--atlas", atlas.url]) == 0
+    assert f"ok  signature: valid, by trusted key {fingerprint}" in capsys.readouterr().out
+
+    # an insider replaces 1.0's executable and rewrites its sha256 in the manifest, after 4.0 took over
+    monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(publisher))
+    assert deploy(stage(tmp_path, name, "4.0"), mlserver.target_uri(), registry, atlas)["status"] == "deployed"
+    folder = registry / name / "1.0"
+    exe = folder / "executable" / "model.joblib"
+    exe.write_bytes(exe.read_bytes() + b"\0")
+    raw = json.loads((folder / "MANIFEST.json").read_text())
+    for entry in raw["files"]:
+        if entry["path"] == "executable/model.joblib":
+            entry["sha256"], entry["size"] = hashlib.sha256(exe.read_bytes()).hexdigest(), exe.stat().st_size
+    (folder / "MANIFEST.json").write_text(json.dumps(raw))
+    assert main(["registry", "verify", f"file://{registry}", name, "1.0"]) == 1
+    assert "changed after it was signed" in capsys.readouterr().err
+    assert main(["verify", first["atlas"]["deployment"]["guid"], "--atlas", atlas.url]) == 1
+    assert "MISMATCH  signature:" in capsys.readouterr().out
+    serving = served(mlserver, name)
+    assert main(["rollback", name, "--to", "1.0", "--target", mlserver.target_uri(), "--reason", "test",
+                 "--registry", f"file://{registry}", "--atlas", atlas.url]) == 1
+    refused = capsys.readouterr()
+    assert "executable/model.joblib" in refused.out + refused.err, refused
+    assert served(mlserver, name) == serving and list(serving) == ["4.0"]  # the target kept serving 4.0
