@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from governance.errors import ConfigError
+from governance.signing import TrustSettings
 
 DEFAULT_FILE = "modelgov.yaml"
 SECRET_KEY = re.compile(r"(password|secret|token|credential|access_key)", re.IGNORECASE)
@@ -61,6 +62,19 @@ class Config:
     state_dir: str | None = None  # local state (the Atlas outbox); MODELGOV_STATE_DIR wins
     limits: dict[str, object] = field(default_factory=dict)  # intake bounds (governance.staging.limits)
     data_roots: tuple[str, ...] = ()  # folders local training data may be read from (ditto)
+    trust: dict = field(default_factory=dict)  # the trust policy's levels (_parse_trust), keys resolved
+
+    def trust_for(self, target: str | None, environment: str | None) -> TrustSettings:
+        """The trust policy of a deploy to ``target`` (a name or a URI) in ``environment``: the keys of the
+        default, the environment's and the target's levels, and a signature required when any level
+        requires one (the stricter wins)."""
+        chosen = target if target is not None else self.default_target
+        name = chosen if chosen in self.targets else next(
+            (n for n, t in self.targets.items() if chosen and t.uri == chosen), None)
+        levels = [self.trust.get("default") or {}, (self.trust.get("environments") or {}).get(environment) or {},
+                  (self.trust.get("targets") or {}).get(name) or {}]
+        keys = tuple(dict.fromkeys(k for level in levels for k in level.get("trusted_keys", ())))
+        return TrustSettings(keys, any(level.get("require_signature") for level in levels))
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -123,7 +137,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
     unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir", "limits",
-                           "data_roots"}
+                           "data_roots", "trust"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -156,7 +170,43 @@ def load_config(path: str | Path | None = None) -> Config:
                   mlflow_tags={str(k): str(v) for k, v in mlflow_tags.items()},
                   state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None,
                   limits={str(k): v for k, v in limits.items()},
-                  data_roots=tuple(_expand(str(r), "data_roots") for r in roots))
+                  data_roots=tuple(_expand(str(r), "data_roots") for r in roots),
+                  trust=_parse_trust(data.get("trust"), file, set(targets)))
+
+
+def _trust_level(spec: object, where: str, base: Path) -> dict:
+    if not isinstance(spec, dict) or set(spec) - {"trusted_keys", "require_signature"}:
+        raise ConfigError(f"{where}: give trusted_keys (public key files) and/or require_signature (true/false)")
+    keys = spec.get("trusted_keys") or []
+    keys = [keys] if isinstance(keys, str) else keys
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ConfigError(f"{where}.trusted_keys: a list of public key files")
+    required = spec.get("require_signature", False)
+    if not isinstance(required, bool):
+        raise ConfigError(f"{where}.require_signature: true or false")
+    return {"trusted_keys": tuple(str(base / Path(k).expanduser()) for k in keys), "require_signature": required}
+
+
+def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
+    """``trust:``: a default level (trusted_keys, require_signature) and per-environment and per-target levels;
+    key files relative to the config file's folder."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict) or set(section) - {"trusted_keys", "require_signature", "environments",
+                                                        "targets"}:
+        raise ConfigError(f"{file}: trust has trusted_keys, require_signature, environments and targets")
+    base = file.parent.resolve()
+    default = {k: v for k, v in section.items() if k in ("trusted_keys", "require_signature")}
+    out: dict = {"default": _trust_level(default, f"{file}: trust", base), "environments": {}, "targets": {}}
+    for env, spec in (section.get("environments") or {}).items():
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"{file}: trust.environments.{env}: environments are {', '.join(ENVIRONMENTS)}")
+        out["environments"][env] = _trust_level(spec, f"{file}: trust.environments.{env}", base)
+    for name, spec in (section.get("targets") or {}).items():
+        if name not in target_names:
+            raise ConfigError(f"{file}: trust.targets.{name} names no target in targets:")
+        out["targets"][name] = _trust_level(spec, f"{file}: trust.targets.{name}", base)
+    return out
 
 
 def state_dir() -> Path:

@@ -86,11 +86,9 @@ def _statement(name: str, files: Iterable[tuple[str, str]]):  # -> model_signing
     return manifest.Manifest(name, items, serialization_type)
 
 
-def signed_files(files: Iterable[tuple[str, str]], manifest_bytes: bytes) -> list[tuple[str, str]]:
-    """What a version's signature covers: its files and its manifest (``MANIFEST.json``), by sha256."""
-    from governance.registries.base import MANIFEST_NAME
-
-    return [*files, (MANIFEST_NAME, hashlib.sha256(manifest_bytes).hexdigest())]
+def signed_files(files: Iterable[tuple[str, str]], manifest_name: str, manifest_bytes: bytes) -> list[tuple[str, str]]:
+    """What a version's signature covers: its files and, last, its manifest, by sha256."""
+    return [*files, (manifest_name, hashlib.sha256(manifest_bytes).hexdigest())]
 
 
 @dataclass(frozen=True)
@@ -141,6 +139,16 @@ class SigningIdentity:
 
 
 @dataclass(frozen=True)
+class TrustSettings:
+    """The trust policy as configured for one deploy (``modelgov.yaml`` ``trust:``, resolved for its target and
+    environment by ``Config.trust_for``): public key files and whether a signature is required. Plain values,
+    so a deploy request carrying it can be a flow parameter."""
+
+    trusted_keys: tuple[str, ...] = ()
+    require_signature: bool = False
+
+
+@dataclass(frozen=True)
 class TrustPolicy:
     """Which signers a deploy accepts, and whether a version must be signed at all."""
 
@@ -149,20 +157,29 @@ class TrustPolicy:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrustPolicy:
+        """The policy of the environment alone (``MODELGOV_TRUSTED_KEYS``, ``MODELGOV_REQUIRE_SIGNATURE``)."""
+        return cls.load(None, env)
+
+    @classmethod
+    def load(cls, settings: TrustSettings | None, env: Mapping[str, str] | None = None) -> TrustPolicy:
+        """``settings`` (from modelgov.yaml) joined with the environment's: the keys of both are trusted, and a
+        signature is required when either requires one (the stricter wins)."""
         env = os.environ if env is None else env
         keys: dict[str, Path] = {}
-        for raw in (env.get(TRUSTED_KEYS_ENV) or "").split(","):
+        sources = [(raw, TRUSTED_KEYS_ENV) for raw in (env.get(TRUSTED_KEYS_ENV) or "").split(",")]
+        sources += [(raw, "trust.trusted_keys in modelgov.yaml") for raw in (settings.trusted_keys if settings else ())]
+        for raw, where in sources:
             if not raw.strip():
                 continue
             path = Path(raw.strip()).expanduser()
             try:
                 keys[key_fingerprint(serialization.load_pem_public_key(path.read_bytes()))] = path
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"{TRUSTED_KEYS_ENV}: {path} is not a readable PEM public key") from exc
+                raise ConfigError(f"{where}: {path} is not a readable PEM public key") from exc
         required = (env.get(REQUIRE_ENV) or "").strip().lower()
         if required not in ("", "true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{REQUIRE_ENV}={required!r}: use true or false")
-        return cls(keys, required in ("true", "1", "yes"))
+        return cls(keys, required in ("true", "1", "yes") or bool(settings and settings.require_signature))
 
     @property
     def active(self) -> bool:
@@ -187,12 +204,10 @@ class TrustPolicy:
         fingerprint = f"sha256:{hint}"
         if fingerprint not in self.trusted:
             raise SignatureError(f"{label}: {SIGNATURE_FILE} was made by key {fingerprint}, which the trust "
-                                 f"policy ({TRUSTED_KEYS_ENV}) does not list")
-        from governance.registries.base import MANIFEST_NAME
-
+                                 f"policy ({TRUSTED_KEYS_ENV}, trust: in modelgov.yaml) does not list")
         signed = _verified_statement(label, bundle, self.trusted[fingerprint])
-        expected = dict(files)
-        for path in sorted(set(signed) | set(expected), key=lambda p: (p == MANIFEST_NAME, p)):  # files first
+        expected = dict(files)  # in the order given: the files, then the manifest (``signed_files``)
+        for path in [*expected, *sorted(p for p in signed if p not in expected)]:
             if path not in expected:
                 raise SignatureError(f"{label}: {SIGNATURE_FILE} signs {path}, which the version does not hold")
             if path not in signed:

@@ -125,3 +125,45 @@ def test_state_dir_for_the_outbox_from_the_environment_then_modelgov_yaml(tmp_pa
     assert state_dir() == tmp_path / "from-yaml"
     monkeypatch.setenv("MODELGOV_STATE_DIR", str(tmp_path / "from-env"))
     assert Outbox().folder == tmp_path / "from-env" / "outbox"
+
+
+TRUST = """
+targets:
+  ml-staging:
+    uri: mlserver://127.0.0.1:8080?repository=/srv/models
+    environment: staging
+  ml-lab: mlserver://127.0.0.1:9090?repository=/srv/lab
+trust:
+  trusted_keys: [keys/publisher.pub]
+  environments:
+    production: {require_signature: true, trusted_keys: [keys/release.pub]}
+  targets:
+    ml-staging: {require_signature: true}
+"""
+
+
+def test_the_trust_policy_per_environment_and_target_the_stricter_wins(tmp_path):
+    """Issue 21: modelgov.yaml's trust: a default level, per-environment and per-target levels; keys relative to
+    the config file; every level's keys are trusted and a signature is required when any level requires one."""
+    config = load_config(write(tmp_path, TRUST))
+    keys = tmp_path.resolve() / "keys"
+    staging = config.trust_for("ml-staging", "staging")
+    assert staging.trusted_keys == (str(keys / "publisher.pub"),) and staging.require_signature
+    lab = config.trust_for("ml-lab", None)
+    assert lab.trusted_keys == (str(keys / "publisher.pub"),) and not lab.require_signature
+    prod = config.trust_for("ml-lab", "production")
+    assert prod.trusted_keys == (str(keys / "publisher.pub"), str(keys / "release.pub")) and prod.require_signature
+    by_uri = config.trust_for("mlserver://127.0.0.1:8080?repository=/srv/models", "staging")
+    assert by_uri.require_signature  # the URI of a named target is that target
+
+
+@pytest.mark.parametrize("section, says", [
+    ("trust:\n  requires_signature: true\n", "trust has trusted_keys, require_signature, environments and targets"),
+    ("trust:\n  require_signature: 'yes'\n", "trust.require_signature: true or false"),
+    ("trust:\n  environments:\n    qa: {require_signature: true}\n", "trust.environments.qa: environments are"),
+    ("trust:\n  targets:\n    nowhere: {require_signature: true}\n", "trust.targets.nowhere names no target"),
+    ("trust:\n  trusted_keys: {a: b}\n", "trust.trusted_keys: a list of public key files"),
+])
+def test_a_bad_trust_section_names_the_field(tmp_path, section, says):
+    with pytest.raises(ConfigError, match=says):
+        load_config(write(tmp_path, section))

@@ -92,7 +92,7 @@ def test_an_untrusted_signer_and_a_missing_signature_are_refused_where_required(
     registry = FileRegistry(f"file://{tmp_path / 'registry'}")
     theirs = registry.publish(validate_repo(example_repo), signing=SigningIdentity(keys["stranger"][0]))
     assert registry_verify(registry, theirs, monkeypatch, MODELGOV_TRUSTED_KEYS=str(keys["publisher"][1])) == 1
-    assert "which the trust policy (MODELGOV_TRUSTED_KEYS) does not list" in capsys.readouterr().err
+    assert "which the trust policy (MODELGOV_TRUSTED_KEYS, trust: in modelgov.yaml) does not list" in capsys.readouterr().err
 
     other = tmp_path / "other"
     shutil.copytree(example_repo, other)

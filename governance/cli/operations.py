@@ -65,7 +65,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             if not current:
                 raise ConfigError(f"{args.name} has no deployment on {target.host_detail}: pass --registry")
             registry = registry_of(current[0], None)
-        governed = rollback(target, ledger, registry, args.name, args.to, args.reason, environment=environment)
+        governed = rollback(target, ledger, registry, args.name, args.to, args.reason, environment=environment,
+                            trust=cfg.trust_for(args.target, environment))
     finally:
         ledger.close()
     out = governed.summary()

@@ -30,7 +30,7 @@ from governance.errors import (
     RecordMismatch,
     StepFailed,
 )
-from governance.signing import SignatureError, TrustPolicy
+from governance.signing import SignatureError, TrustPolicy, TrustSettings
 from governance.targets.base import Release, ServedModel, ServingTarget
 from governance.targets.lock import target_lock
 
@@ -116,9 +116,10 @@ class GovernedDeploy:
     """Runs steps 1-4 above for one record; the saga's task hook wraps ``run``, the library needs no Prefect."""
 
     def __init__(self, target: ServingTarget, ledger: Ledger, *, on_wait: Callable[[str], None] | None = None,
-                 lock_timeout_s: float | None = None):
+                 lock_timeout_s: float | None = None, trust: TrustSettings | None = None):
         self.target = target
         self.ledger = ledger
+        self.trust = trust  # modelgov.yaml's trust policy for this target; the environment's joins it
         self.on_wait = on_wait or log.warning
         self.lock_timeout_s = lock_timeout_s
 
@@ -235,11 +236,10 @@ class GovernedDeploy:
                 DeploySummary.of(final, recorded)) from exc
         return Governed(final, recorded, retired + superseded, settled + more)
 
-    @staticmethod
-    def _signature_check(release: Release) -> str:
+    def _signature_check(self, release: Release) -> str:
         """What the trust policy proves of the version's signature (recorded on the deployment); SignatureError
         when it refuses the version."""
-        policy = TrustPolicy.from_env()
+        policy = TrustPolicy.load(self.trust)
         claimed = (release.registered.manifest.signer or {}).get("fingerprint")
         if not policy.active:
             return f"not checked (no trust policy); signed by key {claimed}" if claimed else "not checked (no trust policy)"

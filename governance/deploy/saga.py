@@ -136,7 +136,7 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
             raise StepFailed("approval", ApprovalRefused(refused.failure), DeploySummary.of(refused, atlas_record))
         record = record.approved(decision)
     release = release_for(staged, registered, res.registry)
-    governed_deploy = GovernedDeploy(res.target, res.ledger, on_wait=hooks.on_wait)
+    governed_deploy = GovernedDeploy(res.target, res.ledger, on_wait=hooks.on_wait, trust=request.trust)
     try:
         with hooks.slot(res.target):
             governed = hooks.step("deploy", governed_deploy.run, release, record)

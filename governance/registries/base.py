@@ -306,7 +306,7 @@ class Registry(ABC):
             body = manifest.to_json().encode()
             if signing is not None:
                 self._put_signature(attempt, signing.sign(f"{meta.name}-{meta.version}", signed_files(
-                    [(f.path, f.sha256) for f in staged.files], body)))
+                    [(f.path, f.sha256) for f in staged.files], MANIFEST_NAME, body)))
             won = self._commit(attempt, body)
         except BaseException:
             self._abandon_unless_committed(attempt)
@@ -394,7 +394,8 @@ class Registry(ABC):
         except RegistryError as exc:
             raise SignatureError(f"{label}: its manifest names signer {m.signer.get('fingerprint')} but "
                                  f"{SIGNATURE_FILE} cannot be read ({exc})") from exc
-        return policy.check(label, bundle, signed_files([(f.path, f.sha256) for f in m.files], text.encode()))
+        return policy.check(label, bundle, signed_files(sorted((f.path, f.sha256) for f in m.files), MANIFEST_NAME,
+                                                        text.encode()))
 
     def _abandon_unless_committed(self, attempt: Attempt) -> None:
         """Drop our attempt, unless a lost answer hid that our own commit succeeded; on doubt keep it for gc."""

@@ -85,3 +85,32 @@ def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, 
     refused = capsys.readouterr()
     assert "executable/model.joblib" in refused.out + refused.err, refused
     assert served(mlserver, name) == serving and list(serving) == ["4.0"]  # the target kept serving 4.0
+
+
+def test_modelgov_yaml_requires_signatures_for_a_staging_target(prefect_api, tmp_path, mlserver, atlas,
+                                                               atlas_client, monkeypatch):
+    """The policy from the config file alone: its staging environment requires a signature by a listed key."""
+    from flows.deploy_model import deploy_model
+
+    for var in ("MODELGOV_TRUSTED_KEYS", "MODELGOV_REQUIRE_SIGNATURE", "MODELGOV_SIGNING_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    name = "signed-config"
+    publisher, _ = write_key_pair(tmp_path / "keys", "publisher")
+    config = tmp_path / "modelgov.yaml"
+    config.write_text(f"targets:\n  ml:\n    uri: {mlserver.target_uri()}\n    environment: staging\n"
+                      "trust:\n  environments:\n    staging:\n      require_signature: true\n"
+                      "      trusted_keys: [keys/publisher.pub]\n")
+
+    def run(version: str) -> dict:
+        return deploy_model(source=str(stage(tmp_path, name, version)), target="ml",
+                            registry=f"file://{tmp_path / 'reg'}", atlas_url=atlas.url, config=str(config))
+
+    with pytest.raises(StepFailed) as unsigned:
+        run("1.0")
+    assert unsigned.value.step == "preflight" and "is not signed" in str(unsigned.value.cause)
+    assert served(mlserver, name) == {}
+    monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(publisher))
+    done = run("2.0")
+    assert done["status"] == "deployed"
+    deployment = atlas_client.get_entity(done["atlas"]["deployment"]["guid"])["entity"]
+    assert deployment["attributes"]["signatureCheck"].startswith("verified: signed by trusted key sha256:")
