@@ -71,6 +71,7 @@ def trace_tree(chain: dict) -> Tree:
         changes.add(_line("", f"{change['time']}  {change['action']}  by {change['user']}"
                               + (f"  status={change['status']}" if change["status"] else "")))
     people = chain["people"]
-    root.add(_line("people", f"owner {people['owner']} ({people['ownerLob']}), deployed by {people['deployedBy']}, "
+    proof = f" ({dep['deployedByProof']})" if dep.get("deployedByProof") else ""
+    root.add(_line("people", f"owner {people['owner']} ({people['ownerLob']}), deployed by {people['deployedBy']}{proof}, "
                              f"trained by {people['trainedBy'] or '-'}, recorded in Atlas by {people['recordedBy'] or '-'}"))
     return root

@@ -133,7 +133,7 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
         "deployment": {**dep.to_dict(), "ownerLob": battrs.get("ownerLob"), "targetUri": attrs.get("targetUri"),
                        "serializedObjectUri": attrs.get("serializedObjectUri"),
                        "orchestratorRunId": attrs.get("orchestratorRunId"), "classifications": dep_own,
-                       "signatureCheck": attrs.get("signatureCheck"),
+                       "signatureCheck": attrs.get("signatureCheck"), "deployedByProof": attrs.get("deployedByProof"),
                        "propagatedClassifications": dep_propagated, "atlasUrl": atlas_ui_link(atlas_url, dep.guid)},
         "deployProcess": None if deploy_proc is None else {
             "guid": deploy_proc["guid"], "qualifiedName": deploy_proc["attributes"].get("qualifiedName"),

@@ -226,6 +226,8 @@ def _deployment_entities(batch: EntityBatch, record: DeploymentRecord, qn: Quali
         deployment_attrs["deployReason"] = record.reason
     if record.signature_check:
         deployment_attrs["signatureCheck"] = record.signature_check
+    if record.deployed_by_proof:
+        deployment_attrs["deployedByProof"] = record.deployed_by_proof
     if record.approval:
         deployment_attrs.update(approver=record.approval.approver, approvalTime=millis(record.approval.time),
                                 approvalDecision=record.approval.decision,

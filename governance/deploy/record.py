@@ -66,6 +66,7 @@ class DeploymentRecord:
     approval: ApprovalDecision | None = None
     reason: str | None = None              # why this deployment was made: "reconcile", "rollback: <text>"
     signature_check: str | None = None     # what the trust policy proved before the target: governance.signing
+    deployed_by_proof: str | None = None   # how ``deployed_by`` is known: "signing key", or unproven (proven_deployer)
     # the build Atlas already holds for this name and version (checked equal to ``registered``): the record then
     # refers to it and never writes it again. None: this deploy is the version's first record.
     recorded_build: RecordedBuild | None = None
@@ -76,10 +77,11 @@ class DeploymentRecord:
               ) -> DeploymentRecord:
         """A new attempt, ``deploying``, by the current user; the one place a record is begun (deploy,
         rollback and reconcile alike). Its id is the orchestrator's run id when there is one."""
+        deployer = proven_deployer()
         return cls(deployment_id=run_id or uuid.uuid4().hex, staged=staged, registered=registered,
                    target=TargetInfo(kind=target.kind, uri=target.uri, host_detail=target.host_detail),
-                   started_at=datetime.now(UTC), deployed_by=current_user(), run_id=run_id,
-                   environment=environment, reason=reason)
+                   started_at=datetime.now(UTC), deployed_by=deployer[0], deployed_by_proof=deployer[1],
+                   run_id=run_id, environment=environment, reason=reason)
 
     @property
     def endpoint_url(self) -> str | None:
@@ -114,6 +116,20 @@ class DeploymentRecord:
             resp = self.result.smoke.response
         return (json.dumps(req, sort_keys=True) if req is not None else None,
                 json.dumps(resp, sort_keys=True) if resp is not None else None)
+
+
+def proven_deployer() -> tuple[str, str]:
+    """(who deploys, how that is known). The run's signing identity when it has one (``MODELGOV_SIGNING_KEY``:
+    ``key sha256:...``, proven by the key it holds); else the name in MODELGOV_DEPLOYED_BY or the OS login,
+    marked unproven, because anyone can type a name or run under a shared account."""
+    from governance.signing import SIGNING_KEY_ENV, SigningIdentity
+
+    if os.environ.get(SIGNING_KEY_ENV, "").strip():
+        signer = SigningIdentity.from_env().signer  # type: ignore[union-attr]
+        return f"{signer.kind} {signer.fingerprint}", "signing key"
+    if os.environ.get("MODELGOV_DEPLOYED_BY"):
+        return os.environ["MODELGOV_DEPLOYED_BY"], "as given in MODELGOV_DEPLOYED_BY (unproven)"
+    return current_user(), "OS login (unproven)"
 
 
 def current_user() -> str:

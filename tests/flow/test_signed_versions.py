@@ -39,9 +39,13 @@ def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, 
     assert (build["attributes"]["signerKind"], build["attributes"]["signerFingerprint"]) == ("key", fingerprint)
     deployment = atlas_client.get_entity(first["atlas"]["deployment"]["guid"])["entity"]
     assert deployment["attributes"]["signatureCheck"] == f"verified: signed by trusted key {fingerprint}"
+    # who deployed is the identity the run proved it holds, not a typed name
+    assert (deployment["attributes"]["deployedBy"], deployment["attributes"]["deployedByProof"]) == (
+        f"key {fingerprint}", "signing key")
     assert main(["trace", first["atlas"]["deployment"]["guid"], "--atlas", atlas.url]) == 0
     shown = capsys.readouterr().out
     assert f"signed by key {fingerprint}" in shown and "this deploy: verified" in shown
+    assert f"deployed by key {fingerprint} (signing key)" in shown
 
     monkeypatch.delenv("MODELGOV_SIGNING_KEY")
     with pytest.raises(StepFailed) as unsigned:
@@ -105,9 +109,13 @@ def test_modelgov_yaml_requires_signatures_for_a_staging_target(prefect_api, tmp
         return deploy_model(source=str(stage(tmp_path, name, version)), target="ml",
                             registry=f"file://{tmp_path / 'reg'}", atlas_url=atlas.url, config=str(config))
 
+    monkeypatch.setenv("MODELGOV_DEPLOYED_BY", "chief.risk.officer")
     with pytest.raises(StepFailed) as unsigned:
         run("1.0")
     assert unsigned.value.step == "preflight" and "is not signed" in str(unsigned.value.cause)
+    refused = atlas_client.get_entity(unsigned.value.summary.atlas["deployment"]["guid"])["entity"]["attributes"]
+    assert (refused["deployedBy"], refused["deployedByProof"]) == (
+        "chief.risk.officer", "as given in MODELGOV_DEPLOYED_BY (unproven)")
     assert served(mlserver, name) == {}
     monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(publisher))
     done = run("2.0")
