@@ -73,8 +73,11 @@ class Config:
             (n for n, t in self.targets.items() if chosen and t.uri == chosen), None)
         levels = [self.trust.get("default") or {}, (self.trust.get("environments") or {}).get(environment) or {},
                   (self.trust.get("targets") or {}).get(name) or {}]
-        keys = tuple(dict.fromkeys(k for level in levels for k in level.get("trusted_keys", ())))
-        return TrustSettings(keys, any(level.get("require_signature") for level in levels))
+        def joined(key: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(v for level in levels for v in level.get(key, ())))
+
+        return TrustSettings(joined("trusted_keys"), any(level.get("require_signature") for level in levels),
+                             joined("trusted_cas"), joined("identities"))
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -175,8 +178,9 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def _trust_level(spec: object, where: str, base: Path) -> dict:
-    if not isinstance(spec, dict) or set(spec) - {"trusted_keys", "require_signature"}:
-        raise ConfigError(f"{where}: give trusted_keys (public key files) and/or require_signature (true/false)")
+    if not isinstance(spec, dict) or set(spec) - {"trusted_keys", "require_signature", "trusted_cas", "identities"}:
+        raise ConfigError(f"{where}: give trusted_keys (public key files), trusted_cas (root certificates) with "
+                          "identities (leaf subjects or sha256: fingerprints), require_signature (true/false)")
     keys = spec.get("trusted_keys") or []
     keys = [keys] if isinstance(keys, str) else keys
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -184,7 +188,15 @@ def _trust_level(spec: object, where: str, base: Path) -> dict:
     required = spec.get("require_signature", False)
     if not isinstance(required, bool):
         raise ConfigError(f"{where}.require_signature: true or false")
-    return {"trusted_keys": tuple(str(base / Path(k).expanduser()) for k in keys), "require_signature": required}
+    cas = spec.get("trusted_cas") or []
+    cas = [cas] if isinstance(cas, str) else cas
+    pins = spec.get("identities") or []
+    pins = [pins] if isinstance(pins, str) else pins
+    for field_name, values in (("trusted_cas", cas), ("identities", pins)):
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"{where}.{field_name}: a list of strings")
+    return {"trusted_keys": tuple(str(base / Path(k).expanduser()) for k in keys), "require_signature": required,
+            "trusted_cas": tuple(str(base / Path(c).expanduser()) for c in cas), "identities": tuple(pins)}
 
 
 def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
@@ -192,11 +204,12 @@ def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
     key files relative to the config file's folder."""
     if section is None:
         return {}
-    if not isinstance(section, dict) or set(section) - {"trusted_keys", "require_signature", "environments",
-                                                        "targets"}:
-        raise ConfigError(f"{file}: trust has trusted_keys, require_signature, environments and targets")
+    level_keys = ("trusted_keys", "require_signature", "trusted_cas", "identities")
+    if not isinstance(section, dict) or set(section) - {*level_keys, "environments", "targets"}:
+        raise ConfigError(f"{file}: trust has trusted_keys, trusted_cas, identities, require_signature, "
+                          "environments and targets")
     base = file.parent.resolve()
-    default = {k: v for k, v in section.items() if k in ("trusted_keys", "require_signature")}
+    default = {k: v for k, v in section.items() if k in level_keys}
     out: dict = {"default": _trust_level(default, f"{file}: trust", base), "environments": {}, "targets": {}}
     for env, spec in (section.get("environments") or {}).items():
         if env not in ENVIRONMENTS:

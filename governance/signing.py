@@ -42,6 +42,10 @@ from governance.errors import ConfigError, GovernanceError
 SIGNATURE_FILE = "model.sig"
 SIGNING_KEY_ENV = "MODELGOV_SIGNING_KEY"
 SIGNING_PASSWORD_ENV = "MODELGOV_SIGNING_KEY_PASSWORD"
+SIGNING_CERT_ENV = "MODELGOV_SIGNING_CERT"      # the leaf certificate of the signing key (certificate mode)
+SIGNING_CHAIN_ENV = "MODELGOV_SIGNING_CHAIN"    # intermediate certificates, comma-separated
+TRUSTED_CA_ENV = "MODELGOV_TRUSTED_CA"          # root certificates a certificate signature must chain to
+TRUSTED_IDENTITIES_ENV = "MODELGOV_TRUSTED_IDENTITIES"  # pinned leaf subjects or sha256:fingerprints, ';'-separated
 TRUSTED_KEYS_ENV = "MODELGOV_TRUSTED_KEYS"
 REQUIRE_ENV = "MODELGOV_REQUIRE_SIGNATURE"
 MAX_SIGNATURE_BYTES = 16 * 1024 * 1024  # a bundle lists one digest per file: 100,000 files are ~15 MB
@@ -57,15 +61,27 @@ class Signer:
     """Who signed: the kind of identity and its fingerprint (``sha256:`` of the public key, as the bundle's
     ``publicKey.hint``)."""
 
-    kind: str
-    fingerprint: str
+    kind: str          # "key" or "certificate"
+    fingerprint: str   # key: sha256 of the public key (PEM); certificate: sha256 of the leaf certificate (DER)
+    subject: str = ""  # certificate: the leaf's subject (RFC 4514)
 
     def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "fingerprint": self.fingerprint}
+        out = {"kind": self.kind, "fingerprint": self.fingerprint}
+        return {**out, "subject": self.subject} if self.subject else out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Signer:
-        return cls(kind=str(data.get("kind", "")), fingerprint=str(data.get("fingerprint", "")))
+        return cls(kind=str(data.get("kind", "")), fingerprint=str(data.get("fingerprint", "")),
+                   subject=str(data.get("subject", "")))
+
+    def describe(self) -> str:
+        return f"certificate {self.subject} ({self.fingerprint})" if self.subject else f"{self.kind} {self.fingerprint}"
+
+
+def certificate_signer(cert) -> Signer:  # cert: cryptography.x509.Certificate
+    from cryptography.hazmat.primitives import hashes
+
+    return Signer("certificate", "sha256:" + cert.fingerprint(hashes.SHA256()).hex(), cert.subject.rfc4514_string())
 
 
 def key_fingerprint(public_key: object) -> str:
@@ -97,6 +113,8 @@ class SigningIdentity:
 
     key_path: Path
     password: str | None = None
+    certificate: Path | None = None  # certificate mode: the key's leaf certificate, and its chain
+    chain: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SigningIdentity | None:
@@ -106,7 +124,13 @@ class SigningIdentity:
         path = env.get(SIGNING_KEY_ENV, "").strip()
         if not path:
             return None
-        identity = cls(Path(path).expanduser(), env.get(SIGNING_PASSWORD_ENV) or None)
+        cert = env.get(SIGNING_CERT_ENV, "").strip()
+        chain = tuple(Path(c.strip()).expanduser() for c in env.get(SIGNING_CHAIN_ENV, "").split(",") if c.strip())
+        identity = cls(Path(path).expanduser(), env.get(SIGNING_PASSWORD_ENV) or None,
+                       Path(cert).expanduser() if cert else None, chain)
+        if identity.certificate and identity.password:
+            raise ConfigError(f"{SIGNING_CERT_ENV}: model-signing 1.1.1 signs with a certificate only from an "
+                              f"unencrypted key file; unset {SIGNING_PASSWORD_ENV} or sign with the key alone")
         identity.signer  # noqa: B018 - load it now: a bad key is a usage error before anything is published
         return identity
 
@@ -126,13 +150,30 @@ class SigningIdentity:
 
     @property
     def signer(self) -> Signer:
-        return Signer("key", key_fingerprint(self._private_key().public_key()))
+        key = self._private_key()
+        if self.certificate is None:
+            return Signer("key", key_fingerprint(key.public_key()))
+        from cryptography import x509
+
+        try:
+            cert = x509.load_pem_x509_certificate(self.certificate.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{SIGNING_CERT_ENV}={self.certificate}: not a readable PEM certificate") from exc
+        if cert.public_key() != key.public_key():
+            raise ConfigError(f"{SIGNING_CERT_ENV}={self.certificate} is not the certificate of {SIGNING_KEY_ENV}="
+                              f"{self.key_path} (their public keys differ)")
+        return certificate_signer(cert)
 
     def sign(self, name: str, files: Iterable[tuple[str, str]]) -> bytes:
         """The model-signing bundle (JSON) over ``files`` ((path, sha256 hex), the manifest included)."""
-        from model_signing._signing import sign_ec_key, signing
+        from model_signing._signing import sign_certificate, sign_ec_key, signing
 
-        self._private_key()  # the clear errors above, before model-signing's own
+        self.signer  # noqa: B018 - the clear errors above, before model-signing's own
+        if self.certificate is not None:
+            # model-signing 1.1.1 fails to load an empty chain (a leaf issued by the root itself): the leaf then
+            # stands in as its own chain, which verification treats as an untrusted intermediate
+            cert_signer = sign_certificate.Signer(self.key_path, self.certificate, list(self.chain) or [self.certificate])
+            return cert_signer.sign(signing.Payload(_statement(name, files))).bundle.to_json().encode()
         # model-signing hands the password to cryptography, which wants bytes
         signer = sign_ec_key.Signer(self.key_path, self.password.encode() if self.password else None)  # type: ignore[arg-type]
         return signer.sign(signing.Payload(_statement(name, files))).bundle.to_json().encode()
@@ -146,6 +187,8 @@ class TrustSettings:
 
     trusted_keys: tuple[str, ...] = ()
     require_signature: bool = False
+    trusted_cas: tuple[str, ...] = ()      # root certificates for certificate signatures
+    identities: tuple[str, ...] = ()       # pinned leaf subjects (RFC 4514) or sha256: fingerprints
 
 
 @dataclass(frozen=True)
@@ -154,6 +197,8 @@ class TrustPolicy:
 
     trusted: Mapping[str, Path]  # fingerprint -> public key file
     required: bool = False
+    cas: tuple[Path, ...] = ()   # certificate mode: the roots a leaf must chain to ...
+    identities: frozenset[str] = frozenset()  # ... and one of these leaf subjects or fingerprints
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrustPolicy:
@@ -179,11 +224,19 @@ class TrustPolicy:
         required = (env.get(REQUIRE_ENV) or "").strip().lower()
         if required not in ("", "true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{REQUIRE_ENV}={required!r}: use true or false")
-        return cls(keys, required in ("true", "1", "yes") or bool(settings and settings.require_signature))
+        cas = [Path(c.strip()).expanduser() for c in (env.get(TRUSTED_CA_ENV) or "").split(",") if c.strip()]
+        cas += [Path(c) for c in (settings.trusted_cas if settings else ())]
+        for ca in cas:
+            if not ca.is_file():
+                raise ConfigError(f"{TRUSTED_CA_ENV} / trust.trusted_cas: {ca} is not a readable certificate file")
+        pins = {i.strip() for i in (env.get(TRUSTED_IDENTITIES_ENV) or "").split(";") if i.strip()}
+        pins |= set(settings.identities if settings else ())
+        return cls(keys, required in ("true", "1", "yes") or bool(settings and settings.require_signature),
+                   tuple(cas), frozenset(pins))
 
     @property
     def active(self) -> bool:
-        return self.required or bool(self.trusted)
+        return self.required or bool(self.trusted) or bool(self.cas)
 
     def check(self, label: str, bundle: bytes | None, files: Iterable[tuple[str, str]]) -> Signer | None:
         """The verified signer of the version ``label`` whose files (the manifest included) are ``files``;
@@ -198,14 +251,13 @@ class TrustPolicy:
         if len(bundle) > MAX_SIGNATURE_BYTES:
             raise SignatureError(f"{label}: {SIGNATURE_FILE} is larger than {MAX_SIGNATURE_BYTES} bytes")
         try:
-            hint = json.loads(bundle)["verificationMaterial"]["publicKey"]["hint"]
+            material = json.loads(bundle)["verificationMaterial"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SignatureError(f"{label}: {SIGNATURE_FILE} is not a model-signing key bundle") from exc
-        fingerprint = f"sha256:{hint}"
-        if fingerprint not in self.trusted:
-            raise SignatureError(f"{label}: {SIGNATURE_FILE} was made by key {fingerprint}, which the trust "
-                                 f"policy ({TRUSTED_KEYS_ENV}, trust: in modelgov.yaml) does not list")
-        signed = _verified_statement(label, bundle, self.trusted[fingerprint])
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} is not a model-signing bundle") from exc
+        if isinstance(material, dict) and material.get("x509CertificateChain"):
+            signer, signed = self._certificate(label, bundle, material["x509CertificateChain"])
+        else:
+            signer, signed = self._key(label, bundle, material)
         expected = dict(files)  # in the order given: the files, then the manifest (``signed_files``)
         for path in [*expected, *sorted(p for p in signed if p not in expected)]:
             if path not in expected:
@@ -215,7 +267,38 @@ class TrustPolicy:
             if signed[path] != expected[path]:
                 raise SignatureError(f"{label}: {path} has sha256 {expected[path]}, the signature says "
                                      f"{signed[path]} (changed after it was signed)")
-        return Signer("key", fingerprint)
+        return signer
+
+    def _key(self, label: str, bundle: bytes, material: object) -> tuple[Signer, dict[str, str]]:
+        try:
+            hint = material["publicKey"]["hint"]  # type: ignore[index]
+        except (KeyError, TypeError) as exc:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} names neither a key nor a certificate") from exc
+        fingerprint = f"sha256:{hint}"
+        if fingerprint not in self.trusted:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} was made by key {fingerprint}, which the trust "
+                                 f"policy ({TRUSTED_KEYS_ENV}, trust: in modelgov.yaml) does not list")
+        return Signer("key", fingerprint), _verified_statement(label, bundle, self.trusted[fingerprint])
+
+    def _certificate(self, label: str, bundle: bytes, chain: object) -> tuple[Signer, dict[str, str]]:
+        """A certificate signature: the chain must lead to a trusted root, and the leaf be a pinned identity
+        (model-signing checks only the root; the leaf's subject is compared here)."""
+        import base64
+
+        from cryptography import x509
+
+        if not self.cas:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} is signed with a certificate, and the trust policy "
+                                 f"trusts no certificate authority ({TRUSTED_CA_ENV}, trust.trusted_cas)")
+        try:
+            leaf = x509.load_der_x509_certificate(base64.b64decode(chain["certificates"][0]["rawBytes"]))  # type: ignore[index]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} carries no readable signing certificate") from exc
+        signer = certificate_signer(leaf)
+        if not ({signer.subject, signer.fingerprint} & self.identities):
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} was signed by {signer.describe()}, which is not "
+                                 f"a pinned identity ({TRUSTED_IDENTITIES_ENV}, trust.identities)")
+        return signer, _verified_statement(label, bundle, None, cas=self.cas)
 
 
 def create_key_pair(folder: Path, name: str, password: str | None = None) -> tuple[Path, Path, str]:
@@ -242,16 +325,21 @@ def create_key_pair(folder: Path, name: str, password: str | None = None) -> tup
     return private, public, key_fingerprint(key.public_key())
 
 
-def _verified_statement(label: str, bundle: bytes, public_key: Path) -> dict[str, str]:
-    """{path: sha256 hex} that ``bundle`` signs, once its signature verifies with ``public_key``."""
-    from model_signing._signing import sign_ec_key, sign_sigstore_pb
+def _verified_statement(label: str, bundle: bytes, public_key: Path | None, *,
+                        cas: tuple[Path, ...] = ()) -> dict[str, str]:
+    """{path: sha256 hex} that ``bundle`` signs, once its signature verifies with ``public_key`` (or its
+    certificate chain leads to one of ``cas``)."""
+    from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore_pb
 
     with tempfile.TemporaryDirectory(prefix="modelgov-sig-") as tmp:
         path = Path(tmp) / SIGNATURE_FILE
         path.write_bytes(bundle)
         try:
-            statement = sign_ec_key.Verifier(public_key).verify(sign_sigstore_pb.Signature.read(path))
+            verifier = (sign_ec_key.Verifier(public_key) if public_key is not None
+                        else sign_certificate.Verifier(list(cas)))
+            statement = verifier.verify(sign_sigstore_pb.Signature.read(path))
         except Exception as exc:  # noqa: BLE001 - model-signing raises ValueError, KeyError, crypto errors
             reason = str(exc) or exc.__class__.__name__
-            raise SignatureError(f"{label}: {SIGNATURE_FILE} does not verify with {public_key}: {reason}") from exc
+            against = public_key if public_key is not None else ", ".join(map(str, cas))
+            raise SignatureError(f"{label}: {SIGNATURE_FILE} does not verify with {against}: {reason}") from exc
     return {str(d.identifier): d.digest.digest_hex for d in statement.resource_descriptors()}

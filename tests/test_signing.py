@@ -19,7 +19,7 @@ from governance.errors import ConfigError, RegistryError
 from governance.registries.file import FileRegistry
 from governance.signing import SIGNATURE_FILE, SigningIdentity
 from governance.staging.validate import validate_repo
-from tests.signing_keys import write_key_pair
+from tests.signing_keys import write_certificate_chain, write_key_pair
 
 UPSTREAM_CLI = Path(sys.executable).parent / "model_signing"
 
@@ -159,3 +159,49 @@ def test_an_encrypted_key_signs_with_its_password_from_the_environment(example_r
     registry = FileRegistry(f"file://{tmp_path / 'registry'}")
     version = registry.publish(validate_repo(example_repo), signing=identity)
     assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_KEYS=str(pub)) == 0
+
+
+@pytest.fixture
+def certificate_signed(example_repo, tmp_path):
+    chain = write_certificate_chain(tmp_path / "pki")
+    identity = SigningIdentity.from_env({"MODELGOV_SIGNING_KEY": str(chain["key"]),
+                                         "MODELGOV_SIGNING_CERT": str(chain["cert"])})
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    return chain, registry, registry.publish(validate_repo(example_repo), signing=identity)
+
+
+def test_a_certificate_signature_verifies_upstream_and_against_a_ca_and_a_pinned_subject(certificate_signed,
+                                                                                         tmp_path, monkeypatch,
+                                                                                         capsys):
+    chain, registry, version = certificate_signed
+    assert version.manifest.signer["kind"] == "certificate"
+    assert version.manifest.signer["subject"] == chain["subject"] == "CN=model-publisher,O=modelgov tests"
+    folder = Path(version.location.removeprefix("file://"))
+    ok = subprocess.run([str(UPSTREAM_CLI), "verify", "certificate", str(folder), "--certificate_chain",
+                         str(chain["ca"]), "--signature", str(folder / SIGNATURE_FILE)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "Verification succeeded" in ok.stdout + ok.stderr, ok.stderr
+
+    assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_CA=str(chain["ca"]),
+                           MODELGOV_TRUSTED_IDENTITIES=chain["subject"]) == 0
+    assert f"signature valid, by trusted certificate {chain['subject']} (sha256:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("policy, says", [
+    ({"MODELGOV_TRUSTED_IDENTITIES": "CN=model-publisher,O=modelgov tests"}, "trusts no certificate authority"),
+    ({"MODELGOV_TRUSTED_IDENTITIES": "CN=someone-else"}, "is not a pinned identity"),
+    ({"MODELGOV_TRUSTED_IDENTITIES": "CN=model-publisher,O=modelgov tests", "other_ca": True}, "does not verify"),
+])
+def test_a_certificate_signature_outside_the_policy_is_refused(certificate_signed, tmp_path, monkeypatch, capsys,
+                                                               policy, says):
+    chain, registry, version = certificate_signed
+    env = {k: v for k, v in policy.items() if k != "other_ca"}
+    if "MODELGOV_TRUSTED_IDENTITIES" in env and says != "trusts no certificate authority":
+        ca = write_certificate_chain(tmp_path / "other", cn="stranger")["ca"] if policy.get("other_ca") else chain["ca"]
+        env["MODELGOV_TRUSTED_CA"] = str(ca)
+    else:
+        env["MODELGOV_REQUIRE_SIGNATURE"] = "true"
+    for key in ("MODELGOV_TRUSTED_CA", "MODELGOV_TRUSTED_IDENTITIES"):
+        monkeypatch.delenv(key, raising=False)
+    assert registry_verify(registry, version, monkeypatch, **env) == 1
+    assert says in capsys.readouterr().err

@@ -47,18 +47,19 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
 
 def _signature_state(registry, version, problems: list[str]) -> str:
     """The signature's state under the trust policy (``governance.signing``); a failure joins ``problems``."""
-    from governance.signing import TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
+    from governance.signing import TRUSTED_CA_ENV, TRUSTED_KEYS_ENV, SignatureError, Signer, TrustPolicy
 
     policy = TrustPolicy.from_env()
-    claimed = (version.manifest.signer or {}).get("fingerprint")
-    if claimed and not policy.trusted:
-        return f"signed by key {claimed}, not checked (set {TRUSTED_KEYS_ENV} to the public keys you trust)"
+    claimed = Signer.from_dict(version.manifest.signer) if version.manifest.signer else None
+    if claimed and not policy.active:
+        return (f"signed by {claimed.describe()}, not checked (set {TRUSTED_KEYS_ENV} to the public keys you "
+                f"trust, or {TRUSTED_CA_ENV})")
     try:
         signer = registry.check_signature(version, policy)
     except SignatureError as exc:
         problems.append(str(exc))
         return "signature refused"
-    return f"signature valid, by trusted key {signer.fingerprint}" if signer else "unsigned"
+    return f"signature valid, by trusted {signer.describe()}" if signer else "unsigned"
 
 
 def _against_record(version, atlas_url: str, namespace: str | None) -> list[str]:

@@ -53,7 +53,9 @@ def trace_tree(chain: dict) -> Tree:
                                 f" {build['framework'] or ''}  registered {build['registeredTime']}"))
     signer = build.get("signer")
     checked = f"  (this deploy: {dep['signatureCheck']})" if dep.get("signatureCheck") else ""
-    b.add(_line("signed by", (f"{signer['kind']} {signer['fingerprint']}" if signer else "(unsigned)") + checked))
+    who = (f"certificate {signer['subject']} ({signer['fingerprint']})" if signer and signer.get("subject")
+           else f"{signer['kind']} {signer['fingerprint']}" if signer else "(unsigned)")
+    b.add(_line("signed by", who + checked))
     r = b.add(_line("registry copy", f"{copy['uri']}  [{copy['typeName']}]"))
     for f in copy["files"]:
         mark = "  (executable)" if f["path"] == copy["executable"] else ""

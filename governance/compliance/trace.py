@@ -147,7 +147,8 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
                   "modelType": battrs.get("modelType"), "framework": battrs.get("framework"),
                   "description": battrs.get("description"), "owner": battrs.get("owner"),
                   "ownerLob": battrs.get("ownerLob"), "registeredTime": iso(battrs.get("registeredTime")),
-                  "signer": ({"kind": battrs.get("signerKind"), "fingerprint": battrs.get("signerFingerprint")}
+                  "signer": ({"kind": battrs.get("signerKind"), "fingerprint": battrs.get("signerFingerprint"),
+                              "subject": battrs.get("signerSubject")}
                              if battrs.get("signerFingerprint") else None),
                   "atlasUrl": atlas_ui_link(atlas_url, build["guid"]) if build.get("guid") else None},
         "registryCopy": {"uri": battrs.get("registryUri"), "guid": copy_ref.get("guid"),

@@ -165,6 +165,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
         "exampleRequest": example_request, "exampleResponse": example_response,
         "mlflowModelUri": meta.extra.get("model.mlflow.model.uri"), "mlflowRunId": meta.extra.get("model.mlflow.run.id"),
         "signerKind": (manifest.signer or {}).get("kind"), "signerFingerprint": (manifest.signer or {}).get("fingerprint"),
+        "signerSubject": (manifest.signer or {}).get("subject"),
     }
     build_guid = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
                            {"project": ref(project, "ml_project_model_build"),

@@ -244,7 +244,9 @@ class GovernedDeploy:
         if not policy.active:
             return f"not checked (no trust policy); signed by key {claimed}" if claimed else "not checked (no trust policy)"
         signer = release.registry.check_signature(release.registered, policy)
-        return f"verified: signed by trusted key {signer.fingerprint}" if signer else "unsigned, allowed by the policy"
+        if signer is None:
+            return "unsigned, allowed by the policy"
+        return f"verified: signed by trusted {signer.describe()}"
 
     def _refuse(self, record: DeploymentRecord, exc: GovernanceError):
         """The version differs from Atlas's record, or its signature fails the trust policy: the target is not
