@@ -205,3 +205,20 @@ def test_a_certificate_signature_outside_the_policy_is_refused(certificate_signe
         monkeypatch.delenv(key, raising=False)
     assert registry_verify(registry, version, monkeypatch, **env) == 1
     assert says in capsys.readouterr().err
+
+
+def test_a_signed_version_copied_over_another_is_refused(example_repo, tmp_path, keys, monkeypatch, capsys):
+    """Each copy is consistent with its own signature; what gives it away is that it describes another version."""
+    registry = FileRegistry(f"file://{tmp_path / 'registry'}")
+    identity = SigningIdentity(keys["publisher"][0])
+    registry.publish(validate_repo(example_repo), signing=identity)
+    other = tmp_path / "other"
+    shutil.copytree(example_repo, other)
+    (other / "metadata.txt").write_text((other / "metadata.txt").read_text().replace("1.0", "2.0"))
+    (other / "executable" / "model.joblib").write_bytes(b"the 2.0 bytes")
+    two = registry.publish(validate_repo(other), signing=identity)
+    folder = Path(two.location.removeprefix("file://")).parent
+    shutil.rmtree(folder / "1.0")
+    shutil.copytree(folder / "2.0", folder / "1.0")
+    assert main(["registry", "verify", registry.uri, two.manifest.model_name, "1.0"]) == 1
+    assert "describes iris-classifier 2.0, not iris-classifier 1.0" in capsys.readouterr().err

@@ -272,7 +272,13 @@ class Registry(ABC):
         if found is None:
             return None
         text, where = found
-        return RegistryVersion(self.uri, self.version_location(name, version), Manifest.parse(text, where),
+        manifest = Manifest.parse(text, where)
+        if (manifest.model_name, manifest.model_version) != (name, version):
+            # a folder copied (with its manifest and signature) over another version's: consistent in itself,
+            # and a verified signature, yet not the version asked for
+            raise RegistryError(f"{where} describes {manifest.model_name} {manifest.model_version}, not {name} "
+                                f"{version}: the folder was copied or renamed; refusing to use it")
+        return RegistryVersion(self.uri, self.version_location(name, version), manifest,
                                created=False, manifest_text=text)
 
     def publish(self, staged: StagedRepo, *, progress: bool = False,
