@@ -79,10 +79,19 @@ def stops_forwarded() -> Iterator[None]:
         request_stop(signum)
 
     _requested.clear()
+    try:
+        with signals_handled_by(handler):
+            yield
+    finally:
+        _requested.clear()
+
+
+@contextlib.contextmanager
+def signals_handled_by(handler) -> Iterator[None]:  # handler(signum, frame); main thread only
+    """SIGTERM and SIGINT go to ``handler`` within the block; the previous handlers come back after it."""
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        _requested.clear()

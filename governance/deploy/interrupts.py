@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import threading
 from collections.abc import Iterator
 
 from governance.errors import DeployInterrupted
-from governance.stops import SIGNALS, stoppable
+from governance.stops import signals_handled_by, stoppable
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +37,5 @@ def interrupts_raise() -> Iterator[None]:
         raised.append(signum)
         raise DeployInterrupted(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
-    try:
+    with signals_handled_by(handler):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
