@@ -1,8 +1,10 @@
 """The approval gate of deploys to a target marked ``environment: production`` in modelgov.yaml: the flow run pauses with a typed input until someone approves
 or rejects it (Prefect UI form, or ``modelgov approve RUN_ID --approver NAME [--reject --reason TEXT]``).
 
-Open-source Prefect does not record who resumed a run, so the approver is the name given in the input;
-it and the time the run received the decision go to the Atlas deployment.
+Open-source Prefect does not record who resumed a run, so a typed approver is only a name. Where the trust
+policy names approvers, the decision must be signed (``modelgov approve RUN_ID --key PATH``): the run
+publishes what it asks approval for (``approval-subject``: version, content digest, target, environment,
+run) as a flow run input, the CLI signs exactly that (``governance.approvals``), and the saga verifies it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from prefect import get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
+from prefect.input.actions import create_flow_run_input, read_flow_run_input
 from prefect.runtime import flow_run
 
 from governance.deploy.record import ApprovalDecision
 from governance.errors import ConfigError, GovernanceError
 
 APPROVAL_KEY = "approval"
+SUBJECT_KEY = "approval-subject"
 DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
 POLL_SECONDS = 2
 
@@ -30,11 +34,15 @@ class Approval(RunInput):
     approver: str
     approved: bool
     reason: str = ""
+    statement: str = ""  # a signed approval (DSSE envelope, governance.approvals); empty for a typed one
 
 
-def await_approval(what: str, timeout: int) -> ApprovalDecision:
-    """Pause this flow run until approved, rejected, or ``timeout`` seconds pass (then: timed_out)."""
+def await_approval(what: str, timeout: int, subject: dict | None = None) -> ApprovalDecision:
+    """Pause this flow run until approved, rejected, or ``timeout`` seconds pass (then: timed_out). ``subject``
+    (what exactly is to be approved) is published first, for ``modelgov approve --key`` to sign."""
     log = get_run_logger()
+    if subject is not None:
+        create_flow_run_input(key=SUBJECT_KEY, value=subject)
     log.info("waiting up to %ss for approval of %s: approve in the Prefect UI or run `modelgov approve %s "
              "--approver NAME` (add --reject --reason TEXT to reject)", timeout, what, flow_run.id)
     try:
@@ -48,22 +56,35 @@ def await_approval(what: str, timeout: int) -> ApprovalDecision:
     if not approver:
         return ApprovalDecision("rejected", None, received, "approval without an approver name is refused")
     decision = ApprovalDecision("approved" if answer.approved else "rejected", approver, received,
-                                answer.reason.strip())
+                                answer.reason.strip(), statement=answer.statement or None)
     log.info("%s %s by %s%s", what, decision.decision, approver, f": {decision.reason}" if decision.reason else "")
     return decision
 
 
-def decide(run_id: str, approver: str, approved: bool, reason: str = "") -> None:
+def approval_subject(run_id: str) -> dict:
+    """What the paused run ``run_id`` asks approval for (published by ``await_approval``)."""
+    subject = read_flow_run_input(SUBJECT_KEY, flow_run_id=_run_uuid(run_id))
+    if not isinstance(subject, dict):
+        raise GovernanceError(f"flow run {run_id} published no approval subject (a batch, or a run started "
+                              "before signed approvals): it cannot take a signed approval")
+    return subject
+
+
+def _run_uuid(run_id: str) -> UUID:
+    try:
+        return UUID(run_id)
+    except ValueError as exc:
+        raise ConfigError(f"{run_id!r} is not a flow run id") from exc
+
+
+def decide(run_id: str, approver: str, approved: bool, reason: str = "", statement: str = "") -> None:
     """Resume a paused run with the decision (what ``modelgov approve`` does)."""
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
 
     if not approver.strip():
         raise ConfigError("--approver NAME is required")
-    try:
-        run_uuid = UUID(run_id)
-    except ValueError as exc:
-        raise ConfigError(f"{run_id!r} is not a flow run id") from exc
+    run_uuid = _run_uuid(run_id)
     with get_client(sync_client=True) as client:
         try:
             run = client.read_flow_run(run_uuid)
@@ -73,6 +94,7 @@ def decide(run_id: str, approver: str, approved: bool, reason: str = "") -> None
         raise GovernanceError(f"flow run {run_id} is not waiting for approval (state: "
                               f"{run.state.name if run.state else 'unknown'})")
     try:
-        resume_flow_run(run_uuid, run_input={"approver": approver, "approved": approved, "reason": reason})
+        resume_flow_run(run_uuid, run_input={"approver": approver, "approved": approved, "reason": reason,
+                                             "statement": statement})
     except FlowPauseTimeout as exc:
         raise GovernanceError(f"flow run {run_id}: the approval window has closed") from exc

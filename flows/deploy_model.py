@@ -60,7 +60,7 @@ def prefect_hooks(approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT) -> SagaHooks
     log = get_run_logger()
     run_id = str(flow_run.id or "") or None
     return SagaHooks(step=lambda name, fn, *args: STEP_TASKS[name](fn, *args),
-                     approve=lambda what: await_approval(what, approval_timeout),
+                     approve=lambda what, subject: await_approval(what, approval_timeout, subject),
                      slot=lambda target: target_slot(target, log.info, run_id=run_id),
                      run_id=run_id, log=log.info, on_wait=log.warning)
 

@@ -77,7 +77,7 @@ class Config:
             return tuple(dict.fromkeys(v for level in levels for v in level.get(key, ())))
 
         return TrustSettings(joined("trusted_keys"), any(level.get("require_signature") for level in levels),
-                             joined("trusted_cas"), joined("identities"))
+                             joined("trusted_cas"), joined("identities"), joined("approvers"))
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -178,7 +178,8 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def _trust_level(spec: object, where: str, base: Path) -> dict:
-    if not isinstance(spec, dict) or set(spec) - {"trusted_keys", "require_signature", "trusted_cas", "identities"}:
+    if not isinstance(spec, dict) or set(spec) - {"trusted_keys", "require_signature", "trusted_cas", "identities",
+                                                  "approvers"}:
         raise ConfigError(f"{where}: give trusted_keys (public key files), trusted_cas (root certificates) with "
                           "identities (leaf subjects or sha256: fingerprints), require_signature (true/false)")
     keys = spec.get("trusted_keys") or []
@@ -192,11 +193,14 @@ def _trust_level(spec: object, where: str, base: Path) -> dict:
     cas = [cas] if isinstance(cas, str) else cas
     pins = spec.get("identities") or []
     pins = [pins] if isinstance(pins, str) else pins
-    for field_name, values in (("trusted_cas", cas), ("identities", pins)):
+    approvers = spec.get("approvers") or []
+    approvers = [approvers] if isinstance(approvers, str) else approvers
+    for field_name, values in (("trusted_cas", cas), ("identities", pins), ("approvers", approvers)):
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{where}.{field_name}: a list of strings")
     return {"trusted_keys": tuple(str(base / Path(k).expanduser()) for k in keys), "require_signature": required,
-            "trusted_cas": tuple(str(base / Path(c).expanduser()) for c in cas), "identities": tuple(pins)}
+            "trusted_cas": tuple(str(base / Path(c).expanduser()) for c in cas), "identities": tuple(pins),
+            "approvers": tuple(str(base / Path(a).expanduser()) for a in approvers)}
 
 
 def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
@@ -204,7 +208,7 @@ def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
     key files relative to the config file's folder."""
     if section is None:
         return {}
-    level_keys = ("trusted_keys", "require_signature", "trusted_cas", "identities")
+    level_keys = ("trusted_keys", "require_signature", "trusted_cas", "identities", "approvers")
     if not isinstance(section, dict) or set(section) - {*level_keys, "environments", "targets"}:
         raise ConfigError(f"{file}: trust has trusted_keys, trusted_cas, identities, require_signature, "
                           "environments and targets")

@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from cryptography.hazmat.primitives import serialization
@@ -47,6 +47,7 @@ SIGNING_CHAIN_ENV = "MODELGOV_SIGNING_CHAIN"    # intermediate certificates, com
 TRUSTED_CA_ENV = "MODELGOV_TRUSTED_CA"          # root certificates a certificate signature must chain to
 TRUSTED_IDENTITIES_ENV = "MODELGOV_TRUSTED_IDENTITIES"  # pinned leaf subjects or sha256:fingerprints, ';'-separated
 TRUSTED_KEYS_ENV = "MODELGOV_TRUSTED_KEYS"
+APPROVER_KEYS_ENV = "MODELGOV_APPROVER_KEYS"  # public keys of the people whose signed approvals count
 REQUIRE_ENV = "MODELGOV_REQUIRE_SIGNATURE"
 MAX_SIGNATURE_BYTES = 16 * 1024 * 1024  # a bundle lists one digest per file: 100,000 files are ~15 MB
 
@@ -189,6 +190,7 @@ class TrustSettings:
     require_signature: bool = False
     trusted_cas: tuple[str, ...] = ()      # root certificates for certificate signatures
     identities: tuple[str, ...] = ()       # pinned leaf subjects (RFC 4514) or sha256: fingerprints
+    approvers: tuple[str, ...] = ()        # public keys whose signed approvals count (governance.approvals)
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class TrustPolicy:
     required: bool = False
     cas: tuple[Path, ...] = ()   # certificate mode: the roots a leaf must chain to ...
     identities: frozenset[str] = frozenset()  # ... and one of these leaf subjects or fingerprints
+    approvers: Mapping[str, Path] = field(default_factory=dict)  # fingerprint -> key: signed approvals required
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrustPolicy:
@@ -210,17 +213,12 @@ class TrustPolicy:
         """``settings`` (from modelgov.yaml) joined with the environment's: the keys of both are trusted, and a
         signature is required when either requires one (the stricter wins)."""
         env = os.environ if env is None else env
-        keys: dict[str, Path] = {}
-        sources = [(raw, TRUSTED_KEYS_ENV) for raw in (env.get(TRUSTED_KEYS_ENV) or "").split(",")]
-        sources += [(raw, "trust.trusted_keys in modelgov.yaml") for raw in (settings.trusted_keys if settings else ())]
-        for raw, where in sources:
-            if not raw.strip():
-                continue
-            path = Path(raw.strip()).expanduser()
-            try:
-                keys[key_fingerprint(serialization.load_pem_public_key(path.read_bytes()))] = path
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"{where}: {path} is not a readable PEM public key") from exc
+        keys = _public_keys([(raw, TRUSTED_KEYS_ENV) for raw in (env.get(TRUSTED_KEYS_ENV) or "").split(",")]
+                            + [(raw, "trust.trusted_keys in modelgov.yaml")
+                               for raw in (settings.trusted_keys if settings else ())])
+        approvers = _public_keys([(raw, APPROVER_KEYS_ENV) for raw in (env.get(APPROVER_KEYS_ENV) or "").split(",")]
+                                 + [(raw, "trust.approvers in modelgov.yaml")
+                                    for raw in (settings.approvers if settings else ())])
         required = (env.get(REQUIRE_ENV) or "").strip().lower()
         if required not in ("", "true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{REQUIRE_ENV}={required!r}: use true or false")
@@ -232,7 +230,7 @@ class TrustPolicy:
         pins = {i.strip() for i in (env.get(TRUSTED_IDENTITIES_ENV) or "").split(";") if i.strip()}
         pins |= set(settings.identities if settings else ())
         return cls(keys, required in ("true", "1", "yes") or bool(settings and settings.require_signature),
-                   tuple(cas), frozenset(pins))
+                   tuple(cas), frozenset(pins), approvers)
 
     @property
     def active(self) -> bool:
@@ -323,6 +321,20 @@ def create_key_pair(folder: Path, name: str, password: str | None = None) -> tup
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public, key_fingerprint(key.public_key())
+
+
+def _public_keys(sources: list[tuple[str, str]]) -> dict[str, Path]:
+    """{fingerprint: file} of the public key files named in ``sources`` ((path, where it was set))."""
+    keys: dict[str, Path] = {}
+    for raw, where in sources:
+        if not raw.strip():
+            continue
+        path = Path(raw.strip()).expanduser()
+        try:
+            keys[key_fingerprint(serialization.load_pem_public_key(path.read_bytes()))] = path
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: {path} is not a readable PEM public key") from exc
+    return keys
 
 
 def _verified_statement(label: str, bundle: bytes, public_key: Path | None, *,

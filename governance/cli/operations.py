@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt, say
 from governance.errors import ConfigError
@@ -16,10 +17,24 @@ def cmd_approve(args: argparse.Namespace) -> int:
     """Resume a production run waiting at its approval gate, with the decision as the run's typed input."""
     if args.reject and not (args.reason or "").strip():
         raise ConfigError("--reject needs --reason TEXT (it is recorded in Atlas)")
-    from flows.approval import decide
+    from flows.approval import approval_subject, decide
 
-    decide(args.run_id, args.approver, approved=not args.reject, reason=args.reason or "")
-    say(f"flow run {args.run_id}: {'rejected' if args.reject else 'approved'} by {args.approver}")
+    statement, approver = "", args.approver
+    if args.key:
+        from governance.approvals import ApprovalSubject, sign_approval
+        from governance.signing import SIGNING_KEY_ENV, SIGNING_PASSWORD_ENV, SigningIdentity
+
+        identity = SigningIdentity.from_env({SIGNING_KEY_ENV: args.key,
+                                             SIGNING_PASSWORD_ENV: os.environ.get(SIGNING_PASSWORD_ENV, "")})
+        subject = ApprovalSubject.from_dict(approval_subject(args.run_id))
+        statement = sign_approval(identity, subject, approved=not args.reject, reason=args.reason or "")  # type: ignore[arg-type]
+        approver = approver or f"key {identity.signer.fingerprint}"  # type: ignore[union-attr]
+        say(f"signed the {'rejection' if args.reject else 'approval'} of {subject.model} {subject.version} "
+            f"(content {subject.content_digest[:16]}...) on {subject.target} for run {subject.run_id}")
+    if not approver:
+        raise ConfigError("give --approver NAME, or --key PATH for a signed approval")
+    decide(args.run_id, approver, approved=not args.reject, reason=args.reason or "", statement=statement)
+    say(f"flow run {args.run_id}: {'rejected' if args.reject else 'approved'} by {approver}")
     return EXIT_OK
 
 
@@ -142,7 +157,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The operations subcommands (added to ``modelgov``'s parser)."""
     p = sub.add_parser("approve", help="approve (or --reject) a production deploy waiting for approval")
     p.add_argument("run_id", metavar="RUN_ID", help="the flow run id the waiting run logged")
-    p.add_argument("--approver", required=True, help="your name; recorded on the Atlas deployment")
+    p.add_argument("--approver", default=None, help="your name; recorded on the Atlas deployment (unverified "
+                   "unless signed with --key)")
+    p.add_argument("--key", default=None, metavar="PATH",
+                   help="sign the decision with your ECDSA key (modelgov trust init), bound to the version's bytes, "
+                        "target and run; required where the policy names approvers")
     p.add_argument("--reject", action="store_true")
     p.add_argument("--reason", default=None)
     p.set_defaults(func=cmd_approve)

@@ -31,13 +31,16 @@ class TargetInfo:
 class ApprovalDecision:
     """The answer at a production deploy's approval gate: who, when, which way, why.
 
-    ``approver`` is the name the approver typed (open-source Prefect records no identity on resume).
+    ``approver`` is the name the approver typed (open-source Prefect records no identity on resume), or, for a
+    signed approval (``governance.approvals``) once verified, the approver's key; ``proof`` says which.
     """
 
     decision: str             # approved, rejected, timed_out
     approver: str | None
     time: datetime
     reason: str = ""
+    statement: str | None = None  # the signed approval (DSSE envelope) as received, before verification
+    proof: str | None = None      # "signed approval, verified" or "typed name, unverified"
 
     @property
     def approved(self) -> bool:
@@ -45,7 +48,7 @@ class ApprovalDecision:
 
     def to_dict(self) -> dict:
         return {"decision": self.decision, "approver": self.approver, "time": self.time.isoformat(),
-                "reason": self.reason}
+                "reason": self.reason, "proof": self.proof}
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from governance.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
 from governance.deploy.governed import GovernedDeploy
 from governance.deploy.ledger import Ledger
 from governance.deploy.record import ApprovalDecision, DeploymentRecord
@@ -31,7 +32,7 @@ from governance.deploy.summary import DeploySummary
 from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.registries.base import Manifest
-from governance.signing import SigningIdentity
+from governance.signing import APPROVER_KEYS_ENV, SigningIdentity, TrustPolicy
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
 from governance.targets import ServingTarget, get_target
@@ -50,7 +51,7 @@ class SagaHooks:
     ``run_id`` names the deployment; ``log``/``on_wait`` report progress and lock waits."""
 
     step: Callable[..., Any] = _direct
-    approve: Callable[[str], ApprovalDecision] | None = None
+    approve: Callable[[str, dict], ApprovalDecision] | None = None
     slot: Callable[[ServingTarget], AbstractContextManager[None]] = field(
         default=lambda target: contextlib.nullcontext())
     run_id: str | None = None
@@ -128,8 +129,13 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
     record = start_record(staged, registered, res.target, request, hooks.run_id).referring_to(recorded)
     if request.approval_required:
         what = f"{meta.name} {meta.version} on {res.target.host_detail} (registry {registered.location})"
-        decision = approval or (hooks.approve(what) if hooks.approve else ApprovalDecision(
+        subject = ApprovalSubject(meta.name, meta.version, registered.manifest.content_digest, res.target.host_detail,
+                                  request.environment, hooks.run_id or record.deployment_id)
+        decision = approval or (hooks.approve(what, subject.to_dict()) if hooks.approve else ApprovalDecision(
             "rejected", None, datetime.now(UTC), "no approval gate is reachable from this run"))
+        decision = checked_approval(decision, subject, TrustPolicy.load(request.trust), deployer=record.deployed_by,
+                                    version_signer=(registered.manifest.signer or {}).get("fingerprint"),
+                                    for_batch=approval is not None)
         if not decision.approved:
             refused = record.rejected(decision)
             atlas_record = run_step("record", res.ledger.record_outcome, refused)
@@ -153,6 +159,35 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
         hooks.log(f"deployed {meta.name} v{meta.version} at {out.endpoint}; Atlas deployment "
                   f"{out.atlas_guid('deployment') or '(pending)'}")
     return out
+
+
+def checked_approval(decision: ApprovalDecision, subject: ApprovalSubject, policy: TrustPolicy, *,
+                     deployer: str | None, version_signer: str | None, for_batch: bool = False) -> ApprovalDecision:
+    """The decision as the trust policy takes it (``governance.approvals``). Where the policy names approvers,
+    only an approval they signed for these bytes, this target, environment and run counts, and the approver
+    is their verified key; anything else is a rejection saying why. Elsewhere a typed name still counts,
+    recorded as unverified."""
+    if decision.decision == "timed_out":
+        return decision
+    if not decision.statement:
+        if not policy.approvers:
+            return replace(decision, proof="typed name, unverified")
+        why = ("a batch asks for one approval before its versions exist, so it cannot be signed for their bytes: "
+               "deploy these models one by one" if for_batch else
+               f"the approval by {decision.approver or '(nobody)'} is not signed, and this target's policy requires "
+               f"one signed by an approver ({APPROVER_KEYS_ENV}, trust.approvers): modelgov approve RUN_ID --key PATH")
+        return replace(decision, decision="rejected", reason=why, proof="typed name, refused")
+    if not policy.approvers:
+        return replace(decision, proof="signed, not verified: the policy names no approvers")
+    try:
+        verified = verify_approval(decision.statement, subject, policy.approvers, deployer=deployer,
+                                   version_signer=version_signer)
+    except ApprovalNotValid as exc:
+        return replace(decision, decision="rejected", reason=f"signed approval refused: {exc}",
+                       proof="signed approval, refused")
+    return replace(decision, decision="approved" if verified.approved else "rejected",
+                   approver=f"key {verified.approver.fingerprint}", reason=verified.reason,
+                   proof="signed approval, verified")
 
 
 def plan(request: DeployRequest) -> dict:

@@ -30,18 +30,19 @@ def approval_worker(prefect_server, tmp_path_factory):
         yield prefect_server["url"]
 
 
-def start_production_run(api_url, example_repo, tmp_path, mlserver, atlas, name, **params):
+def start_production_run(api_url, example_repo, tmp_path, mlserver, atlas, name, approvers=None, **params):
     from prefect.deployments import run_deployment
 
     repo = shutil.copytree(example_repo, tmp_path / name)
     write_metadata(repo, model_name=name)
-    config = tmp_path / "modelgov.yaml"
+    config = tmp_path / f"modelgov-{name}.yaml"
+    trust = f"trust:\n  environments:\n    production: {{approvers: [\"{approvers}\"]}}\n" if approvers else ""
     config.write_text(f"""
 atlas: {{url: "{atlas.url}"}}
 registries: {{reg: "file://{tmp_path / 'registry'}"}}
 targets:
   mlserver-prod: {{uri: "{mlserver.target_uri()}", environment: production}}
-""")
+{trust}""")
     return run_deployment("deploy-model/approvals", timeout=0, parameters={
         "source": str(repo), "target": "mlserver-prod", "registry": "reg", "config": str(config), **params})
 
@@ -52,7 +53,8 @@ def deployment_attrs(atlas_client, name, wait_s: float = 120):
     deadline = time.monotonic() + wait_s
     while True:
         hits = list(atlas_client.search_basic({"typeName": "modelgov_model_deployment", "attributes": [
-            "status", "outcome", "approver", "approvalTime", "approvalDecision", "approvalReason", "failureReason"],
+            "status", "outcome", "approver", "approvalTime", "approvalDecision", "approvalReason", "failureReason",
+            "approvalProof"],
             "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": name}}))
         if hits and hits[0]["attributes"]["status"] != "deploying" or time.monotonic() > deadline:
             [hit] = hits
@@ -111,3 +113,38 @@ def test_unanswered_production_run_times_out_as_rejected(approval_worker, on_pre
     assert (attrs["status"], attrs["outcome"], attrs["approvalDecision"]) == ("stopped", "rejected", "timed_out")
     assert attrs.get("approver") is None and attrs["failureReason"].startswith("not approved in time")
     assert not served(mlserver, "gate-timeout")
+
+
+def test_where_approvers_are_named_only_their_signed_approval_for_these_bytes_counts(
+        approval_worker, on_prefect_server, example_repo, tmp_path, mlserver, atlas, atlas_client):
+    """Issue 21: a typed name, or a signature by someone outside the policy, is a rejection; an approver's
+    signed approval deploys, and Atlas records the approver's verified key, not a name."""
+    from governance.signing import SigningIdentity
+    from tests.signing_keys import write_key_pair
+
+    approver_key, approver_pub = write_key_pair(tmp_path / "keys", "approver")
+    stranger_key, _ = write_key_pair(tmp_path / "keys", "stranger")
+    env = {"PREFECT_API_URL": approval_worker}
+    runs = {}
+    for name in ("gate-typed", "gate-stranger", "gate-signed"):
+        runs[name] = start_production_run(approval_worker, example_repo, tmp_path, mlserver, atlas, name,
+                                          approvers=approver_pub)
+    wait_for_runs([r.id for r in runs.values()], final=False)
+    answers = {"gate-typed": ["--approver", "Chief Risk Officer"], "gate-stranger": ["--key", str(stranger_key)],
+               "gate-signed": ["--key", str(approver_key)]}
+    for name, args in answers.items():
+        proc = modelgov("approve", str(runs[name].id), *args, env=env)
+        assert proc.returncode == 0, proc.stderr
+    wait_for_runs([r.id for r in runs.values()])
+
+    typed = deployment_attrs(atlas_client, "gate-typed")
+    assert (typed["outcome"], typed["approvalProof"]) == ("rejected", "typed name, refused")
+    assert "is not signed" in typed["failureReason"] and not served(mlserver, "gate-typed")
+    stranger = deployment_attrs(atlas_client, "gate-stranger")
+    assert stranger["outcome"] == "rejected" and "not an approver" in stranger["failureReason"]
+    assert not served(mlserver, "gate-stranger")
+    signed = deployment_attrs(atlas_client, "gate-signed")
+    fingerprint = SigningIdentity(approver_key).signer.fingerprint
+    assert (signed["status"], signed["approver"], signed["approvalProof"]) == (
+        "deployed", f"key {fingerprint}", "signed approval, verified")
+    assert served(mlserver, "gate-signed")
