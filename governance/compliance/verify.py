@@ -48,7 +48,38 @@ def verify_deployment(client: AtlasClient, reference: str) -> Verification:
     result = Verification(deployment=dep.qualified_name)
     _check_registry(result, dep.model_name, dep.model_version, build)
     _check_target(result, client, dep, entity.get("attributes") or {}, build)
+    _check_approval(result, dep, entity.get("attributes") or {}, build)
     return result
+
+
+def _check_approval(result: Verification, dep, attrs: dict, build: dict) -> None:
+    """A signed approval recorded on the deployment, verified again against the approvers' keys
+    (``MODELGOV_APPROVER_KEYS``) and the deployment it approved: checkable without Prefect."""
+    from governance.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
+    from governance.signing import APPROVER_KEYS_ENV, TrustPolicy
+
+    statement = attrs.get("approvalStatement")
+    if not statement:
+        return
+    policy = TrustPolicy.from_env()
+    if not policy.approvers:
+        result.checked.append(f"approval: a signed statement is recorded, not checked (set {APPROVER_KEYS_ENV})")
+        return
+    subject = ApprovalSubject(dep.model_name, dep.model_version, build.get("contentDigest") or "",
+                              dep.target_detail or "", dep.environment, attrs.get("orchestratorRunId") or "")
+    try:
+        verified = verify_approval(statement, subject, policy.approvers, deployer=attrs.get("deployedBy"),
+                                   version_signer=build.get("signerFingerprint"))
+    except ApprovalNotValid as exc:
+        result.mismatches.append(f"approval: {exc}")
+        return
+    recorded = attrs.get("approver")
+    if recorded != f"key {verified.approver.fingerprint}":
+        result.mismatches.append(f"approval: signed by key {verified.approver.fingerprint}, Atlas records "
+                                 f"approver {recorded!r}")
+        return
+    result.checked.append(f"approval: {'approved' if verified.approved else 'rejected'} by key "
+                          f"{verified.approver.fingerprint}, signed for these bytes, this target and run")
 
 
 def _check_registry(result: Verification, name: str, version: str, build: dict) -> None:

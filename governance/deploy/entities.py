@@ -233,7 +233,8 @@ def _deployment_entities(batch: EntityBatch, record: DeploymentRecord, qn: Quali
         deployment_attrs.update(approver=record.approval.approver, approvalTime=millis(record.approval.time),
                                 approvalDecision=record.approval.decision,
                                 approvalReason=record.approval.reason or None,
-                                approvalProof=record.approval.proof)
+                                approvalProof=record.approval.proof,
+                                approvalStatement=record.approval.statement)
     deployment = batch.add(DEPLOYMENT_TYPE, {k: v for k, v in deployment_attrs.items() if v is not None},
                            {"build": _linked(build, "ml_build_deployment")})
     process_attrs = {"qualifiedName": qn.deploy_process,

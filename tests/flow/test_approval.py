@@ -148,3 +148,11 @@ def test_where_approvers_are_named_only_their_signed_approval_for_these_bytes_co
     assert (signed["status"], signed["approver"], signed["approvalProof"]) == (
         "deployed", f"key {fingerprint}", "signed approval, verified")
     assert served(mlserver, "gate-signed")
+    # the signed statement is on the record: checkable later, without Prefect
+    [hit] = atlas_client.search_basic({"typeName": "modelgov_model_deployment", "attributes": ["approvalStatement"],
+                                       "entityFilters": {"attributeName": "modelName", "operator": "=",
+                                                         "attributeValue": "gate-signed"}})
+    check = modelgov("verify", hit["guid"], "--atlas", atlas.url,
+                     env={**env, "MODELGOV_APPROVER_KEYS": str(approver_pub)})
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"ok  approval: approved by key {fingerprint}, signed for these bytes" in check.stdout
