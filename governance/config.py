@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from governance.errors import ConfigError
-from governance.signing import TrustSettings
+from governance.signing import SigningSettings, TrustSettings
 
 DEFAULT_FILE = "modelgov.yaml"
 SECRET_KEY = re.compile(r"(password|secret|token|credential|access_key)", re.IGNORECASE)
@@ -63,6 +63,7 @@ class Config:
     limits: dict[str, object] = field(default_factory=dict)  # intake bounds (governance.staging.limits)
     data_roots: tuple[str, ...] = ()  # folders local training data may be read from (ditto)
     trust: dict = field(default_factory=dict)  # the trust policy's levels (_parse_trust), keys resolved
+    signing: SigningSettings | None = None  # what signs this host's publishes (governance.signing)
 
     def trust_for(self, target: str | None, environment: str | None) -> TrustSettings:
         """The trust policy of a deploy to ``target`` (a name or a URI) in ``environment``: the keys of the
@@ -140,7 +141,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
     unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir", "limits",
-                           "data_roots", "trust"}
+                           "data_roots", "trust", "signing"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -174,7 +175,29 @@ def load_config(path: str | Path | None = None) -> Config:
                   state_dir=_expand(str(data["state_dir"]), "state_dir") if data.get("state_dir") else None,
                   limits={str(k): v for k, v in limits.items()},
                   data_roots=tuple(_expand(str(r), "data_roots") for r in roots),
-                  trust=_parse_trust(data.get("trust"), file, set(targets)))
+                  trust=_parse_trust(data.get("trust"), file, set(targets)),
+                  signing=_parse_signing(data.get("signing"), file))
+
+
+def _parse_signing(section: object, file: Path) -> SigningSettings | None:
+    """``signing: {key: PATH, certificate: PATH, chain: [PATH]}``, paths relative to the config file."""
+    if section is None:
+        return None
+    if not isinstance(section, dict) or not isinstance(section.get("key"), str) or \
+            set(section) - {"key", "certificate", "chain"}:
+        raise ConfigError(f"{file}: signing needs key (a private key file), and may name certificate and chain; "
+                          "the key's password goes in MODELGOV_SIGNING_KEY_PASSWORD")
+    base = file.parent.resolve()
+    chain = section.get("chain") or []
+    chain = [chain] if isinstance(chain, str) else chain
+    if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
+        raise ConfigError(f"{file}: signing.chain: a list of certificate files")
+    cert = section.get("certificate")
+    if cert is not None and not isinstance(cert, str):
+        raise ConfigError(f"{file}: signing.certificate: a certificate file")
+    return SigningSettings(str(base / Path(section["key"]).expanduser()),
+                           str(base / Path(cert).expanduser()) if cert else None,
+                           tuple(str(base / Path(c).expanduser()) for c in chain))
 
 
 def _trust_level(spec: object, where: str, base: Path) -> dict:

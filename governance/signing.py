@@ -109,6 +109,16 @@ def signed_files(files: Iterable[tuple[str, str]], manifest_name: str, manifest_
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    """``signing:`` in modelgov.yaml: the key (and certificate, chain) that signs what this host publishes.
+    Paths only; a key's password comes from ``MODELGOV_SIGNING_KEY_PASSWORD``, never from the file."""
+
+    key: str
+    certificate: str | None = None
+    chain: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SigningIdentity:
     """A private key that signs registry versions at publish."""
 
@@ -116,6 +126,17 @@ class SigningIdentity:
     password: str | None = None
     certificate: Path | None = None  # certificate mode: the key's leaf certificate, and its chain
     chain: tuple[Path, ...] = ()
+
+    @classmethod
+    def load(cls, settings: SigningSettings | None, env: Mapping[str, str] | None = None) -> SigningIdentity | None:
+        """The identity the environment names (``MODELGOV_SIGNING_KEY``, which wins), else modelgov.yaml's
+        ``signing:``; None when neither names one."""
+        env = os.environ if env is None else env
+        if env.get(SIGNING_KEY_ENV, "").strip() or settings is None:
+            return cls.from_env(env)
+        return cls.from_env({SIGNING_KEY_ENV: settings.key, SIGNING_CERT_ENV: settings.certificate or "",
+                             SIGNING_CHAIN_ENV: ",".join(settings.chain),
+                             SIGNING_PASSWORD_ENV: env.get(SIGNING_PASSWORD_ENV, "")})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SigningIdentity | None:

@@ -167,3 +167,19 @@ def test_the_trust_policy_per_environment_and_target_the_stricter_wins(tmp_path)
 def test_a_bad_trust_section_names_the_field(tmp_path, section, says):
     with pytest.raises(ConfigError, match=says):
         load_config(write(tmp_path, section))
+
+
+def test_the_signing_identity_from_modelgov_yaml_and_the_environment_winning(tmp_path, monkeypatch):
+    from governance.signing import SigningIdentity
+    from tests.signing_keys import write_key_pair
+
+    mine, _ = write_key_pair(tmp_path / "keys", "host")
+    theirs, _ = write_key_pair(tmp_path / "keys", "env")
+    config = load_config(write(tmp_path, "signing:\n  key: keys/host.key\n"))
+    assert config.signing.key == str(mine.resolve())
+    monkeypatch.delenv("MODELGOV_SIGNING_KEY", raising=False)
+    assert SigningIdentity.load(config.signing).key_path == mine.resolve()
+    monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(theirs))
+    assert SigningIdentity.load(config.signing).key_path == theirs
+    with pytest.raises(ConfigError, match="signing.password: secrets do not belong in modelgov.yaml"):
+        load_config(write(tmp_path, "signing:\n  key: keys/host.key\n  password: hunter2\n"))

@@ -81,7 +81,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{args.name} has no deployment on {target.host_detail}: pass --registry")
             registry = registry_of(current[0], None)
         governed = rollback(target, ledger, registry, args.name, args.to, args.reason, environment=environment,
-                            trust=cfg.trust_for(args.target, environment))
+                            trust=cfg.trust_for(args.target, environment), signing=cfg.signing)
     finally:
         ledger.close()
     out = governed.summary()

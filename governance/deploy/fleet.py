@@ -27,7 +27,7 @@ from governance.deploy.record import DeploymentRecord
 from governance.deploy.release import release_from_registry, staged_view
 from governance.errors import ConfigError, GovernanceError, TargetError
 from governance.registries import Registry, get_registry
-from governance.signing import TrustSettings
+from governance.signing import SigningSettings, TrustSettings
 from governance.targets import ServingTarget, get_target
 from governance.targets.base import Release, ServedModel
 from governance.targets.lock import target_lock
@@ -79,10 +79,11 @@ def registry_of(row: dict, fallback: str | None) -> Registry:
 
 def redeploy(target: ServingTarget, ledger: Ledger, release: Release, reason: str, *,
              environment: str | None = None, run_id: str | None = None,
-             on_wait: Callable[[str], None] | None = None, trust: TrustSettings | None = None) -> Governed:
+             on_wait: Callable[[str], None] | None = None, trust: TrustSettings | None = None,
+             signing: SigningSettings | None = None) -> Governed:
     """Deploy a registered version again (rollback, reconcile) as a new governed deployment with ``reason``."""
     record = DeploymentRecord.start(staged_view(release), release.registered, target, run_id=run_id,
-                                    environment=environment, reason=reason)
+                                    environment=environment, reason=reason, signing=signing)
     return GovernedDeploy(target, ledger, on_wait=on_wait, trust=trust).run(release, record)
 
 
@@ -123,7 +124,8 @@ def _record_ungoverned(ledger: Ledger, target: ServingTarget, model: ServedModel
 
 def reconcile_target(target: ServingTarget, ledger: Ledger, *, registry_fallback: str | None = None,
                      dry_run: bool = False, environment: str | None = None, run_id: str | None = None,
-                     report: ReconcileReport | None = None, trust: TrustSettings | None = None) -> ReconcileReport:
+                     report: ReconcileReport | None = None, trust: TrustSettings | None = None,
+                     signing: SigningSettings | None = None) -> ReconcileReport:
     """Reconcile one target (see the module docstring); returns the findings."""
     report = report or ReconcileReport()
     where = f"{target.kind}://{target.host_detail}"
@@ -167,7 +169,7 @@ def reconcile_target(target: ServingTarget, ledger: Ledger, *, registry_fallback
             continue
         try:
             governed = redeploy(target, ledger, release, RECONCILE, environment=environment, run_id=run_id,
-                                trust=trust)
+                                trust=trust, signing=signing)
         except GovernanceError as exc:
             finding.action, finding.detail = "failed", f"{finding.detail}; redeploy failed: {exc}"
             continue
@@ -193,12 +195,14 @@ def reconcile_target(target: ServingTarget, ledger: Ledger, *, registry_fallback
 
 
 def rollback(target: ServingTarget, ledger: Ledger, registry: Registry, name: str, version: str, reason: str, *,
-             environment: str | None = None, trust: TrustSettings | None = None) -> Governed:
+             environment: str | None = None, trust: TrustSettings | None = None,
+             signing: SigningSettings | None = None) -> Governed:
     """Serve an earlier registered version again; recorded with reason "rollback: ...", superseding."""
     if not reason.strip():
         raise ConfigError("--reason is required: it is recorded in Atlas")
     release = release_from_registry(registry, name, version)
-    return redeploy(target, ledger, release, f"rollback: {reason.strip()}", environment=environment, trust=trust)
+    return redeploy(target, ledger, release, f"rollback: {reason.strip()}", environment=environment, trust=trust,
+                    signing=signing)
 
 
 def undeploy(target: ServingTarget, ledger: Ledger, name: str, version: str | None, reason: str) -> list[str]:
@@ -245,7 +249,7 @@ def reconcile_targets(targets: list[str] | None = None, registry: str | None = N
         for named, name in resolved:
             reconcile_target(get_target(named.uri), ledger, registry_fallback=fallback, dry_run=dry_run,
                              environment=named.environment, run_id=run_id, report=report,
-                             trust=cfg.trust_for(name, named.environment))
+                             trust=cfg.trust_for(name, named.environment), signing=cfg.signing)
     finally:
         ledger.close()
     return report

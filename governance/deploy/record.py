@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from governance.deploy.reference import RecordedBuild
 from governance.registries.base import RegistryVersion
+from governance.signing import SigningSettings
 from governance.staging.repo import StagedRepo
 from governance.targets.base import DeploymentResult, ServingTarget
 
@@ -76,11 +77,11 @@ class DeploymentRecord:
 
     @classmethod
     def start(cls, staged: StagedRepo, registered: RegistryVersion, target: ServingTarget, *,
-              run_id: str | None = None, environment: str | None = None, reason: str | None = None
-              ) -> DeploymentRecord:
+              run_id: str | None = None, environment: str | None = None, reason: str | None = None,
+              signing: SigningSettings | None = None) -> DeploymentRecord:
         """A new attempt, ``deploying``, by the current user; the one place a record is begun (deploy,
         rollback and reconcile alike). Its id is the orchestrator's run id when there is one."""
-        deployer = proven_deployer()
+        deployer = proven_deployer(signing)
         return cls(deployment_id=run_id or uuid.uuid4().hex, staged=staged, registered=registered,
                    target=TargetInfo(kind=target.kind, uri=target.uri, host_detail=target.host_detail),
                    started_at=datetime.now(UTC), deployed_by=deployer[0], deployed_by_proof=deployer[1],
@@ -121,14 +122,16 @@ class DeploymentRecord:
                 json.dumps(resp, sort_keys=True) if resp is not None else None)
 
 
-def proven_deployer() -> tuple[str, str]:
-    """(who deploys, how that is known). The run's signing identity when it has one (``MODELGOV_SIGNING_KEY``:
-    ``key sha256:...``, proven by the key it holds); else the name in MODELGOV_DEPLOYED_BY or the OS login,
-    marked unproven, because anyone can type a name or run under a shared account."""
-    from governance.signing import SIGNING_KEY_ENV, SigningIdentity
+def proven_deployer(signing: SigningSettings | None = None) -> tuple[str, str]:
+    """(who deploys, how that is known). The run's signing identity when it has one (``MODELGOV_SIGNING_KEY`` or
+    modelgov.yaml's ``signing:``: ``key sha256:...``, proven by the key it holds); else the name in
+    MODELGOV_DEPLOYED_BY or the OS login, marked unproven, because anyone can type a name or run under a shared
+    account."""
+    from governance.signing import SigningIdentity
 
-    if os.environ.get(SIGNING_KEY_ENV, "").strip():
-        signer = SigningIdentity.from_env().signer  # type: ignore[union-attr]
+    identity = SigningIdentity.load(signing)
+    if identity is not None:
+        signer = identity.signer
         return f"{signer.kind} {signer.fingerprint}", "signing key"
     if os.environ.get("MODELGOV_DEPLOYED_BY"):
         return os.environ["MODELGOV_DEPLOYED_BY"], "as given in MODELGOV_DEPLOYED_BY (unproven)"

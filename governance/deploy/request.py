@@ -16,7 +16,7 @@ from governance.atlas.constants import DEFAULT_NAMESPACE
 from governance.config import ENVIRONMENTS, Config, load_config
 from governance.errors import ConfigError
 from governance.secrets import refuse_credentials, refuse_urls_with_credentials
-from governance.signing import TrustSettings
+from governance.signing import SigningSettings, TrustSettings
 from governance.staging.limits import IntakeLimits
 
 
@@ -38,6 +38,7 @@ class DeployRequest:
     progress: bool = False
     limits: IntakeLimits | None = None  # intake bounds and data roots of the config it was resolved from
     trust: TrustSettings | None = None  # the config's trust policy for this target and environment
+    signing: SigningSettings | None = None  # the config's signing identity (MODELGOV_SIGNING_KEY wins)
 
     def for_source(self, source: str, *, progress: bool | None = None) -> DeployRequest:
         """The same settings for another staged repo (one model of a batch); its URL is checked too."""
@@ -65,7 +66,8 @@ def resolve_request(source: str = "", target: str | None = None, registry: str |
                          environment=environment or named.environment,
                          namespace=namespace or cfg.namespace or DEFAULT_NAMESPACE,
                          approval_required=named.environment == "production", source=source, progress=progress,
-                         limits=IntakeLimits.load(cfg), trust=cfg.trust_for(target, environment or named.environment))
+                         limits=IntakeLimits.load(cfg), trust=cfg.trust_for(target, environment or named.environment),
+                         signing=cfg.signing)
 
 
 def resolve_run(target: str | None = None, registry: str | None = None, atlas_url: str | None = None,

@@ -32,7 +32,7 @@ from governance.deploy.summary import DeploySummary
 from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.registries.base import Manifest
-from governance.signing import APPROVER_KEYS_ENV, SigningIdentity, TrustPolicy
+from governance.signing import APPROVER_KEYS_ENV, SigningIdentity, SigningSettings, TrustPolicy
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
 from governance.targets import ServingTarget, get_target
@@ -88,13 +88,15 @@ def preflight(request: DeployRequest) -> Resources:
 def start_record(staged: StagedRepo, registered: RegistryVersion, target: ServingTarget,
                  request: DeployRequest, run_id: str | None) -> DeploymentRecord:
     """The record of this deploy attempt, before approval and the target are touched."""
-    return DeploymentRecord.start(staged, registered, target, run_id=run_id, environment=request.environment)
+    return DeploymentRecord.start(staged, registered, target, run_id=run_id, environment=request.environment,
+                                  signing=request.signing)
 
 
-def publish(registry: Registry, staged: StagedRepo, progress: bool) -> RegistryVersion:
+def publish(registry: Registry, staged: StagedRepo, progress: bool,
+            signing: SigningSettings | None = None) -> RegistryVersion:
     """The publish step: the staged bytes into the immutable registry (a no-op for identical bytes), signed
-    when ``MODELGOV_SIGNING_KEY`` names a key (``governance.signing``)."""
-    return registry.publish(staged, progress=progress, signing=SigningIdentity.from_env())
+    when ``MODELGOV_SIGNING_KEY`` or modelgov.yaml's ``signing:`` names a key (``governance.signing``)."""
+    return registry.publish(staged, progress=progress, signing=SigningIdentity.load(signing))
 
 
 def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
@@ -124,7 +126,8 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
     # the record is the reference: a version Atlas holds with other content is refused before anything is written
     recorded = run_step("preflight", res.ledger.check_version, Manifest.for_staged(staged),
                         res.registry.version_location(meta.name, meta.version))
-    registered = run_step("publish", hooks.step, "publish", publish, res.registry, staged, request.progress)
+    registered = run_step("publish", hooks.step, "publish", publish, res.registry, staged, request.progress,
+                          request.signing)
     hooks.log(f"registered {registered.location} ({'new' if registered.created else 'already present'})")
     record = start_record(staged, registered, res.target, request, hooks.run_id).referring_to(recorded)
     if request.approval_required:

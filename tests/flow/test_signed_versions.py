@@ -117,8 +117,10 @@ def test_modelgov_yaml_requires_signatures_for_a_staging_target(prefect_api, tmp
     assert (refused["deployedBy"], refused["deployedByProof"]) == (
         "chief.risk.officer", "as given in MODELGOV_DEPLOYED_BY (unproven)")
     assert served(mlserver, name) == {}
-    monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(publisher))
+    config.write_text(config.read_text() + "signing:\n  key: keys/publisher.key\n")  # the signing identity, by config
     done = run("2.0")
     assert done["status"] == "deployed"
     deployment = atlas_client.get_entity(done["atlas"]["deployment"]["guid"])["entity"]
-    assert deployment["attributes"]["signatureCheck"].startswith("verified: signed by trusted key sha256:")
+    fingerprint = SigningIdentity(publisher).signer.fingerprint
+    assert deployment["attributes"]["signatureCheck"] == f"verified: signed by trusted key {fingerprint}"
+    assert deployment["attributes"]["deployedBy"] == f"key {fingerprint}"
