@@ -47,18 +47,16 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
 
 def _signature_state(registry, version, problems: list[str]) -> str:
     """The signature's state under the trust policy (``governance.signing``); a failure joins ``problems``."""
-    from governance.signing import TRUSTED_CA_ENV, TRUSTED_KEYS_ENV, SignatureError, Signer, TrustPolicy
+    from governance.signing import TRUSTED_CA_ENV, TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
 
-    policy = TrustPolicy.from_env()
-    claimed = Signer.from_dict(version.manifest.signer) if version.manifest.signer else None
-    if claimed and not policy.active:
-        return (f"signed by {claimed.describe()}, not checked (set {TRUSTED_KEYS_ENV} to the public keys you "
-                f"trust, or {TRUSTED_CA_ENV})")
     try:
-        signer = registry.check_signature(version, policy)
+        signer, checked = registry.signature_of(version, TrustPolicy.from_env())
     except SignatureError as exc:
         problems.append(str(exc))
         return "signature refused"
+    if signer and not checked:
+        return (f"signed by {signer.describe()}, not checked (set {TRUSTED_KEYS_ENV} to the public keys you "
+                f"trust, or {TRUSTED_CA_ENV})")
     return f"signature valid, by trusted {signer.describe()}" if signer else "unsigned"
 
 

@@ -142,7 +142,7 @@ def _check_registry(result: Verification, name: str, version: str, build: dict) 
 def _check_signature(result: Verification, registry, registered, build: dict) -> None:
     """The version's signature under the trust policy (``governance.signing``), and whether its signer is the
     one Atlas recorded."""
-    from governance.signing import TRUSTED_KEYS_ENV, SignatureError, Signer, TrustPolicy
+    from governance.signing import TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
 
     claimed = (registered.manifest.signer or {}).get("fingerprint")
     recorded = build.get("signerFingerprint")
@@ -150,15 +150,13 @@ def _check_signature(result: Verification, registry, registered, build: dict) ->
     if recorded != claimed:
         result.mismatches.append(f"registry: the manifest names signer {claimed or '(none)'}, Atlas recorded "
                                  f"{recorded or '(none)'}")
-    policy = TrustPolicy.from_env()
-    if claimed and not policy.active:
-        who = Signer.from_dict(registered.manifest.signer).describe()
-        result.checked.append(f"signature: signed by {who}, not checked (set {TRUSTED_KEYS_ENV})")
-        return
     try:
-        signer = registry.check_signature(registered, policy)
+        signer, checked = registry.signature_of(registered, TrustPolicy.from_env())
     except SignatureError as exc:
         result.mismatches.append(f"signature: {exc}")
+        return
+    if signer and not checked:
+        result.checked.append(f"signature: signed by {signer.describe()}, not checked (set {TRUSTED_KEYS_ENV})")
         return
     result.checked.append(f"signature: valid, by trusted {signer.describe()}" if signer else "signature: unsigned")
 

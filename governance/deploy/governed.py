@@ -239,14 +239,11 @@ class GovernedDeploy:
     def _signature_check(self, release: Release) -> str:
         """What the trust policy proves of the version's signature (recorded on the deployment); SignatureError
         when it refuses the version."""
-        policy = TrustPolicy.load(self.trust)
-        claimed = (release.registered.manifest.signer or {}).get("fingerprint")
-        if not policy.active:
-            return f"not checked (no trust policy); signed by key {claimed}" if claimed else "not checked (no trust policy)"
-        signer = release.registry.check_signature(release.registered, policy)
-        if signer is None:
-            return "unsigned, allowed by the policy"
-        return f"verified: signed by trusted {signer.describe()}"
+        signer, checked = release.registry.signature_of(release.registered, TrustPolicy.load(self.trust))
+        if not checked:
+            return f"not checked (no trust policy); signed by {signer.describe()}" if signer else \
+                "not checked (no trust policy)"
+        return f"verified: signed by trusted {signer.describe()}" if signer else "unsigned, allowed by the policy"
 
     def _refuse(self, record: DeploymentRecord, exc: GovernanceError):
         """The version differs from Atlas's record, or its signature fails the trust policy: the target is not

@@ -17,7 +17,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, ClassVar
 
@@ -322,13 +322,13 @@ class Registry(ABC):
             return RegistryVersion(self.uri, location, manifest, created=True, manifest_text=body.decode())
         winner = self.lookup(meta.name, meta.version)
         if winner is not None and attempt.data_dir and winner.manifest.data_dir == attempt.data_dir:
-            return RegistryVersion(self.uri, location, winner.manifest, created=True)  # our own retried write
+            return replace(winner, created=True)  # our own retried write
         self._abandon_unless_committed(attempt)
         if winner is None:
             raise RegistryError(f"{location} exists but holds no manifest (not a version modelgov committed); "
                                 f"inspect it, then `modelgov registry gc {self.uri}` removes it")
         try:
-            return existing_or_refuse(winner.manifest, staged, self.uri, location)
+            return existing_or_refuse(winner, staged, location)
         except ImmutableVersionError as exc:
             raise ImmutableVersionError(f"{exc} (another publisher committed it while this one was copying; "
                                         f"its version is intact)") from exc
@@ -384,6 +384,15 @@ class Registry(ABC):
             if len(out) > MAX_SIGNATURE_BYTES:
                 break
         return bytes(out)
+
+    def signature_of(self, version: RegistryVersion, policy: TrustPolicy) -> tuple[Signer | None, bool]:
+        """(signer, checked): under an active policy the verified signer (None: unsigned and allowed), checked;
+        with no policy the signer the manifest names, unchecked (a bare key bundle cannot be verified without
+        the key). SignatureError when the policy refuses the version. What deploys, ``registry verify`` and
+        ``verify`` all report."""
+        if not policy.active:
+            return (Signer.from_dict(version.manifest.signer) if version.manifest.signer else None), False
+        return self.check_signature(version, policy), True
 
     def check_signature(self, version: RegistryVersion, policy: TrustPolicy) -> Signer | None:
         """The verified signer of ``version`` under ``policy`` (None: unsigned, and the policy allows it);
@@ -473,8 +482,7 @@ class Registry(ABC):
     def existing_version(self, staged: StagedRepo) -> RegistryVersion | None:
         """The complete version with identical content, None when there is none; refuses different content."""
         meta = staged.metadata
-        existing = self.lookup(meta.name, meta.version)
-        return existing_or_refuse(existing.manifest if existing else None, staged, self.uri,
+        return existing_or_refuse(self.lookup(meta.name, meta.version), staged,
                                   self.version_location(meta.name, meta.version))
 
 
@@ -496,13 +504,14 @@ def open_staged(staged: StagedRepo, rel: str) -> BinaryIO:
         raise RegistryError(f"cannot read {src}: {exc.strerror or exc}") from exc
 
 
-def existing_or_refuse(existing: Manifest | None, staged: StagedRepo, registry_uri: str,
-                       location: str) -> RegistryVersion | None:
-    """Shared immutability rule: identical bytes -> the existing version; different bytes -> refuse."""
-    if existing is None:
+def existing_or_refuse(found: RegistryVersion | None, staged: StagedRepo, location: str) -> RegistryVersion | None:
+    """Shared immutability rule: identical bytes -> the existing version (as looked up, with the manifest text
+    its signature covers); different bytes -> refuse."""
+    if found is None:
         return None
+    existing = found.manifest
     if existing.same_content(staged.files):
-        return RegistryVersion(registry_uri, location, existing, created=False)
+        return replace(found, created=False)
     changed = sorted({f.path for f in existing.files} ^ {f.path for f in staged.files}
                      | {f.path for f in staged.files
                         for e in existing.files if e.path == f.path and e.sha256 != f.sha256})
