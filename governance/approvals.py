@@ -75,7 +75,7 @@ def sign_approval(identity: SigningIdentity, subject: ApprovalSubject, approved:
                       "time": datetime.now(UTC).isoformat(timespec="seconds")},
     }
     body = json.dumps(statement, sort_keys=True).encode()
-    key = identity._private_key()
+    key = identity.private_key()
     signature = key.sign(_pae(PAYLOAD_TYPE, body), ec.ECDSA(hashes.SHA256()))
     return json.dumps({"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(body).decode(),
                        "signatures": [{"keyid": identity.signer.fingerprint,

@@ -188,16 +188,27 @@ def _parse_signing(section: object, file: Path) -> SigningSettings | None:
         raise ConfigError(f"{file}: signing needs key (a private key file), and may name certificate and chain; "
                           "the key's password goes in MODELGOV_SIGNING_KEY_PASSWORD")
     base = file.parent.resolve()
-    chain = section.get("chain") or []
-    chain = [chain] if isinstance(chain, str) else chain
-    if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
-        raise ConfigError(f"{file}: signing.chain: a list of certificate files")
+    chain = _paths(section, "chain", f"{file}: signing", "a list of certificate files", base)
     cert = section.get("certificate")
     if cert is not None and not isinstance(cert, str):
         raise ConfigError(f"{file}: signing.certificate: a certificate file")
     return SigningSettings(str(base / Path(section["key"]).expanduser()),
                            str(base / Path(cert).expanduser()) if cert else None,
-                           tuple(str(base / Path(c).expanduser()) for c in chain))
+                           chain)
+
+
+def _strings(spec: dict, key: str, where: str, what: str) -> tuple[str, ...]:
+    """``spec[key]``: one string or a list of them (none when absent); a ConfigError naming the field else."""
+    value = spec.get(key) or []
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}.{key}: {what}")
+    return tuple(value)
+
+
+def _paths(spec: dict, key: str, where: str, what: str, base: Path) -> tuple[str, ...]:
+    """``_strings`` as files relative to ``base`` (the config file's folder)."""
+    return tuple(str(base / Path(v).expanduser()) for v in _strings(spec, key, where, what))
 
 
 def _trust_level(spec: object, where: str, base: Path) -> dict:
@@ -205,25 +216,14 @@ def _trust_level(spec: object, where: str, base: Path) -> dict:
                                                   "approvers"}:
         raise ConfigError(f"{where}: give trusted_keys (public key files), trusted_cas (root certificates) with "
                           "identities (leaf subjects or sha256: fingerprints), require_signature (true/false)")
-    keys = spec.get("trusted_keys") or []
-    keys = [keys] if isinstance(keys, str) else keys
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise ConfigError(f"{where}.trusted_keys: a list of public key files")
+    keys = _paths(spec, "trusted_keys", where, "a list of public key files", base)
     required = spec.get("require_signature", False)
     if not isinstance(required, bool):
         raise ConfigError(f"{where}.require_signature: true or false")
-    cas = spec.get("trusted_cas") or []
-    cas = [cas] if isinstance(cas, str) else cas
-    pins = spec.get("identities") or []
-    pins = [pins] if isinstance(pins, str) else pins
-    approvers = spec.get("approvers") or []
-    approvers = [approvers] if isinstance(approvers, str) else approvers
-    for field_name, values in (("trusted_cas", cas), ("identities", pins), ("approvers", approvers)):
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ConfigError(f"{where}.{field_name}: a list of strings")
-    return {"trusted_keys": tuple(str(base / Path(k).expanduser()) for k in keys), "require_signature": required,
-            "trusted_cas": tuple(str(base / Path(c).expanduser()) for c in cas), "identities": tuple(pins),
-            "approvers": tuple(str(base / Path(a).expanduser()) for a in approvers)}
+    return {"trusted_keys": keys, "require_signature": required,
+            "trusted_cas": _paths(spec, "trusted_cas", where, "a list of strings", base),
+            "identities": _strings(spec, "identities", where, "a list of strings"),
+            "approvers": _paths(spec, "approvers", where, "a list of strings", base)}
 
 
 def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:

@@ -156,7 +156,7 @@ class SigningIdentity:
         identity.signer  # noqa: B018 - load it now: a bad key is a usage error before anything is published
         return identity
 
-    def _private_key(self):
+    def private_key(self):  # -> cryptography's EllipticCurvePrivateKey
         try:
             key = serialization.load_pem_private_key(self.key_path.read_bytes(),
                                                      self.password.encode() if self.password else None)
@@ -172,7 +172,7 @@ class SigningIdentity:
 
     @property
     def signer(self) -> Signer:
-        key = self._private_key()
+        key = self.private_key()
         if self.certificate is None:
             return Signer("key", key_fingerprint(key.public_key()))
         from cryptography import x509
@@ -194,10 +194,9 @@ class SigningIdentity:
         if self.certificate is not None:
             # model-signing 1.1.1 fails to load an empty chain (a leaf issued by the root itself): the leaf then
             # stands in as its own chain, which verification treats as an untrusted intermediate
-            cert_signer = sign_certificate.Signer(self.key_path, self.certificate, list(self.chain) or [self.certificate])
-            return cert_signer.sign(signing.Payload(_statement(name, files))).bundle.to_json().encode()
-        # model-signing hands the password to cryptography, which wants bytes
-        signer = sign_ec_key.Signer(self.key_path, self.password.encode() if self.password else None)  # type: ignore[arg-type]
+            signer = sign_certificate.Signer(self.key_path, self.certificate, list(self.chain) or [self.certificate])
+        else:  # model-signing hands the password to cryptography, which wants bytes
+            signer = sign_ec_key.Signer(self.key_path, self.password.encode() if self.password else None)  # type: ignore[arg-type]
         return signer.sign(signing.Payload(_statement(name, files))).bundle.to_json().encode()
 
 
