@@ -43,6 +43,24 @@ def write_metadata(repo: Path, **overrides: str | None) -> None:
     (repo / "metadata.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+@pytest.fixture
+def atlas_emulator(monkeypatch):
+    """A fresh emulator; after the test, no model version it recorded may have been rewritten (issue 20)."""
+    from emulators.atlas import AtlasEmulator
+    from tests.record_invariant import assert_no_build_rewritten
+
+    with AtlasEmulator(host="127.0.0.1", port=0) as emulator:
+        monkeypatch.setenv("ATLAS_USERNAME", "admin")
+        monkeypatch.setenv("ATLAS_PASSWORD", "admin")
+        yield emulator
+        assert_no_build_rewritten(emulator.url)
+
+
+@pytest.fixture
+def atlas(atlas_emulator):
+    return atlas_emulator
+
+
 @pytest.fixture(scope="session")
 def constant_model(tmp_path_factory) -> bytes:
     """A valid sklearn model, trained with the serving env, that answers 1 for everything (other bytes than

@@ -5,8 +5,6 @@ an untrusted signer, and an unsigned version where a signature is required."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from governance.errors import ConfigError, RegistryError
 from governance.registries.file import FileRegistry
 from governance.signing import SIGNATURE_FILE, SigningIdentity
 from governance.staging.validate import validate_repo
+from tests.forgery import forge_executable
 from tests.signing_keys import write_certificate_chain, write_key_pair
 
 UPSTREAM_CLI = Path(sys.executable).parent / "model_signing"
@@ -73,14 +72,7 @@ def test_a_changed_file_with_its_manifest_rewritten_is_refused(signed, keys, mon
     """The insider's move: replace the executable and rewrite its sha256 in the manifest. The checksums agree
     again, the signature does not."""
     registry, version = signed
-    folder = Path(version.location.removeprefix("file://"))
-    executable = folder / version.manifest.executable
-    executable.write_bytes(b"not the model that was signed")
-    manifest = json.loads((folder / "MANIFEST.json").read_text())
-    for entry in manifest["files"]:
-        if entry["path"] == version.manifest.executable:
-            entry["sha256"], entry["size"] = hashlib.sha256(executable.read_bytes()).hexdigest(), executable.stat().st_size
-    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    forge_executable(Path(version.location.removeprefix("file://")), b"not the model that was signed")
 
     assert registry_verify(registry, version, monkeypatch, MODELGOV_TRUSTED_KEYS=str(keys["publisher"][1])) == 1
     err = capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""Fixtures for flow tests: one Prefect test harness per session, a fresh Atlas emulator per test, and
-``atlas_server`` for the flows that also run against the session's real Apache Atlas."""
+"""Fixtures for flow tests: one Prefect test harness per session and ``atlas_server`` for the flows that
+also run against the session's real Apache Atlas (the per-test Atlas emulator, ``atlas``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
 from tests.record_invariant import assert_no_build_rewritten
 from tests.targets.conftest import fake_kubectl  # noqa: F401  (the fake kubectl on PATH, shared)
@@ -23,21 +22,6 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()
-
-
-@pytest.fixture
-def atlas_emulator(monkeypatch):
-    """A fresh emulator; after the test, no model version it recorded may have been rewritten (issue 20)."""
-    with AtlasEmulator(host="127.0.0.1", port=0) as emulator:
-        monkeypatch.setenv("ATLAS_USERNAME", "admin")
-        monkeypatch.setenv("ATLAS_PASSWORD", "admin")
-        yield emulator
-        assert_no_build_rewritten(emulator.url)
-
-
-@pytest.fixture
-def atlas(atlas_emulator):
-    return atlas_emulator
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ to and reconciled from. After each test the emulator's audit trail must show no 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from governance.targets import get_target
 from tests.conftest import write_metadata
 from tests.flow.conftest import model_name_for
 from tests.flow.test_cli import modelgov
+from tests.forgery import forge_executable
 from tests.record_invariant import assert_no_build_rewritten
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -147,16 +147,7 @@ def test_another_spelling_of_a_taken_name_and_another_string_of_a_taken_number_a
 def forge(registry_root, name, version, *, owner):
     """Replace the version's executable and rewrite its manifest to match (sha256, size, owner): what someone
     who can write the registry does to make `registry verify` pass."""
-    folder = registry_root / name / version
-    manifest_path = folder / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text())
-    forged = b"forged model bytes"
-    (folder / manifest["executable"]).write_bytes(forged)
-    for entry in manifest["files"]:
-        if entry["path"] == manifest["executable"]:
-            entry.update(sha256=hashlib.sha256(forged).hexdigest(), size=len(forged))
-    manifest["metadata"]["owner"] = owner
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    forge_executable(registry_root / name / version, b"forged model bytes", owner=owner)
 
 
 def test_rollback_and_reconcile_refuse_a_rewritten_registry_version(

@@ -4,15 +4,13 @@ signed by a key outside the policy are refused and recorded failed, while the ta
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pytest
 
 from governance.cli.main import main
 from governance.errors import StepFailed
 from governance.signing import SigningIdentity
 from tests.flow.test_truth_mlserver import assert_invariant, deploy, predict, recorded, served, stage
+from tests.forgery import forge_executable
 from tests.signing_keys import write_key_pair
 
 pytestmark = pytest.mark.slow
@@ -71,14 +69,8 @@ def test_the_trust_policy_decides_what_deploys(prefect_api, tmp_path, mlserver, 
     # an insider replaces 1.0's executable and rewrites its sha256 in the manifest, after 4.0 took over
     monkeypatch.setenv("MODELGOV_SIGNING_KEY", str(publisher))
     assert deploy(stage(tmp_path, name, "4.0"), mlserver.target_uri(), registry, atlas)["status"] == "deployed"
-    folder = registry / name / "1.0"
-    exe = folder / "executable" / "model.joblib"
-    exe.write_bytes(exe.read_bytes() + b"\0")
-    raw = json.loads((folder / "MANIFEST.json").read_text())
-    for entry in raw["files"]:
-        if entry["path"] == "executable/model.joblib":
-            entry["sha256"], entry["size"] = hashlib.sha256(exe.read_bytes()).hexdigest(), exe.stat().st_size
-    (folder / "MANIFEST.json").write_text(json.dumps(raw))
+    exe = registry / name / "1.0" / "executable" / "model.joblib"
+    forge_executable(registry / name / "1.0", exe.read_bytes() + b"\0")
     assert main(["registry", "verify", f"file://{registry}", name, "1.0"]) == 1
     assert "changed after it was signed" in capsys.readouterr().err
     assert main(["verify", first["atlas"]["deployment"]["guid"], "--atlas", atlas.url]) == 1

@@ -31,14 +31,6 @@ def deadline(monkeypatch):
     monkeypatch.setenv("MODELGOV_TARGET_DEADLINE", str(DEADLINE))
 
 
-@pytest.fixture
-def atlas(monkeypatch):
-    with AtlasEmulator(host="127.0.0.1", port=0) as emulator:
-        monkeypatch.setenv("ATLAS_USERNAME", "admin")
-        monkeypatch.setenv("ATLAS_PASSWORD", "admin")
-        yield emulator
-
-
 def _undeploy(target: str, atlas: AtlasEmulator) -> tuple[int, float]:
     start = time.monotonic()
     code = main(["undeploy", "m", "--target", target, "--reason", "retired", "--atlas", atlas.url])
