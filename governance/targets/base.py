@@ -195,6 +195,9 @@ def parse_seconds(value: str | float | None, default: float, *, option: str, uri
     return seconds
 
 
+READY_SETTING = "set ?ready_timeout=SECONDS on the target URI for larger models"  # what a slow load's error says
+
+
 def target_deadline() -> float:
     """Seconds for one target operation other than a load (a smoke request, a readiness or status query, an
     unload, one kubectl call), retries included (``MODELGOV_TARGET_DEADLINE``). A load and its readiness wait

@@ -39,6 +39,7 @@ from governance.paths import path_problem
 from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.stops import interruption_point
 from governance.targets.base import (
+    READY_SETTING,
     DeploymentResult,
     Release,
     ServedModel,
@@ -54,7 +55,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 QUERY_KEYS = {"context", "runtime", "service_account", "protocol", "ready_timeout", "poll_interval",
               "canary_percent"}
 DEFAULT_READY_TIMEOUT_S = 1800.0  # pulling and loading a large model takes minutes
-READY_SETTING = "set ?ready_timeout=SECONDS on the target URI for larger models"
 MANAGED_BY = "app.kubernetes.io/managed-by=modelgov"
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LABEL_VALUE_PATTERN = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

@@ -39,6 +39,7 @@ from governance.errors import CompensationError, ConfigError, TargetDeadlineExce
 from governance.http import build_session
 from governance.staging.repo import MLFLOW_MODEL_FILE
 from governance.targets.base import (
+    READY_SETTING,
     DeploymentResult,
     Release,
     ServedModel,
@@ -65,7 +66,6 @@ SETTINGS_FILE = "model-settings.json"
 QUERY_KEYS = {"repository", "public_url", "keep_previous", "ready_timeout"}
 DEFAULT_READY_TIMEOUT_S = 1800.0  # large models take minutes to load; ?ready_timeout=SECONDS per target
 LOCK_FILE = ".modelgov-deploy.lock"
-READY_SETTING = "set ?ready_timeout=SECONDS on the target URI for larger models"
 PROOF_MARK = "--modelgov-proof-"  # NAME--modelgov-proof-ID: where other bytes of a serving version are proven
 
 
