@@ -115,8 +115,8 @@ def bench_signing(staged_dir: Path, work: Path, runs: int, size_mib: int) -> Non
     work both already do: a signed file-registry publish vs an unsigned one (seconds), and the trust-policy
     check of a signed version vs re-hashing its bytes (``registry verify``; seconds)."""
     from governance.registries import get_registry
-    from governance.signing import SigningIdentity, TrustPolicy, create_key_pair
     from governance.staging.validate import validate_repo
+    from governance.trust.signing import SigningIdentity, TrustPolicy, create_key_pair
 
     staged = validate_repo(staged_dir)
     private, public, _ = create_key_pair(work / f"keys-{size_mib}", "bench")

@@ -4,7 +4,7 @@ or rejects it (Prefect UI form, or ``modelgov approve RUN_ID --approver NAME [--
 Open-source Prefect does not record who resumed a run, so a typed approver is only a name. Where the trust
 policy names approvers, the decision must be signed (``modelgov approve RUN_ID --key PATH``): the run
 publishes what it asks approval for (``approval-subject``: version, content digest, target, environment,
-run) as a flow run input, the CLI signs exactly that (``governance.approvals``), and the saga verifies it.
+run) as a flow run input, the CLI signs exactly that (``governance.trust.approvals``), and the saga verifies it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Approval(RunInput):
     approver: str
     approved: bool
     reason: str = ""
-    statement: str = ""  # a signed approval (DSSE envelope, governance.approvals); empty for a typed one
+    statement: str = ""  # a signed approval (DSSE envelope, governance.trust.approvals); empty for a typed one
 
 
 def await_approval(what: str, timeout: int, subject: dict | None = None) -> ApprovalDecision:

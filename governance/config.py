@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from governance.errors import ConfigError
-from governance.signing import SigningSettings, TrustSettings
+from governance.trust.signing import SigningSettings, TrustSettings
 
 DEFAULT_FILE = "modelgov.yaml"
 SECRET_KEY = re.compile(r"(password|secret|token|credential|access_key)", re.IGNORECASE)
@@ -63,7 +63,7 @@ class Config:
     limits: dict[str, object] = field(default_factory=dict)  # intake bounds (governance.staging.limits)
     data_roots: tuple[str, ...] = ()  # folders local training data may be read from (ditto)
     trust: dict = field(default_factory=dict)  # the trust policy's levels (_parse_trust), keys resolved
-    signing: SigningSettings | None = None  # what signs this host's publishes (governance.signing)
+    signing: SigningSettings | None = None  # what signs this host's publishes (governance.trust.signing)
 
     def trust_for(self, target: str | None, environment: str | None) -> TrustSettings:
         """The trust policy of a deploy to ``target`` (a name or a URI) in ``environment``: the keys of the

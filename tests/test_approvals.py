@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from governance.approvals import ApprovalNotValid, ApprovalSubject, sign_approval, verify_approval
 from governance.deploy.record import ApprovalDecision
 from governance.deploy.saga import checked_approval
-from governance.signing import SigningIdentity, TrustPolicy
+from governance.trust.approvals import ApprovalNotValid, ApprovalSubject, sign_approval, verify_approval
+from governance.trust.signing import SigningIdentity, TrustPolicy
 from tests.signing_keys import write_key_pair
 
 SUBJECT = ApprovalSubject("churn", "3.1", "a" * 64, "10.0.0.5:8080", "production", "run-42")

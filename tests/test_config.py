@@ -170,7 +170,7 @@ def test_a_bad_trust_section_names_the_field(tmp_path, section, says):
 
 
 def test_the_signing_identity_from_modelgov_yaml_and_the_environment_winning(tmp_path, monkeypatch):
-    from governance.signing import SigningIdentity
+    from governance.trust.signing import SigningIdentity
     from tests.signing_keys import write_key_pair
 
     mine, _ = write_key_pair(tmp_path / "keys", "host")

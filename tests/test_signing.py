@@ -15,8 +15,8 @@ import pytest
 from governance.cli.main import main
 from governance.errors import ConfigError, RegistryError
 from governance.registries.file import FileRegistry
-from governance.signing import SIGNATURE_FILE, SigningIdentity
 from governance.staging.validate import validate_repo
+from governance.trust.signing import SIGNATURE_FILE, SigningIdentity
 from tests.forgery import forge_executable
 from tests.signing_keys import write_certificate_chain, write_key_pair
 

@@ -21,8 +21,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
     statement, approver = "", args.approver
     if args.key:
-        from governance.approvals import ApprovalSubject, sign_approval
-        from governance.signing import SIGNING_KEY_ENV, SIGNING_PASSWORD_ENV, SigningIdentity
+        from governance.trust.approvals import ApprovalSubject, sign_approval
+        from governance.trust.signing import SIGNING_KEY_ENV, SIGNING_PASSWORD_ENV, SigningIdentity
 
         identity = SigningIdentity.from_env({SIGNING_KEY_ENV: args.key,
                                              SIGNING_PASSWORD_ENV: os.environ.get(SIGNING_PASSWORD_ENV, "")})

@@ -46,8 +46,8 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
 
 
 def _signature_state(registry, version, problems: list[str]) -> str:
-    """The signature's state under the trust policy (``governance.signing``); a failure joins ``problems``."""
-    from governance.signing import TRUSTED_CA_ENV, TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
+    """The signature's state under the trust policy (``governance.trust.signing``); a failure joins ``problems``."""
+    from governance.trust.signing import TRUSTED_CA_ENV, TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
 
     try:
         signer, checked = registry.signature_of(version, TrustPolicy.from_env())

@@ -10,7 +10,12 @@ from governance.cli.common import EXIT_OK, say
 
 
 def cmd_trust_init(args: argparse.Namespace) -> int:
-    from governance.signing import SIGNING_KEY_ENV, SIGNING_PASSWORD_ENV, TRUSTED_KEYS_ENV, create_key_pair
+    from governance.trust.signing import (
+        SIGNING_KEY_ENV,
+        SIGNING_PASSWORD_ENV,
+        TRUSTED_KEYS_ENV,
+        create_key_pair,
+    )
 
     password = os.environ.get(SIGNING_PASSWORD_ENV) or None
     private, public, fingerprint = create_key_pair(Path(args.dir).expanduser().resolve(), args.name, password)

@@ -55,8 +55,8 @@ def verify_deployment(client: AtlasClient, reference: str) -> Verification:
 def _check_approval(result: Verification, dep, attrs: dict, build: dict) -> None:
     """A signed approval recorded on the deployment, verified again against the approvers' keys
     (``MODELGOV_APPROVER_KEYS``) and the deployment it approved: checkable without Prefect."""
-    from governance.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
-    from governance.signing import APPROVER_KEYS_ENV, TrustPolicy
+    from governance.trust.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
+    from governance.trust.signing import APPROVER_KEYS_ENV, TrustPolicy
 
     statement = attrs.get("approvalStatement")
     if not statement:
@@ -140,9 +140,9 @@ def _check_registry(result: Verification, name: str, version: str, build: dict) 
 
 
 def _check_signature(result: Verification, registry, registered, build: dict) -> None:
-    """The version's signature under the trust policy (``governance.signing``), and whether its signer is the
+    """The version's signature under the trust policy (``governance.trust.signing``), and whether its signer is the
     one Atlas recorded."""
-    from governance.signing import TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
+    from governance.trust.signing import TRUSTED_KEYS_ENV, SignatureError, TrustPolicy
 
     claimed = (registered.manifest.signer or {}).get("fingerprint")
     recorded = build.get("signerFingerprint")

@@ -27,10 +27,10 @@ from governance.deploy.record import DeploymentRecord
 from governance.deploy.release import release_from_registry, staged_view
 from governance.errors import ConfigError, GovernanceError, TargetError
 from governance.registries import Registry, get_registry
-from governance.signing import SigningSettings, TrustSettings
 from governance.targets import ServingTarget, get_target
 from governance.targets.base import Release, ServedModel
 from governance.targets.lock import target_lock
+from governance.trust.signing import SigningSettings, TrustSettings
 
 RECONCILE = "reconcile"
 

@@ -30,9 +30,9 @@ from governance.errors import (
     RecordMismatch,
     StepFailed,
 )
-from governance.signing import SignatureError, TrustPolicy, TrustSettings
 from governance.targets.base import Release, ServedModel, ServingTarget
 from governance.targets.lock import target_lock
+from governance.trust.signing import SignatureError, TrustPolicy, TrustSettings
 
 log = logging.getLogger(__name__)
 ABANDONED = "abandoned"

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 from governance.deploy.reference import RecordedBuild
 from governance.registries.base import RegistryVersion
-from governance.signing import SigningSettings
 from governance.staging.repo import StagedRepo
 from governance.targets.base import DeploymentResult, ServingTarget
+from governance.trust.signing import SigningSettings
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ApprovalDecision:
     """The answer at a production deploy's approval gate: who, when, which way, why.
 
     ``approver`` is the name the approver typed (open-source Prefect records no identity on resume), or, for a
-    signed approval (``governance.approvals``) once verified, the approver's key; ``proof`` says which.
+    signed approval (``governance.trust.approvals``) once verified, the approver's key; ``proof`` says which.
     """
 
     decision: str             # approved, rejected, timed_out
@@ -69,7 +69,7 @@ class DeploymentRecord:
     finished_at: datetime | None = None
     approval: ApprovalDecision | None = None
     reason: str | None = None              # why this deployment was made: "reconcile", "rollback: <text>"
-    signature_check: str | None = None     # what the trust policy proved before the target: governance.signing
+    signature_check: str | None = None     # what the trust policy proved before the target: governance.trust.signing
     deployed_by_proof: str | None = None   # how ``deployed_by`` is known: "signing key", or unproven (proven_deployer)
     # the build Atlas already holds for this name and version (checked equal to ``registered``): the record then
     # refers to it and never writes it again. None: this deploy is the version's first record.
@@ -127,7 +127,7 @@ def proven_deployer(signing: SigningSettings | None = None) -> tuple[str, str]:
     modelgov.yaml's ``signing:``: ``key sha256:...``, proven by the key it holds); else the name in
     MODELGOV_DEPLOYED_BY or the OS login, marked unproven, because anyone can type a name or run under a shared
     account."""
-    from governance.signing import SigningIdentity
+    from governance.trust.signing import SigningIdentity
 
     identity = SigningIdentity.load(signing)
     if identity is not None:

@@ -16,8 +16,8 @@ from governance.atlas.constants import DEFAULT_NAMESPACE
 from governance.config import ENVIRONMENTS, Config, load_config
 from governance.errors import ConfigError
 from governance.secrets import refuse_credentials, refuse_urls_with_credentials
-from governance.signing import SigningSettings, TrustSettings
 from governance.staging.limits import IntakeLimits
+from governance.trust.signing import SigningSettings, TrustSettings
 
 
 @dataclass(frozen=True)

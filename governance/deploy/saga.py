@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from governance.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
 from governance.deploy.governed import GovernedDeploy
 from governance.deploy.ledger import Ledger
 from governance.deploy.record import ApprovalDecision, DeploymentRecord
@@ -32,10 +31,11 @@ from governance.deploy.summary import DeploySummary
 from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.registries.base import Manifest
-from governance.signing import APPROVER_KEYS_ENV, SigningIdentity, SigningSettings, TrustPolicy
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
 from governance.targets import ServingTarget, get_target
+from governance.trust.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
+from governance.trust.signing import APPROVER_KEYS_ENV, SigningIdentity, SigningSettings, TrustPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def start_record(staged: StagedRepo, registered: RegistryVersion, target: Servin
 def publish(registry: Registry, staged: StagedRepo, progress: bool,
             signing: SigningSettings | None = None) -> RegistryVersion:
     """The publish step: the staged bytes into the immutable registry (a no-op for identical bytes), signed
-    when ``MODELGOV_SIGNING_KEY`` or modelgov.yaml's ``signing:`` names a key (``governance.signing``)."""
+    when ``MODELGOV_SIGNING_KEY`` or modelgov.yaml's ``signing:`` names a key (``governance.trust.signing``)."""
     return registry.publish(staged, progress=progress, signing=SigningIdentity.load(signing))
 
 
@@ -166,7 +166,7 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
 
 def checked_approval(decision: ApprovalDecision, subject: ApprovalSubject, policy: TrustPolicy, *,
                      deployer: str | None, version_signer: str | None, for_batch: bool = False) -> ApprovalDecision:
-    """The decision as the trust policy takes it (``governance.approvals``). Where the policy names approvers,
+    """The decision as the trust policy takes it (``governance.trust.approvals``). Where the policy names approvers,
     only an approval they signed for these bytes, this target, environment and run counts, and the approver
     is their verified key; anything else is a rejection saying why. Elsewhere a typed name still counts,
     recorded as unverified."""

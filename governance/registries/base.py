@@ -25,7 +25,8 @@ from governance.checksums import ArtifactFile, HashingReader
 from governance.errors import ImmutableVersionError, IntegrityError, RegistryError
 from governance.paths import path_problem, segment_problem
 from governance.progress import copy_progress
-from governance.signing import (
+from governance.staging.repo import StagedRepo
+from governance.trust.signing import (
     MAX_SIGNATURE_BYTES,
     SIGNATURE_FILE,
     SignatureError,
@@ -34,7 +35,6 @@ from governance.signing import (
     TrustPolicy,
     signed_files,
 )
-from governance.staging.repo import StagedRepo
 
 MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_FORMAT = 1
@@ -60,7 +60,7 @@ class Manifest:
     example_response: Any = field(default=None, compare=False)
     # the exact training-data versions seen at validation (DataVersion.to_dict), e.g. a local file's sha256
     data_versions: tuple[dict, ...] = field(default=(), compare=False)
-    # who signed the version at publish (governance.signing.Signer.to_dict), None when it is unsigned; the
+    # who signed the version at publish (governance.trust.signing.Signer.to_dict), None when it is unsigned; the
     # signature (model.sig, beside the files) covers the files and this manifest
     signer: dict | None = field(default=None, compare=False)
 

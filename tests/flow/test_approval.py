@@ -119,7 +119,7 @@ def test_where_approvers_are_named_only_their_signed_approval_for_these_bytes_co
         approval_worker, on_prefect_server, example_repo, tmp_path, mlserver, atlas, atlas_client):
     """Issue 21: a typed name, or a signature by someone outside the policy, is a rejection; an approver's
     signed approval deploys, and Atlas records the approver's verified key, not a name."""
-    from governance.signing import SigningIdentity
+    from governance.trust.signing import SigningIdentity
     from tests.signing_keys import write_key_pair
 
     approver_key, approver_pub = write_key_pair(tmp_path / "keys", "approver")

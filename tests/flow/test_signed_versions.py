@@ -8,7 +8,7 @@ import pytest
 
 from governance.cli.main import main
 from governance.errors import StepFailed
-from governance.signing import SigningIdentity
+from governance.trust.signing import SigningIdentity
 from tests.flow.test_truth_mlserver import assert_invariant, deploy, predict, recorded, served, stage
 from tests.forgery import forge_executable
 from tests.signing_keys import write_key_pair

@@ -114,7 +114,7 @@ def test_a_version_describes_itself(backend, make_staged):
 def test_a_signed_publish_names_its_signer_and_any_later_change_is_refused(backend, make_staged, tmp_path):
     """Issue 21: model.sig is written before the commit, beside the files; a file changed afterwards, with the
     manifest rewritten to match it (what a registry writer can do), no longer matches the signature."""
-    from governance.signing import SIGNATURE_FILE, SignatureError, SigningIdentity, TrustPolicy
+    from governance.trust.signing import SIGNATURE_FILE, SignatureError, SigningIdentity, TrustPolicy
     from tests.signing_keys import write_key_pair
 
     private, public = write_key_pair(tmp_path / "keys", "publisher")

@@ -1,7 +1,7 @@
 """Signed approvals bound to the bytes (issue 21): who approved which version for which target and run.
 
 An approval is an in-toto Statement v1 in a DSSE envelope, signed with the approver's ECDSA key (the same keys
-as ``governance.signing``). Its subject is the registry version (``NAME/VERSION`` with the manifest's content
+as ``governance.trust.signing``). Its subject is the registry version (``NAME/VERSION`` with the manifest's content
 digest, the digest Atlas's build records); its predicate names the decision, the reason, the target, the
 environment and the flow run it answers. The deploy verifies it against the approvers of its trust policy
 (``MODELGOV_APPROVER_KEYS``, ``trust.approvers``) and refuses one that is unsigned where approvers are set,
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from governance.errors import GovernanceError
-from governance.signing import APPROVER_KEYS_ENV, Signer, SigningIdentity, key_fingerprint
+from governance.trust.signing import APPROVER_KEYS_ENV, Signer, SigningIdentity, key_fingerprint
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://modelgov.dev/approval/v1"

@@ -210,7 +210,7 @@ class TrustSettings:
     require_signature: bool = False
     trusted_cas: tuple[str, ...] = ()      # root certificates for certificate signatures
     identities: tuple[str, ...] = ()       # pinned leaf subjects (RFC 4514) or sha256: fingerprints
-    approvers: tuple[str, ...] = ()        # public keys whose signed approvals count (governance.approvals)
+    approvers: tuple[str, ...] = ()        # public keys whose signed approvals count (governance.trust.approvals)
 
 
 @dataclass(frozen=True)
