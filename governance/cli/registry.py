@@ -37,12 +37,33 @@ def cmd_registry_verify(args: argparse.Namespace) -> int:
         problems += _against_record(version, args.atlas, args.namespace)
         against = " and the manifest is the version Atlas recorded"
     signature = _signature_state(registry, version, problems)
+    approvals = _kept_approvals(registry, version, problems)
     for problem in problems:
         say(problem, stderr=True)
     if problems:
         return EXIT_FAILED
     say(f"{version.location}: {len(version.manifest.files)} files match the manifest{against}; {signature}")
+    for line in approvals:
+        say(f"  approval {line}")
     return EXIT_OK
+
+
+def _kept_approvals(registry, version, problems: list[str]) -> list[str]:
+    """Each signed approval kept beside the version, checked offline (``governance.trust.approvals``); one that
+    does not hold (rewritten, made for other bytes, signed by someone who is not an approver) joins ``problems``."""
+    from governance.trust.approvals import check_kept_approval
+    from governance.trust.signing import TrustPolicy
+
+    approvers = TrustPolicy.from_env().approvers
+    m = version.manifest
+    lines = []
+    for uri, data in registry.kept_approvals(version):
+        kept = check_kept_approval(uri, data, m.model_name, m.model_version, m.content_digest, approvers)
+        if kept.problem:
+            problems.append(f"approval {kept.describe()}")
+        else:
+            lines.append(kept.describe())
+    return lines
 
 
 def _signature_state(registry, version, problems: list[str]) -> str:

@@ -46,10 +46,29 @@ def verify_deployment(client: AtlasClient, reference: str) -> Verification:
     build_guid = related_guid(entity, "build")
     build = (client.get_entity(build_guid)["entity"].get("attributes") or {}) if build_guid else {}
     result = Verification(deployment=dep.qualified_name)
-    _check_registry(result, dep.model_name, dep.model_version, build)
+    found = _check_registry(result, dep.model_name, dep.model_version, build)
     _check_target(result, client, dep, entity.get("attributes") or {}, build)
     _check_approval(result, dep, entity.get("attributes") or {}, build)
+    if found is not None:
+        _check_kept_approval(result, *found, (entity.get("attributes") or {}).get("approvalStatement"))
     return result
+
+
+def _check_kept_approval(result: Verification, registry, registered, statement: str | None) -> None:
+    """The signed approval Atlas records is kept, byte for byte, beside the version in the registry."""
+    if not statement:
+        return
+    where = registry.approvals_location(registered.manifest.model_name, registered.manifest.model_version)
+    try:
+        kept = {data for _, data in registry.kept_approvals(registered)}
+    except GovernanceError as exc:
+        result.mismatches.append(f"approval: cannot list the approvals kept at {where}: {exc}")
+        return
+    if statement.encode() in kept:
+        result.checked.append(f"approval: the signed statement Atlas records is kept in the registry at {where}")
+    else:
+        result.mismatches.append(f"approval: the signed statement Atlas records is not kept in the registry at "
+                                 f"{where}")
 
 
 def _check_approval(result: Verification, dep, attrs: dict, build: dict) -> None:
@@ -82,7 +101,8 @@ def _check_approval(result: Verification, dep, attrs: dict, build: dict) -> None
                           f"{verified.approver.fingerprint}, signed for these bytes, this target and run")
 
 
-def _check_registry(result: Verification, name: str, version: str, build: dict) -> None:
+def _check_registry(result: Verification, name: str, version: str, build: dict) -> tuple | None:
+    """(registry, version) once the registry copy is found; what differs from Atlas joins the mismatches."""
     from governance.registries import get_registry
 
     location = build.get("registryUri") or ""
@@ -93,17 +113,17 @@ def _check_registry(result: Verification, name: str, version: str, build: dict) 
     if not location.rstrip("/").endswith(suffix):
         result.mismatches.append(f"atlas: build records registry copy {location or '(none)'}, which is not a "
                                  f"<registry>{suffix} version folder")
-        return
+        return None
     try:
         registry = get_registry(location.rstrip("/")[: -len(suffix)])
         registered = registry.lookup(name, version)
     except GovernanceError as exc:
         result.mismatches.append(f"registry: cannot read {location}: {exc}")
-        return
+        return None
     if registered is None:
         result.mismatches.append(f"registry: {location} has no complete version (no manifest); Atlas records "
                                  f"{len(recorded)} files")
-        return
+        return None
     manifest = {f.path: f.sha256 for f in registered.manifest.files}
     for path in sorted(set(recorded) | set(manifest)):
         if path not in recorded:
@@ -137,6 +157,7 @@ def _check_registry(result: Verification, name: str, version: str, build: dict) 
         result.checked.append(f"registry: {len(recorded)} files of {location} re-hashed; sha256 and manifest as "
                               f"Atlas recorded")
     _check_signature(result, registry, registered, build)
+    return registry, registered
 
 
 def _check_signature(result: Verification, registry, registered, build: dict) -> None:

@@ -139,6 +139,15 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
         decision = checked_approval(decision, subject, TrustPolicy.load(request.trust), deployer=record.deployed_by,
                                     version_signer=(registered.manifest.signer or {}).get("fingerprint"),
                                     for_batch=approval is not None)
+        try:
+            if decision.statement and decision.proof != "signed approval, refused":
+                kept = run_step("approval", res.registry.keep_approval, registered, decision.statement)
+                hooks.log(f"kept the signed approval at {kept}")
+        except StepFailed as exc:
+            failed = record.approved(decision).failed(f"the signed approval could not be kept beside the version "
+                                                      f"in the registry: {exc.cause}")
+            atlas_record = run_step("record", res.ledger.record_outcome, failed)
+            raise StepFailed("approval", exc.cause, DeploySummary.of(failed, atlas_record)) from exc
         if not decision.approved:
             refused = record.rejected(decision)
             atlas_record = run_step("record", res.ledger.record_outcome, refused)

@@ -26,6 +26,7 @@ from governance.errors import ImmutableVersionError, IntegrityError, RegistryErr
 from governance.paths import path_problem, segment_problem
 from governance.progress import copy_progress
 from governance.staging.repo import StagedRepo
+from governance.trust.approvals import KEPT_SUFFIX, MAX_STATEMENT_BYTES
 from governance.trust.signing import (
     MAX_SIGNATURE_BYTES,
     SIGNATURE_FILE,
@@ -38,6 +39,12 @@ from governance.trust.signing import (
 
 MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_FORMAT = 1
+# Signed approvals are kept beside the versions, at <root>/<name>/.approvals/<version>/<sha256>.dsse.json: outside
+# the version folder, which stays exactly what was signed and committed (the upstream model_signing CLI verifies
+# a copy of it), and named by their own sha256, so a rewritten one no longer matches its name. Versions are plain
+# numbers (``model.version``, MLflow's), so the leading dot never names one; gc never lists the folder.
+APPROVALS_FOLDER = ".approvals"
+MAX_KEPT_APPROVALS = 1000
 
 
 @dataclass(frozen=True)
@@ -256,6 +263,15 @@ class Registry(ABC):
     @abstractmethod
     def _open(self, name: str, version: str, path: str) -> Iterator[bytes]:
         """Stream one object at ``path`` relative to the version folder."""
+
+    @abstractmethod
+    def _put_once(self, name: str, rel: str, data: bytes) -> bool:
+        """Create the object ``rel`` (relative to the model folder) holding ``data``, completely or not at all, and
+        only if it does not exist: True when created, False when something is already there (never replaced)."""
+
+    @abstractmethod
+    def _list_names(self, name: str, rel: str) -> list[str]:
+        """Names of the plain files directly in folder ``rel`` of the model folder ([] when there is none)."""
 
     def _leftovers(self) -> Iterator[Leftover]:
         """Abandoned attempts, temp folders and incomplete uploads (never a committed version's objects)."""
@@ -478,6 +494,44 @@ class Registry(ABC):
 
     def version_location(self, name: str, version: str) -> str:
         return f"{self.uri.rstrip('/')}/{name}/{version}"
+
+    # -- signed approvals kept beside the version ---------------------------------------------------------
+    def approvals_location(self, name: str, version: str) -> str:
+        return f"{self.uri.rstrip('/')}/{name}/{APPROVALS_FOLDER}/{version}"
+
+    def keep_approval(self, version: RegistryVersion, statement: str) -> str:
+        """Keep a signed approval of ``version`` beside it, create-only and named by its sha256; its URI. Keeping
+        the same statement again is a no-op; a different object under its name is a RegistryError (rewritten)."""
+        m = version.manifest
+        data = statement.encode()
+        filename = f"{hashlib.sha256(data).hexdigest()}{KEPT_SUFFIX}"
+        uri = f"{self.approvals_location(m.model_name, m.model_version)}/{filename}"
+        if not self._put_once(m.model_name, f"{APPROVALS_FOLDER}/{m.model_version}/{filename}", data):
+            held = self._read_kept(m.model_name, m.model_version, filename)
+            if held != data:
+                raise RegistryError(f"{uri} exists with other bytes than the approval named by its sha256: "
+                                    "someone rewrote it; not replaced")
+        return uri
+
+    def kept_approvals(self, version: RegistryVersion) -> list[tuple[str, bytes]]:
+        """(URI, bytes) of every approval kept beside ``version``, each bounded; names that are not a kept
+        approval's are listed with empty bytes, so the caller reports them instead of reading them."""
+        m = version.manifest
+        names = sorted(self._list_names(m.model_name, f"{APPROVALS_FOLDER}/{m.model_version}"))
+        if len(names) > MAX_KEPT_APPROVALS:
+            raise RegistryError(f"{self.approvals_location(m.model_name, m.model_version)} holds {len(names)} "
+                                f"objects, more than the {MAX_KEPT_APPROVALS} approvals a version may have")
+        where = self.approvals_location(m.model_name, m.model_version)
+        return [(f"{where}/{n}", self._read_kept(m.model_name, m.model_version, n)
+                 if n.endswith(KEPT_SUFFIX) and segment_problem(n) is None else b"") for n in names]
+
+    def _read_kept(self, name: str, version: str, filename: str) -> bytes:
+        out = bytearray()
+        for chunk in self._open(name, APPROVALS_FOLDER, f"{version}/{filename}"):
+            out += chunk
+            if len(out) > MAX_STATEMENT_BYTES:
+                break
+        return bytes(out)
 
     def existing_version(self, staged: StagedRepo) -> RegistryVersion | None:
         """The complete version with identical content, None when there is none; refuses different content."""

@@ -20,6 +20,7 @@ from governance.checksums import CHUNK, ArtifactFile, HashingReader, iter_chunks
 from governance.durable import fsync_dir, write_synced
 from governance.errors import ConfigError, RegistryError
 from governance.registries.base import (
+    APPROVALS_FOLDER,
     MANIFEST_NAME,
     Attempt,
     Leftover,
@@ -109,12 +110,41 @@ class FileRegistry(Registry):
         with (self._dir(name, version) / path).open("rb") as fh:
             yield from iter_chunks(fh)
 
+    def _put_once(self, name: str, rel: str, data: bytes) -> bool:
+        """Written and fsynced under a temp name, then hard-linked onto the name: ``link(2)`` refuses an
+        existing name, so the object appears complete or not at all and is never replaced."""
+        final = self.root / name / rel
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.parent / f".{final.name}{TMP_MARK}{new_attempt_id()}"
+            write_synced(tmp, data)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+            fsync_dir(final.parent)
+        except OSError as exc:
+            raise RegistryError(f"cannot write {final}: {exc.strerror or exc}") from exc
+        return True
+
+    def _list_names(self, name: str, rel: str) -> list[str]:
+        folder = self.root / name / rel
+        try:
+            return [p.name for p in folder.iterdir()
+                    if TMP_MARK not in p.name and p.is_file() and not p.is_symlink()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise RegistryError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+
     def _leftovers(self) -> Iterator[Leftover]:
         if not self.root.is_dir():
             return
         for model in sorted(p for p in self.root.iterdir() if p.is_dir()):
             for entry in sorted(model.iterdir()):
-                if not entry.is_dir():
+                if not entry.is_dir() or entry.name == APPROVALS_FOLDER:
                     continue
                 if entry.name.startswith(".") and TMP_MARK in entry.name:
                     yield Leftover("temporary folder of an interrupted publish", f"file://{entry}",

@@ -42,7 +42,14 @@ from governance.deadlines import (
 from governance.errors import ConfigError, RegistryDeadlineExceeded, RegistryError, RegistryUnavailable
 from governance.http import OutOfTime, build_session, chunks_within
 from governance.paths import segment_problem
-from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Registry, new_attempt_id
+from governance.registries.base import (
+    APPROVALS_FOLDER,
+    MANIFEST_NAME,
+    Attempt,
+    Leftover,
+    Registry,
+    new_attempt_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +201,35 @@ class HdfsRegistry(Registry):
             raise
         return True
 
+    def _put_once(self, name: str, rel: str, data: bytes) -> bool:
+        """Written under a temp name, then rename2'd onto the name without OVERWRITE: complete or absent, and
+        never replaced (FileAlreadyExistsException)."""
+        final = posixpath.join(self.root, name, rel)
+        parent = posixpath.dirname(final)
+        tmp = posixpath.join(parent, f".{posixpath.basename(final)}{TMP_MARK}{new_attempt_id()}")
+        with self._errors("mkdirs", parent):
+            self.client.makedirs(parent, permission=DIR_PERMISSION)
+        with self._errors("write", tmp):
+            self.client.write(tmp, data=data, permission=FILE_PERMISSION)
+        try:
+            with self._errors("rename", f"{tmp} -> {final}"):
+                self.client._rename(tmp, destination=final, renameoptions="NONE")
+        except RegistryError as exc:
+            if getattr(exc.__cause__, "exception", None) == "FileAlreadyExistsException":
+                with contextlib.suppress(RegistryError), self._errors("delete", tmp):
+                    self.client.delete(tmp)
+                return False
+            raise
+        return True
+
+    def _list_names(self, name: str, rel: str) -> list[str]:
+        folder = posixpath.join(self.root, name, rel)
+        if self._status(folder) is None:
+            return []
+        with self._errors("list", folder):
+            entries = self.client.list(folder, status=True)
+        return [n for n, st in entries if st["type"] == "FILE" and TMP_MARK not in n]
+
     def _abandon(self, attempt: Attempt) -> None:
         with self._errors("delete", attempt.where):
             self.client.delete(attempt.where, recursive=True)  # a no-op after a successful rename
@@ -225,7 +261,7 @@ class HdfsRegistry(Registry):
             with self._errors("list", folder):
                 entries = self.client.list(folder, status=True)
             for entry, st in entries:
-                if st["type"] != "DIRECTORY" or self._unsafe(entry, folder):
+                if st["type"] != "DIRECTORY" or entry == APPROVALS_FOLDER or self._unsafe(entry, folder):
                     continue
                 path = posixpath.join(folder, entry)
                 modified = datetime.fromtimestamp(st["modificationTime"] / 1000, UTC)

@@ -46,7 +46,15 @@ from governance.deadlines import (
 )
 from governance.errors import ConfigError, RegistryDeadlineExceeded, RegistryError, RegistryUnavailable
 from governance.paths import path_problem
-from governance.registries.base import MANIFEST_NAME, Attempt, Leftover, Manifest, Registry, new_attempt_id
+from governance.registries.base import (
+    APPROVALS_FOLDER,
+    MANIFEST_NAME,
+    Attempt,
+    Leftover,
+    Manifest,
+    Registry,
+    new_attempt_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +224,30 @@ class S3Registry(Registry):
             raise
         return True
 
+    def _put_once(self, name: str, rel: str, data: bytes) -> bool:
+        """One PUT with ``IfNoneMatch="*"``, as the manifest's commit: created whole, or refused (412)."""
+        key = "/".join(p for p in (self.prefix, name, rel) if p)
+        try:
+            with self._errors("write", key):
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
+                                       ContentType="application/json",
+                                       Metadata={"sha256": hashlib.sha256(data).hexdigest()})
+        except RegistryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _code(cause) in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
+    def _list_names(self, name: str, rel: str) -> list[str]:
+        prefix = "/".join(p for p in (self.prefix, name, rel) if p) + "/"
+        names = []
+        with self._errors("list", prefix):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
+                                                                              Delimiter="/"):
+                names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+        return names
+
     def _abandon(self, attempt: Attempt) -> None:
         self._delete_prefix(attempt.where + "/")
 
@@ -278,7 +310,7 @@ class S3Registry(Registry):
                         continue
                     name, version, rest = split
                     top = rest.split("/", 1)[0]
-                    if top == MANIFEST_NAME:
+                    if top == MANIFEST_NAME or version == APPROVALS_FOLDER:
                         continue
                     group = (name, version, top)
                     if "/" in rest:

@@ -13,6 +13,7 @@ verified key, never a typed name.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -30,6 +31,7 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://modelgov.dev/approval/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MAX_STATEMENT_BYTES = 64 * 1024
+KEPT_SUFFIX = ".dsse.json"  # a kept approval is named <sha256 of its bytes><KEPT_SUFFIX>
 
 
 class ApprovalNotValid(GovernanceError):
@@ -89,19 +91,20 @@ class VerifiedApproval:
     reason: str
 
 
-def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Mapping[str, Path], *,
-                    deployer: str | None, version_signer: str | None) -> VerifiedApproval:
-    """The approval in ``envelope`` once it holds for ``subject``; ApprovalNotValid naming the failed check."""
+def _opened(envelope: str) -> tuple[str, bytes, str, bytes]:
+    """(keyid, signature, payload type, body) of a DSSE envelope with one signature."""
     if len(envelope) > MAX_STATEMENT_BYTES:
         raise ApprovalNotValid(f"the approval statement is larger than {MAX_STATEMENT_BYTES} bytes")
     try:
         data = json.loads(envelope)
         body = base64.b64decode(data["payload"], validate=True)
         [entry] = data["signatures"]
-        keyid, signature = str(entry["keyid"]), base64.b64decode(entry["sig"], validate=True)
-        kind = data["payloadType"]
+        return str(entry["keyid"]), base64.b64decode(entry["sig"], validate=True), str(data["payloadType"]), body
     except (ValueError, KeyError, TypeError) as exc:
         raise ApprovalNotValid("the approval is not a DSSE envelope with one signature") from exc
+
+
+def _checked_signature(keyid: str, signature: bytes, kind: str, body: bytes, approvers: Mapping[str, Path]) -> None:
     if keyid not in approvers:
         raise ApprovalNotValid(f"the approval is signed by key {keyid}, which is not an approver of this "
                                f"target's policy ({APPROVER_KEYS_ENV}, trust.approvers)")
@@ -109,9 +112,34 @@ def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Mapping[
     if key_fingerprint(public) != keyid:
         raise ApprovalNotValid(f"the approval names key {keyid} but {approvers[keyid]} is another key")
     try:
-        public.verify(signature, _pae(str(kind), body), ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
+        public.verify(signature, _pae(kind, body), ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
     except InvalidSignature as exc:
         raise ApprovalNotValid(f"the approval's signature does not verify with {approvers[keyid]}") from exc
+
+
+def _statement(kind: str, body: bytes) -> tuple[dict, dict]:
+    """(subject, predicate) of a modelgov approval statement."""
+    try:
+        statement = json.loads(body)
+        [signed_subject] = statement["subject"]
+        predicate = statement["predicate"]
+        ok_type = statement["_type"] == STATEMENT_TYPE and statement["predicateType"] == PREDICATE_TYPE
+        if not (isinstance(signed_subject, dict) and isinstance(predicate, dict)):
+            raise TypeError("subject and predicate must be objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApprovalNotValid("the approval's statement is not a modelgov approval") from exc
+    if kind != PAYLOAD_TYPE or not ok_type:
+        raise ApprovalNotValid("the approval's statement is not a modelgov approval")
+    if predicate.get("decision") not in ("approved", "rejected"):
+        raise ApprovalNotValid(f"the approval's decision {predicate.get('decision')!r} is neither approved nor rejected")
+    return signed_subject, predicate
+
+
+def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Mapping[str, Path], *,
+                    deployer: str | None, version_signer: str | None) -> VerifiedApproval:
+    """The approval in ``envelope`` once it holds for ``subject``; ApprovalNotValid naming the failed check."""
+    keyid, signature, kind, body = _opened(envelope)
+    _checked_signature(keyid, signature, kind, body, approvers)
     approver = Signer("key", keyid)
     who = f"key {keyid}"
     if deployer and who == deployer:
@@ -119,15 +147,7 @@ def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Mapping[
     if version_signer and keyid == version_signer:
         raise ApprovalNotValid(f"the approval is signed by the key that signed the version ({who}): someone "
                                "else must approve")
-    try:
-        statement = json.loads(body)
-        [signed_subject] = statement["subject"]
-        predicate = statement["predicate"]
-        ok_type = statement["_type"] == STATEMENT_TYPE and statement["predicateType"] == PREDICATE_TYPE
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ApprovalNotValid("the approval's statement is not a modelgov approval") from exc
-    if kind != PAYLOAD_TYPE or not ok_type:
-        raise ApprovalNotValid("the approval's statement is not a modelgov approval")
+    signed_subject, predicate = _statement(kind, body)
     claims = {"another version": (signed_subject.get("name"), f"{subject.model}/{subject.version}"),
               "other bytes": ((signed_subject.get("digest") or {}).get("sha256"), subject.content_digest),
               "another target": (predicate.get("target"), subject.target),
@@ -136,6 +156,57 @@ def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Mapping[
     for what, (signed, actual) in claims.items():
         if signed != actual:
             raise ApprovalNotValid(f"the approval was made for {what} ({signed}), not {actual}")
-    if predicate.get("decision") not in ("approved", "rejected"):
-        raise ApprovalNotValid(f"the approval's decision {predicate.get('decision')!r} is neither approved nor rejected")
     return VerifiedApproval(approver, predicate["decision"] == "approved", str(predicate.get("reason") or ""))
+
+
+@dataclass(frozen=True)
+class KeptApproval:
+    """An approval as found beside a registry version, read back without Prefect or Atlas."""
+
+    uri: str
+    keyid: str | None
+    decision: str | None
+    target: str | None
+    environment: str | None
+    run_id: str | None
+    time: str | None
+    checked: bool  # the signature verified with an approver's key
+    problem: str | None = None
+
+    def describe(self) -> str:
+        if self.problem:
+            return f"{self.uri}: {self.problem}"
+        proof = "signature verified" if self.checked else f"signature not checked (set {APPROVER_KEYS_ENV})"
+        return (f"{self.decision} by key {self.keyid} for {self.target} ({self.environment or 'no environment'}), "
+                f"flow run {self.run_id}, {self.time}: {proof}")
+
+
+def check_kept_approval(uri: str, data: bytes, model: str, version: str, content_digest: str,
+                        approvers: Mapping[str, Path]) -> KeptApproval:
+    """What a kept approval says and whether it holds: named by its own sha256, made for this version's bytes,
+    and (where approvers are known) signed by one of them. A problem is reported, never raised."""
+    name = uri.rsplit("/", 1)[-1]
+    if len(data) > MAX_STATEMENT_BYTES:
+        return KeptApproval(uri, None, None, None, None, None, None, False,
+                            f"larger than {MAX_STATEMENT_BYTES} bytes: not an approval")
+    if name != f"{hashlib.sha256(data).hexdigest()}{KEPT_SUFFIX}":
+        return KeptApproval(uri, None, None, None, None, None, None, False,
+                            "its bytes do not match the sha256 it is named by (rewritten, or not a kept approval)")
+    try:
+        keyid, signature, kind, body = _opened(data.decode("utf-8", errors="replace"))
+        signed_subject, predicate = _statement(kind, body)
+        if approvers:
+            _checked_signature(keyid, signature, kind, body, approvers)
+        for what, signed, actual in (("version", signed_subject.get("name"), f"{model}/{version}"),
+                                     ("bytes", (signed_subject.get("digest") or {}).get("sha256"), content_digest)):
+            if signed != actual:
+                raise ApprovalNotValid(f"the approval was made for other {what} ({signed}), not {actual}")
+    except ApprovalNotValid as exc:
+        return KeptApproval(uri, None, None, None, None, None, None, False, str(exc))
+    return KeptApproval(uri, keyid, str(predicate["decision"]), _text(predicate.get("target")),
+                        _text(predicate.get("environment")), _text(predicate.get("flowRun")),
+                        _text(predicate.get("time")), bool(approvers))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -156,3 +156,9 @@ def test_where_approvers_are_named_only_their_signed_approval_for_these_bytes_co
                      env={**env, "MODELGOV_APPROVER_KEYS": str(approver_pub)})
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"ok  approval: approved by key {fingerprint}, signed for these bytes" in check.stdout
+    assert "ok  approval: the signed statement Atlas records is kept in the registry" in check.stdout
+    # kept beside the version by the worker's run; the refused approvals are not kept
+    kept = modelgov("registry", "verify", f"file://{tmp_path / 'registry'}", "gate-signed", "1.0",
+                    env={**env, "MODELGOV_APPROVER_KEYS": str(approver_pub)})
+    assert kept.returncode == 0 and f"approval approved by key {fingerprint}" in kept.stdout, kept.stderr
+    assert not (tmp_path / "registry" / "gate-stranger" / ".approvals").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 
@@ -139,3 +140,48 @@ def test_a_signed_publish_names_its_signer_and_any_later_change_is_refused(backe
     assert backend.registry.verify(forged) == []  # the checksums alone cannot tell
     with pytest.raises(SignatureError, match=r"data/notes.txt has sha256 .* \(changed after it was signed\)"):
         backend.registry.check_signature(forged, policy)
+
+
+def test_signed_approvals_are_kept_beside_the_version_create_only_and_survive_gc(backend, make_staged, tmp_path):
+    """Issue 21: an approval is kept outside the version folder (which stays what was signed), named by its
+    sha256; keeping it again is a no-op, an object rewritten under its name is refused and reported, gc never
+    removes it, and the version still verifies."""
+    from governance.errors import RegistryError
+    from governance.trust.approvals import ApprovalSubject, check_kept_approval, sign_approval
+    from governance.trust.signing import SigningIdentity
+    from tests.signing_keys import write_key_pair
+
+    version = backend.registry.publish(make_staged(extra=EXTRA))
+    private, public = write_key_pair(tmp_path / "keys", "approver")
+    approver = SigningIdentity(private)
+    subject = ApprovalSubject("iris", "1", version.manifest.content_digest, "mlserver://h:1", "production", "run-1")
+    statement = sign_approval(approver, subject, True, "validated")
+    uri = backend.registry.keep_approval(version, statement)
+    digest = hashlib.sha256(statement.encode()).hexdigest()
+    assert uri == f"{backend.registry.uri}/iris/.approvals/1/{digest}.dsse.json"
+    assert backend.registry.keep_approval(version, statement) == uri  # the same statement again: a no-op
+    assert backend.registry.kept_approvals(version) == [(uri, statement.encode())]
+    assert f"iris/.approvals/1/{digest}.dsse.json" in backend.list_raw()
+    approvers = {approver.signer.fingerprint: public}
+    [(where, data)] = backend.registry.kept_approvals(version)
+    kept = check_kept_approval(where, data, "iris", "1", version.manifest.content_digest, approvers)
+    assert (kept.problem, kept.decision, kept.keyid, kept.run_id, kept.checked) == (
+        None, "approved", approver.signer.fingerprint, "run-1", True)
+
+    assert backend.registry.gc(older_than=timedelta(0)) == []  # never a leftover
+    assert backend.registry.verify(backend.registry.lookup("iris", "1")) == []
+
+    forged = statement.encode() + b" "  # one byte more: the name no longer matches
+    backend.put_raw(f"iris/.approvals/1/{digest}.dsse.json", forged)
+    with pytest.raises(RegistryError, match="exists with other bytes than the approval"):
+        backend.registry.keep_approval(version, statement)
+    [(where, data)] = backend.registry.kept_approvals(version)
+    assert "do not match the sha256 it is named by" in check_kept_approval(
+        where, data, "iris", "1", version.manifest.content_digest, approvers).problem
+    # a correctly named statement for other bytes is reported too
+    other = sign_approval(approver, ApprovalSubject("iris", "1", "0" * 64, "mlserver://h:1", "production", "run-2"),
+                          True)
+    other_uri = backend.registry.keep_approval(version, other)
+    found = dict(backend.registry.kept_approvals(version))
+    assert "made for other bytes" in check_kept_approval(
+        other_uri, found[other_uri], "iris", "1", version.manifest.content_digest, approvers).problem
