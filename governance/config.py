@@ -78,7 +78,8 @@ class Config:
             return tuple(dict.fromkeys(v for level in levels for v in level.get(key, ())))
 
         return TrustSettings(joined("trusted_keys"), any(level.get("require_signature") for level in levels),
-                             joined("trusted_cas"), joined("identities"), joined("approvers"))
+                             joined("trusted_cas"), joined("identities"), joined("approvers"),
+                             joined("approver_cas"), joined("approver_identities"))
 
     def registry_uri(self, name_or_uri: str | None) -> str:
         chosen = name_or_uri or self.default_registry
@@ -211,11 +212,15 @@ def _paths(spec: dict, key: str, where: str, what: str, base: Path) -> tuple[str
     return tuple(str(base / Path(v).expanduser()) for v in _strings(spec, key, where, what))
 
 
+TRUST_LEVEL_KEYS = ("trusted_keys", "require_signature", "trusted_cas", "identities", "approvers", "approver_cas",
+                    "approver_identities")
+
+
 def _trust_level(spec: object, where: str, base: Path) -> dict:
-    if not isinstance(spec, dict) or set(spec) - {"trusted_keys", "require_signature", "trusted_cas", "identities",
-                                                  "approvers"}:
+    if not isinstance(spec, dict) or set(spec) - set(TRUST_LEVEL_KEYS):
         raise ConfigError(f"{where}: give trusted_keys (public key files), trusted_cas (root certificates) with "
-                          "identities (leaf subjects or sha256: fingerprints), require_signature (true/false)")
+                          "identities (leaf subjects or sha256: fingerprints), require_signature (true/false), "
+                          "approvers (public key files), approver_cas with approver_identities")
     keys = _paths(spec, "trusted_keys", where, "a list of public key files", base)
     required = spec.get("require_signature", False)
     if not isinstance(required, bool):
@@ -223,7 +228,9 @@ def _trust_level(spec: object, where: str, base: Path) -> dict:
     return {"trusted_keys": keys, "require_signature": required,
             "trusted_cas": _paths(spec, "trusted_cas", where, "a list of strings", base),
             "identities": _strings(spec, "identities", where, "a list of strings"),
-            "approvers": _paths(spec, "approvers", where, "a list of strings", base)}
+            "approvers": _paths(spec, "approvers", where, "a list of strings", base),
+            "approver_cas": _paths(spec, "approver_cas", where, "a list of strings", base),
+            "approver_identities": _strings(spec, "approver_identities", where, "a list of strings")}
 
 
 def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
@@ -231,10 +238,9 @@ def _parse_trust(section: object, file: Path, target_names: set[str]) -> dict:
     key files relative to the config file's folder."""
     if section is None:
         return {}
-    level_keys = ("trusted_keys", "require_signature", "trusted_cas", "identities", "approvers")
+    level_keys = TRUST_LEVEL_KEYS
     if not isinstance(section, dict) or set(section) - {*level_keys, "environments", "targets"}:
-        raise ConfigError(f"{file}: trust has trusted_keys, trusted_cas, identities, require_signature, "
-                          "environments and targets")
+        raise ConfigError(f"{file}: trust has {', '.join(level_keys)}, environments and targets")
     base = file.parent.resolve()
     default = {k: v for k, v in section.items() if k in level_keys}
     out: dict = {"default": _trust_level(default, f"{file}: trust", base), "environments": {}, "targets": {}}

@@ -20,9 +20,11 @@ def write_key_pair(folder: Path, name: str, *, ed25519_key: bool = False) -> tup
     return private, public
 
 
-def write_certificate_chain(folder: Path, cn: str = "model-publisher") -> dict[str, Path | str]:
+def write_certificate_chain(folder: Path, cn: str = "model-publisher", *, leaf_key_file: Path | None = None,
+                            expired: bool = False) -> dict[str, Path | str]:
     """A root CA and a leaf certificate for signing (KeyUsage digitalSignature), as files under ``folder``:
-    ca (root certificate), key and cert (the leaf's), and subject (the leaf's RFC 4514 subject)."""
+    ca (root certificate), key and cert (the leaf's), and subject (the leaf's RFC 4514 subject).
+    ``leaf_key_file``: certify this existing private key; ``expired``: a leaf that expired an hour ago."""
     import datetime
 
     from cryptography import x509
@@ -41,12 +43,14 @@ def write_certificate_chain(folder: Path, cn: str = "model-publisher") -> dict[s
                                        content_commitment=False, key_encipherment=False, data_encipherment=False,
                                        key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = (serialization.load_pem_private_key(leaf_key_file.read_bytes(), None) if leaf_key_file
+                else ec.generate_private_key(ec.SECP256R1()))
+    ends = now - datetime.timedelta(hours=1) if expired else now + datetime.timedelta(days=7)
     leaf_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "modelgov tests"),
                            x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     leaf = (x509.CertificateBuilder().subject_name(leaf_name).issuer_name(ca_name)
             .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=7))
+            .not_valid_before(now - datetime.timedelta(hours=2)).not_valid_after(ends)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
                                          content_commitment=False, key_encipherment=False, data_encipherment=False,
                                          key_agreement=False, encipher_only=False, decipher_only=False),

@@ -15,7 +15,7 @@ from governance.deploy.record import ApprovalDecision
 from governance.deploy.saga import checked_approval
 from governance.trust.approvals import ApprovalNotValid, ApprovalSubject, sign_approval, verify_approval
 from governance.trust.signing import SigningIdentity, TrustPolicy
-from tests.signing_keys import write_key_pair
+from tests.signing_keys import write_certificate_chain, write_key_pair
 
 SUBJECT = ApprovalSubject("churn", "3.1", "a" * 64, "10.0.0.5:8080", "production", "run-42")
 
@@ -95,3 +95,61 @@ def test_typed_approvals_are_refused_where_approvers_are_named_and_marked_unveri
     typed = checked_approval(decision(None, "alice"), SUBJECT, TrustPolicy.from_env({}), deployer=None,
                              version_signer=None)
     assert typed.approved and typed.approver == "alice" and typed.proof == "typed name, unverified"
+
+
+def cert_policy(ca, *pins: str) -> TrustPolicy:
+    return TrustPolicy.from_env({"MODELGOV_APPROVER_CA": str(ca), "MODELGOV_APPROVER_IDENTITIES": ";".join(pins)})
+
+
+def cert_identity(chain) -> SigningIdentity:
+    return SigningIdentity(chain["key"], certificate=chain["cert"])
+
+
+def test_an_approver_pinned_by_certificate_signs_with_it_and_is_recorded_by_it(tmp_path):
+    """Issue 21: approvals signed with a certificate count where its chain leads to the approvers' roots and its
+    subject (or fingerprint) is pinned; the recorded approver is the certificate, never a typed name."""
+    chain = write_certificate_chain(tmp_path / "pki", "Ana Risk")
+    identity = cert_identity(chain)
+    statement = sign_approval(identity, SUBJECT, approved=True, reason="validated")
+    taken = checked_approval(decision(statement), SUBJECT, cert_policy(chain["ca"], chain["subject"]),
+                             deployer="alice", version_signer=None)
+    assert (taken.approved, taken.approver, taken.proof) == (
+        True, f"certificate {identity.signer.fingerprint}", "signed approval, verified")
+    by_fingerprint = verify_approval(statement, SUBJECT, cert_policy(chain["ca"], identity.signer.fingerprint).approvers,
+                                     deployer=None, version_signer=None)
+    assert by_fingerprint.approver == identity.signer
+
+
+def test_certificate_approvals_from_another_ca_unpinned_expired_or_by_the_signer_are_refused(tmp_path):
+    chain = write_certificate_chain(tmp_path / "pki", "Ana Risk")
+    other = write_certificate_chain(tmp_path / "other-pki", "Ana Risk")  # same subject, another CA
+    statement = sign_approval(cert_identity(chain), SUBJECT, approved=True)
+    cases = {
+        "does not chain to the approvers' roots": (statement, cert_policy(other["ca"], chain["subject"]), None),
+        "not a pinned approver": (statement, cert_policy(chain["ca"], "CN=Someone Else"), None),
+        "trusts no approver certificate authority": (statement, policy_of_keys(tmp_path), None),
+    }
+    expired = write_certificate_chain(tmp_path / "old-pki", "Ana Risk", expired=True)
+    cases["does not chain"] = (sign_approval(cert_identity(expired), SUBJECT, approved=True),
+                               cert_policy(expired["ca"], expired["subject"]), None)
+    # the publisher signed the version with a key, and approves with a certificate of that same key
+    publisher_key, _ = write_key_pair(tmp_path / "keys", "publisher")
+    same_key = write_certificate_chain(tmp_path / "pub-pki", "Pat Publisher", leaf_key_file=publisher_key)
+    cases["signed by the certificate that signed the version"] = (
+        sign_approval(cert_identity(same_key), SUBJECT, approved=True),
+        cert_policy(same_key["ca"], same_key["subject"]), SigningIdentity(publisher_key).signer.fingerprint)
+    for says, (signed, policy, version_signer) in cases.items():
+        with pytest.raises(ApprovalNotValid, match=says):
+            verify_approval(signed, SUBJECT, policy.approvers, deployer=None, version_signer=version_signer)
+
+
+def policy_of_keys(tmp_path) -> TrustPolicy:
+    _, public = write_key_pair(tmp_path / "keys", "approver")
+    return TrustPolicy.from_env({"MODELGOV_APPROVER_KEYS": str(public)})
+
+
+def test_approver_identities_without_their_roots_are_a_config_error(tmp_path):
+    from governance.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="MODELGOV_APPROVER_CA"):
+        TrustPolicy.from_env({"MODELGOV_APPROVER_IDENTITIES": "CN=Ana Risk"})

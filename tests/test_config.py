@@ -158,7 +158,7 @@ def test_the_trust_policy_per_environment_and_target_the_stricter_wins(tmp_path)
 
 
 @pytest.mark.parametrize("section, says", [
-    ("trust:\n  requires_signature: true\n", "trust has trusted_keys, trusted_cas, identities, require_signature"),
+    ("trust:\n  requires_signature: true\n", "trust has trusted_keys, require_signature, trusted_cas, identities, approvers, approver_cas"),
     ("trust:\n  require_signature: 'yes'\n", "trust.require_signature: true or false"),
     ("trust:\n  environments:\n    qa: {require_signature: true}\n", "trust.environments.qa: environments are"),
     ("trust:\n  targets:\n    nowhere: {require_signature: true}\n", "trust.targets.nowhere names no target"),

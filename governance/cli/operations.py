@@ -22,15 +22,24 @@ def cmd_approve(args: argparse.Namespace) -> int:
     statement, approver = "", args.approver
     if args.key:
         from governance.trust.approvals import ApprovalSubject, sign_approval
-        from governance.trust.signing import SIGNING_KEY_ENV, SIGNING_PASSWORD_ENV, SigningIdentity
+        from governance.trust.signing import (
+            SIGNING_CERT_ENV,
+            SIGNING_CHAIN_ENV,
+            SIGNING_KEY_ENV,
+            SIGNING_PASSWORD_ENV,
+            SigningIdentity,
+        )
 
-        identity = SigningIdentity.from_env({SIGNING_KEY_ENV: args.key,
+        identity = SigningIdentity.from_env({SIGNING_KEY_ENV: args.key, SIGNING_CERT_ENV: args.cert or "",
+                                             SIGNING_CHAIN_ENV: args.chain or "",
                                              SIGNING_PASSWORD_ENV: os.environ.get(SIGNING_PASSWORD_ENV, "")})
         subject = ApprovalSubject.from_dict(approval_subject(args.run_id))
         statement = sign_approval(identity, subject, approved=not args.reject, reason=args.reason or "")  # type: ignore[arg-type]
-        approver = approver or f"key {identity.signer.fingerprint}"  # type: ignore[union-attr]
+        approver = approver or f"{identity.signer.kind} {identity.signer.fingerprint}"  # type: ignore[union-attr]
         say(f"signed the {'rejection' if args.reject else 'approval'} of {subject.model} {subject.version} "
             f"(content {subject.content_digest[:16]}...) on {subject.target} for run {subject.run_id}")
+    elif args.cert or args.chain:
+        raise ConfigError("--cert and --chain go with --key PATH (the certificate's private key)")
     if not approver:
         raise ConfigError("give --approver NAME, or --key PATH for a signed approval")
     decide(args.run_id, approver, approved=not args.reject, reason=args.reason or "", statement=statement)
@@ -162,6 +171,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key", default=None, metavar="PATH",
                    help="sign the decision with your ECDSA key (modelgov trust init), bound to the version's bytes, "
                         "target and run; required where the policy names approvers")
+    p.add_argument("--cert", default=None, metavar="PATH",
+                   help="with --key: sign as this certificate (PEM) of the key; approvers pinned by certificate "
+                        "(trust.approver_identities) need it")
+    p.add_argument("--chain", default=None, metavar="PATH[,PATH]", help="with --cert: intermediate certificates")
     p.add_argument("--reject", action="store_true")
     p.add_argument("--reason", default=None)
     p.set_defaults(func=cmd_approve)

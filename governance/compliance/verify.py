@@ -88,17 +88,17 @@ def _check_approval(result: Verification, dep, attrs: dict, build: dict) -> None
                               dep.target_detail or "", dep.environment, attrs.get("orchestratorRunId") or "")
     try:
         verified = verify_approval(statement, subject, policy.approvers, deployer=attrs.get("deployedBy"),
-                                   version_signer=build.get("signerFingerprint"))
+                                   version_signer=build.get("signerFingerprint"), later=True)
     except ApprovalNotValid as exc:
         result.mismatches.append(f"approval: {exc}")
         return
     recorded = attrs.get("approver")
-    if recorded != f"key {verified.approver.fingerprint}":
-        result.mismatches.append(f"approval: signed by key {verified.approver.fingerprint}, Atlas records "
-                                 f"approver {recorded!r}")
+    who = f"{verified.approver.kind} {verified.approver.fingerprint}"
+    if recorded != who:
+        result.mismatches.append(f"approval: signed by {who}, Atlas records approver {recorded!r}")
         return
-    result.checked.append(f"approval: {'approved' if verified.approved else 'rejected'} by key "
-                          f"{verified.approver.fingerprint}, signed for these bytes, this target and run")
+    result.checked.append(f"approval: {'approved' if verified.approved else 'rejected'} by {who}, signed for these "
+                          f"bytes, this target and run")
 
 
 def _check_registry(result: Verification, name: str, version: str, build: dict) -> tuple | None:

@@ -198,7 +198,7 @@ def checked_approval(decision: ApprovalDecision, subject: ApprovalSubject, polic
         return replace(decision, decision="rejected", reason=f"signed approval refused: {exc}",
                        proof="signed approval, refused")
     return replace(decision, decision="approved" if verified.approved else "rejected",
-                   approver=f"key {verified.approver.fingerprint}", reason=verified.reason,
+                   approver=f"{verified.approver.kind} {verified.approver.fingerprint}", reason=verified.reason,
                    proof="signed approval, verified")
 
 

@@ -20,12 +20,22 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from governance.errors import GovernanceError
-from governance.trust.signing import APPROVER_KEYS_ENV, Signer, SigningIdentity, key_fingerprint
+from governance.trust.signing import (
+    APPROVER_CA_ENV,
+    APPROVER_IDENTITIES_ENV,
+    APPROVER_KEYS_ENV,
+    Approvers,
+    Signer,
+    SigningIdentity,
+    certificate_signer,
+    key_fingerprint,
+)
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://modelgov.dev/approval/v1"
@@ -65,9 +75,9 @@ def _pae(payload_type: str, body: bytes) -> bytes:
 
 
 def sign_approval(identity: SigningIdentity, subject: ApprovalSubject, approved: bool, reason: str = "") -> str:
-    """The DSSE envelope (JSON) of the decision on ``subject``, signed with ``identity``'s key."""
-    if identity.certificate is not None:
-        raise GovernanceError("approvals are signed with a key; certificate approvals are not supported yet")
+    """The DSSE envelope (JSON) of the decision on ``subject``, signed with ``identity``'s key. A certificate
+    identity's leaf and chain travel in the signature entry (``certificates``, base64 DER, leaf first), and its
+    ``keyid`` is the leaf's fingerprint."""
     statement = {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": f"{subject.model}/{subject.version}", "digest": {"sha256": subject.content_digest}}],
@@ -79,9 +89,13 @@ def sign_approval(identity: SigningIdentity, subject: ApprovalSubject, approved:
     body = json.dumps(statement, sort_keys=True).encode()
     key = identity.private_key()
     signature = key.sign(_pae(PAYLOAD_TYPE, body), ec.ECDSA(hashes.SHA256()))
+    entry = {"keyid": identity.signer.fingerprint, "sig": base64.b64encode(signature).decode()}
+    if identity.certificate is not None:
+        pems = b"".join(p.read_bytes() for p in (identity.certificate, *identity.chain))
+        entry["certificates"] = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+                                 for c in x509.load_pem_x509_certificates(pems)]
     return json.dumps({"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(body).decode(),
-                       "signatures": [{"keyid": identity.signer.fingerprint,
-                                       "sig": base64.b64encode(signature).decode()}]}, sort_keys=True)
+                       "signatures": [entry]}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -91,30 +105,87 @@ class VerifiedApproval:
     reason: str
 
 
-def _opened(envelope: str) -> tuple[str, bytes, str, bytes]:
-    """(keyid, signature, payload type, body) of a DSSE envelope with one signature."""
+@dataclass(frozen=True)
+class _Envelope:
+    keyid: str
+    signature: bytes
+    kind: str
+    body: bytes
+    certificates: tuple[bytes, ...]  # DER, leaf first; empty for a key signature
+
+
+def _opened(envelope: str) -> _Envelope:
+    """The parts of a DSSE envelope with one signature."""
     if len(envelope) > MAX_STATEMENT_BYTES:
         raise ApprovalNotValid(f"the approval statement is larger than {MAX_STATEMENT_BYTES} bytes")
     try:
         data = json.loads(envelope)
         body = base64.b64decode(data["payload"], validate=True)
         [entry] = data["signatures"]
-        return str(entry["keyid"]), base64.b64decode(entry["sig"], validate=True), str(data["payloadType"]), body
-    except (ValueError, KeyError, TypeError) as exc:
+        certificates = tuple(base64.b64decode(c, validate=True) for c in entry.get("certificates") or ())
+        return _Envelope(str(entry["keyid"]), base64.b64decode(entry["sig"], validate=True), str(data["payloadType"]),
+                         body, certificates)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ApprovalNotValid("the approval is not a DSSE envelope with one signature") from exc
 
 
-def _checked_signature(keyid: str, signature: bytes, kind: str, body: bytes, approvers: Mapping[str, Path]) -> None:
-    if keyid not in approvers:
-        raise ApprovalNotValid(f"the approval is signed by key {keyid}, which is not an approver of this "
-                               f"target's policy ({APPROVER_KEYS_ENV}, trust.approvers)")
-    public = serialization.load_pem_public_key(approvers[keyid].read_bytes())
-    if key_fingerprint(public) != keyid:
-        raise ApprovalNotValid(f"the approval names key {keyid} but {approvers[keyid]} is another key")
+def _signed_by(env: _Envelope, approvers: Approvers, at: datetime | None) -> tuple[Signer, set[str]]:
+    """The approver who signed ``env`` (a listed key, or a certificate chaining to the approvers' roots whose leaf
+    is pinned, valid at ``at``, now by default), and every fingerprint that names them (key and certificate)."""
+    if env.certificates:
+        leaf, public = _checked_certificate(env, approvers, at)
+        signer = certificate_signer(leaf)
+    else:
+        if env.keyid not in approvers.keys:
+            raise ApprovalNotValid(f"the approval is signed by key {env.keyid}, which is not an approver of this "
+                                   f"target's policy ({APPROVER_KEYS_ENV}, trust.approvers)")
+        public = serialization.load_pem_public_key(approvers.keys[env.keyid].read_bytes())
+        if key_fingerprint(public) != env.keyid:
+            raise ApprovalNotValid(f"the approval names key {env.keyid} but {approvers.keys[env.keyid]} is another key")
+        signer = Signer("key", env.keyid)
     try:
-        public.verify(signature, _pae(kind, body), ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
-    except InvalidSignature as exc:
-        raise ApprovalNotValid(f"the approval's signature does not verify with {approvers[keyid]}") from exc
+        public.verify(env.signature, _pae(env.kind, env.body), ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
+    except (InvalidSignature, TypeError, AttributeError) as exc:
+        raise ApprovalNotValid(f"the approval's signature does not verify with {signer.describe()}") from exc
+    return signer, {signer.fingerprint, key_fingerprint(public)}
+
+
+def _checked_certificate(env: _Envelope, approvers: Approvers, at: datetime | None):
+    """(leaf, its public key) once the chain leads to one of the approvers' roots and the leaf is pinned."""
+    from OpenSSL import crypto
+
+    try:
+        chain = [x509.load_der_x509_certificate(c) for c in env.certificates]
+    except ValueError as exc:
+        raise ApprovalNotValid("the approval carries a certificate that cannot be read") from exc
+    leaf = chain[0]
+    signer = certificate_signer(leaf)
+    if env.keyid != signer.fingerprint:
+        raise ApprovalNotValid(f"the approval names key {env.keyid} but carries certificate {signer.describe()}")
+    if not approvers.cas:
+        raise ApprovalNotValid(f"the approval is signed with certificate {signer.describe()}, and this target's "
+                               f"policy trusts no approver certificate authority ({APPROVER_CA_ENV}, "
+                               "trust.approver_cas)")
+    if not ({signer.subject, signer.fingerprint} & approvers.identities):
+        raise ApprovalNotValid(f"the approval is signed by {signer.describe()}, which is not a pinned approver "
+                               f"({APPROVER_IDENTITIES_ENV}, trust.approver_identities)")
+    store = crypto.X509Store()
+    for root in x509.load_pem_x509_certificates(b"".join(p.read_bytes() for p in approvers.cas)):
+        store.add_cert(crypto.X509.from_cryptography(root))
+    when = at or datetime.now(UTC)
+    store.set_time(when)
+    try:
+        crypto.X509StoreContext(store, crypto.X509.from_cryptography(leaf),
+                                [crypto.X509.from_cryptography(c) for c in chain[1:]]).verify_certificate()
+    except crypto.X509StoreContextError as exc:
+        raise ApprovalNotValid(f"the approval's certificate {signer.describe()} does not chain to the approvers' "
+                               f"roots ({', '.join(map(str, approvers.cas))}) at {when:%Y-%m-%d %H:%M}Z: {exc}") from exc
+    try:
+        if not leaf.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            raise ApprovalNotValid(f"the approval's certificate {signer.describe()} is not for digital signatures")
+    except x509.ExtensionNotFound:
+        pass
+    return leaf, leaf.public_key()
 
 
 def _statement(kind: str, body: bytes) -> tuple[dict, dict]:
@@ -135,19 +206,19 @@ def _statement(kind: str, body: bytes) -> tuple[dict, dict]:
     return signed_subject, predicate
 
 
-def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Mapping[str, Path], *,
-                    deployer: str | None, version_signer: str | None) -> VerifiedApproval:
-    """The approval in ``envelope`` once it holds for ``subject``; ApprovalNotValid naming the failed check."""
-    keyid, signature, kind, body = _opened(envelope)
-    _checked_signature(keyid, signature, kind, body, approvers)
-    approver = Signer("key", keyid)
-    who = f"key {keyid}"
-    if deployer and who == deployer:
+def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Approvers | Mapping[str, Path], *,
+                    deployer: str | None, version_signer: str | None, later: bool = False) -> VerifiedApproval:
+    """The approval in ``envelope`` once it holds for ``subject``; ApprovalNotValid naming the failed check.
+    ``later``: checked after the fact (``modelgov verify``), so a certificate is held to the time it signed."""
+    env = _opened(envelope)
+    signed_subject, predicate = _statement(env.kind, env.body)
+    approver, names = _signed_by(env, Approvers.of(approvers), _signing_time(predicate) if later else None)
+    who = f"{approver.kind} {approver.fingerprint}"
+    if deployer and deployer.split(" ", 1)[-1] in names:
         raise ApprovalNotValid(f"the approval is signed by the deployer ({who}): someone else must approve")
-    if version_signer and keyid == version_signer:
-        raise ApprovalNotValid(f"the approval is signed by the key that signed the version ({who}): someone "
-                               "else must approve")
-    signed_subject, predicate = _statement(kind, body)
+    if version_signer and version_signer in names:
+        raise ApprovalNotValid(f"the approval is signed by the {approver.kind} that signed the version ({who}): "
+                               "someone else must approve")
     claims = {"another version": (signed_subject.get("name"), f"{subject.model}/{subject.version}"),
               "other bytes": ((signed_subject.get("digest") or {}).get("sha256"), subject.content_digest),
               "another target": (predicate.get("target"), subject.target),
@@ -164,7 +235,7 @@ class KeptApproval:
     """An approval as found beside a registry version, read back without Prefect or Atlas."""
 
     uri: str
-    keyid: str | None
+    approver: str | None  # "key sha256:..." or "certificate sha256:..."
     decision: str | None
     target: str | None
     environment: str | None
@@ -177,12 +248,12 @@ class KeptApproval:
         if self.problem:
             return f"{self.uri}: {self.problem}"
         proof = "signature verified" if self.checked else f"signature not checked (set {APPROVER_KEYS_ENV})"
-        return (f"{self.decision} by key {self.keyid} for {self.target} ({self.environment or 'no environment'}), "
+        return (f"{self.decision} by {self.approver} for {self.target} ({self.environment or 'no environment'}), "
                 f"flow run {self.run_id}, {self.time}: {proof}")
 
 
 def check_kept_approval(uri: str, data: bytes, model: str, version: str, content_digest: str,
-                        approvers: Mapping[str, Path]) -> KeptApproval:
+                        approvers: Approvers | Mapping[str, Path]) -> KeptApproval:
     """What a kept approval says and whether it holds: named by its own sha256, made for this version's bytes,
     and (where approvers are known) signed by one of them. A problem is reported, never raised."""
     name = uri.rsplit("/", 1)[-1]
@@ -193,10 +264,14 @@ def check_kept_approval(uri: str, data: bytes, model: str, version: str, content
         return KeptApproval(uri, None, None, None, None, None, None, False,
                             "its bytes do not match the sha256 it is named by (rewritten, or not a kept approval)")
     try:
-        keyid, signature, kind, body = _opened(data.decode("utf-8", errors="replace"))
-        signed_subject, predicate = _statement(kind, body)
+        env = _opened(data.decode("utf-8", errors="replace"))
+        signed_subject, predicate = _statement(env.kind, env.body)
+        approvers = Approvers.of(approvers)
         if approvers:
-            _checked_signature(keyid, signature, kind, body, approvers)
+            signer = _signed_by(env, approvers, _signing_time(predicate))[0]
+            keyid = f"{signer.kind} {signer.fingerprint}"
+        else:
+            keyid = f"{'certificate' if env.certificates else 'key'} {env.keyid}"
         for what, signed, actual in (("version", signed_subject.get("name"), f"{model}/{version}"),
                                      ("bytes", (signed_subject.get("digest") or {}).get("sha256"), content_digest)):
             if signed != actual:
@@ -206,6 +281,14 @@ def check_kept_approval(uri: str, data: bytes, model: str, version: str, content
     return KeptApproval(uri, keyid, str(predicate["decision"]), _text(predicate.get("target")),
                         _text(predicate.get("environment")), _text(predicate.get("flowRun")),
                         _text(predicate.get("time")), bool(approvers))
+
+
+def _signing_time(predicate: dict) -> datetime | None:
+    """When the statement says it was signed (within the certificate's validity, or the chain check fails)."""
+    try:
+        return datetime.fromisoformat(str(predicate.get("time")))
+    except ValueError:
+        return None
 
 
 def _text(value: object) -> str | None:

@@ -48,6 +48,8 @@ TRUSTED_CA_ENV = "MODELGOV_TRUSTED_CA"          # root certificates a certificat
 TRUSTED_IDENTITIES_ENV = "MODELGOV_TRUSTED_IDENTITIES"  # pinned leaf subjects or sha256:fingerprints, ';'-separated
 TRUSTED_KEYS_ENV = "MODELGOV_TRUSTED_KEYS"
 APPROVER_KEYS_ENV = "MODELGOV_APPROVER_KEYS"  # public keys of the people whose signed approvals count
+APPROVER_CA_ENV = "MODELGOV_APPROVER_CA"      # roots an approver's certificate must chain to ...
+APPROVER_IDENTITIES_ENV = "MODELGOV_APPROVER_IDENTITIES"  # ... and its pinned subjects or sha256:, ';'-separated
 REQUIRE_ENV = "MODELGOV_REQUIRE_SIGNATURE"
 MAX_SIGNATURE_BYTES = 16 * 1024 * 1024  # a bundle lists one digest per file: 100,000 files are ~15 MB
 
@@ -211,6 +213,25 @@ class TrustSettings:
     trusted_cas: tuple[str, ...] = ()      # root certificates for certificate signatures
     identities: tuple[str, ...] = ()       # pinned leaf subjects (RFC 4514) or sha256: fingerprints
     approvers: tuple[str, ...] = ()        # public keys whose signed approvals count (governance.trust.approvals)
+    approver_cas: tuple[str, ...] = ()     # certificate approvers: roots their certificates chain to ...
+    approver_identities: tuple[str, ...] = ()  # ... and their pinned subjects or sha256: fingerprints
+
+
+@dataclass(frozen=True)
+class Approvers:
+    """Whose signed approvals count: public keys, or certificates chaining to ``cas`` whose leaf is one of
+    ``identities``. Empty (false) where the policy names no approvers: then a typed name is accepted, unverified."""
+
+    keys: Mapping[str, Path] = field(default_factory=dict)  # fingerprint -> public key file
+    identities: frozenset[str] = frozenset()
+    cas: tuple[Path, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys) or bool(self.identities)
+
+    @classmethod
+    def of(cls, approvers: Approvers | Mapping[str, Path]) -> Approvers:
+        return approvers if isinstance(approvers, Approvers) else cls(dict(approvers))
 
 
 @dataclass(frozen=True)
@@ -221,7 +242,7 @@ class TrustPolicy:
     required: bool = False
     cas: tuple[Path, ...] = ()   # certificate mode: the roots a leaf must chain to ...
     identities: frozenset[str] = frozenset()  # ... and one of these leaf subjects or fingerprints
-    approvers: Mapping[str, Path] = field(default_factory=dict)  # fingerprint -> key: signed approvals required
+    approvers: Approvers = field(default_factory=Approvers)  # who may sign approvals; any: signed ones required
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrustPolicy:
@@ -242,15 +263,19 @@ class TrustPolicy:
         required = (env.get(REQUIRE_ENV) or "").strip().lower()
         if required not in ("", "true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{REQUIRE_ENV}={required!r}: use true or false")
-        cas = [Path(c.strip()).expanduser() for c in (env.get(TRUSTED_CA_ENV) or "").split(",") if c.strip()]
-        cas += [Path(c) for c in (settings.trusted_cas if settings else ())]
-        for ca in cas:
-            if not ca.is_file():
-                raise ConfigError(f"{TRUSTED_CA_ENV} / trust.trusted_cas: {ca} is not a readable certificate file")
+        cas = _certificates(env.get(TRUSTED_CA_ENV), settings.trusted_cas if settings else (),
+                            f"{TRUSTED_CA_ENV} / trust.trusted_cas")
         pins = {i.strip() for i in (env.get(TRUSTED_IDENTITIES_ENV) or "").split(";") if i.strip()}
         pins |= set(settings.identities if settings else ())
+        approver_cas = _certificates(env.get(APPROVER_CA_ENV), settings.approver_cas if settings else (),
+                                     f"{APPROVER_CA_ENV} / trust.approver_cas")
+        approver_pins = {i.strip() for i in (env.get(APPROVER_IDENTITIES_ENV) or "").split(";") if i.strip()}
+        approver_pins |= set(settings.approver_identities if settings else ())
+        if approver_pins and not approver_cas:
+            raise ConfigError(f"{APPROVER_IDENTITIES_ENV} / trust.approver_identities name certificate approvers: "
+                              f"give the roots their certificates chain to ({APPROVER_CA_ENV}, trust.approver_cas)")
         return cls(keys, required in ("true", "1", "yes") or bool(settings and settings.require_signature),
-                   tuple(cas), frozenset(pins), approvers)
+                   cas, frozenset(pins), Approvers(approvers, frozenset(approver_pins), approver_cas))
 
     @property
     def active(self) -> bool:
@@ -341,6 +366,16 @@ def create_key_pair(folder: Path, name: str, password: str | None = None) -> tup
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public, key_fingerprint(key.public_key())
+
+
+def _certificates(from_env: str | None, from_config: Iterable[str], where: str) -> tuple[Path, ...]:
+    """Certificate files named comma-separated in the environment and listed in modelgov.yaml, each readable."""
+    paths = [Path(c.strip()).expanduser() for c in (from_env or "").split(",") if c.strip()]
+    paths += [Path(c) for c in from_config]
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"{where}: {path} is not a readable certificate file")
+    return tuple(paths)
 
 
 def _public_keys(sources: list[tuple[str, str]]) -> dict[str, Path]:

@@ -30,13 +30,15 @@ def approval_worker(prefect_server, tmp_path_factory):
         yield prefect_server["url"]
 
 
-def start_production_run(api_url, example_repo, tmp_path, mlserver, atlas, name, approvers=None, **params):
+def start_production_run(api_url, example_repo, tmp_path, mlserver, atlas, name, approvers=None, trust=None,
+                         **params):
     from prefect.deployments import run_deployment
 
     repo = shutil.copytree(example_repo, tmp_path / name)
     write_metadata(repo, model_name=name)
     config = tmp_path / f"modelgov-{name}.yaml"
-    trust = f"trust:\n  environments:\n    production: {{approvers: [\"{approvers}\"]}}\n" if approvers else ""
+    trust = trust or (f'{{approvers: ["{approvers}"]}}' if approvers else None)
+    trust = f"trust:\n  environments:\n    production: {trust}\n" if trust else ""
     config.write_text(f"""
 atlas: {{url: "{atlas.url}"}}
 registries: {{reg: "file://{tmp_path / 'registry'}"}}
@@ -162,3 +164,25 @@ def test_where_approvers_are_named_only_their_signed_approval_for_these_bytes_co
                     env={**env, "MODELGOV_APPROVER_KEYS": str(approver_pub)})
     assert kept.returncode == 0 and f"approval approved by key {fingerprint}" in kept.stdout, kept.stderr
     assert not (tmp_path / "registry" / "gate-stranger" / ".approvals").exists()
+
+
+def test_an_approver_pinned_by_certificate_approves_with_modelgov_approve_cert(
+        approval_worker, on_prefect_server, example_repo, tmp_path, mlserver, atlas, atlas_client):
+    """Issue 21: `modelgov approve RUN --key K --cert C` on the worker's paused run; the run verifies the chain
+    against trust.approver_cas and the pinned subject, and Atlas records the certificate as the approver."""
+    from governance.trust.signing import SigningIdentity
+    from tests.signing_keys import write_certificate_chain
+
+    pki = write_certificate_chain(tmp_path / "pki", "Ana Risk")
+    trust = f'{{approver_cas: ["{pki["ca"]}"], approver_identities: ["{pki["subject"]}"]}}'
+    run = start_production_run(approval_worker, example_repo, tmp_path, mlserver, atlas, "gate-cert", trust=trust)
+    wait_for_runs([run.id], final=False)
+    proc = modelgov("approve", str(run.id), "--key", str(pki["key"]), "--cert", str(pki["cert"]),
+                    env={"PREFECT_API_URL": approval_worker})
+    assert proc.returncode == 0, proc.stderr
+    wait_for_runs([run.id])
+    attrs = deployment_attrs(atlas_client, "gate-cert")
+    fingerprint = SigningIdentity(pki["key"], certificate=pki["cert"]).signer.fingerprint
+    assert (attrs["status"], attrs["approver"], attrs["approvalProof"]) == (
+        "deployed", f"certificate {fingerprint}", "signed approval, verified")
+    assert served(mlserver, "gate-cert")

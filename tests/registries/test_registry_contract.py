@@ -165,8 +165,8 @@ def test_signed_approvals_are_kept_beside_the_version_create_only_and_survive_gc
     approvers = {approver.signer.fingerprint: public}
     [(where, data)] = backend.registry.kept_approvals(version)
     kept = check_kept_approval(where, data, "iris", "1", version.manifest.content_digest, approvers)
-    assert (kept.problem, kept.decision, kept.keyid, kept.run_id, kept.checked) == (
-        None, "approved", approver.signer.fingerprint, "run-1", True)
+    assert (kept.problem, kept.decision, kept.approver, kept.run_id, kept.checked) == (
+        None, "approved", f"key {approver.signer.fingerprint}", "run-1", True)
 
     assert backend.registry.gc(older_than=timedelta(0)) == []  # never a leftover
     assert backend.registry.verify(backend.registry.lookup("iris", "1")) == []
