@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVING_STAMP := $(SERVING_VENV)/.installed
 EXAMPLE_MODEL := staging_template/example/executable/model.joblib
+SPARK_STAMP := $(VENV)/.spark-installed
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 # MLflow 3.17.2 is what mlserver-mlflow 1.7.1 resolves to; the test venv that logs models uses the same
@@ -21,13 +22,20 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: demo demo-real java-tools gnu-time postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
+.PHONY: spark demo demo-real java-tools gnu-time postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# The spark extra (PySpark, pandas, pyarrow, scikit-learn) in modelgov's own environment: the Spark target's driver
+# runs in the modelgov process and its Python workers run the same interpreter.
+spark: $(SPARK_STAMP)
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(VENV)/bin/pip install --quiet -e '.[test,bench,spark]'
 	touch $@
 
 # MLServer gets its own environment: its pins conflict with Prefect's (in one env pip falls back to MLServer 1.2.1).
@@ -98,7 +106,7 @@ demo-real: venv example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m demo.real
 
-test: venv example ceph java-tools chromium postgresql mlflow-env
+test: venv spark example ceph java-tools chromium postgresql mlflow-env
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 
@@ -110,7 +118,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # Benchmarks against what users would pick instead (bench/README.md); run on an idle machine, 30-40 minutes.
-bench: venv example ceph java-tools postgresql mlflow-env gnu-time
+bench: venv spark example ceph java-tools postgresql mlflow-env gnu-time
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m bench
 

@@ -10,11 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from governance.cli import atlas, compliance, deploy, doctor, operations, outbox, registry, trust
+from governance.cli import atlas, compliance, deploy, doctor, operations, outbox, registry, score, trust
 from governance.cli.common import EXIT_FAILED, EXIT_USAGE, say
 from governance.errors import ConfigError, GovernanceError
 
-COMMAND_GROUPS = (deploy, compliance, atlas, registry, outbox, doctor, operations, trust)
+COMMAND_GROUPS = (deploy, compliance, atlas, registry, outbox, doctor, operations, trust, score)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ _BUILTIN: dict[str, str] = {
     "mlserver": "governance.targets.mlserver:MLServerTarget",
     "mleap": "governance.targets.mleap:MleapTarget",
     "kserve": "governance.targets.kserve:KServeTarget",
+    "spark": "governance.targets.spark:SparkTarget",
 }
 
 

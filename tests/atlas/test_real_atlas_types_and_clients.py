@@ -64,7 +64,7 @@ def test_install_types_fresh_then_as_an_upgrade_then_nothing(real_atlas, client)
     assert "stoppedTime" in {a["name"] for a in deployment["attributeDefs"]}
     assert deployment["superTypes"] == ["ml_model_deployment"]
     kinds = client.get_typedef("modelgov_target_kind")
-    assert [e["value"] for e in kinds["elementDefs"]] == ["mlserver", "mleap", "kserve", "other"]
+    assert [e["value"] for e in kinds["elementDefs"]] == ["mlserver", "mleap", "kserve", "spark", "other"]  # the missing value is appended
     again = modelgov_cli(real_atlas, "atlas", "install-types")
     assert again.returncode == 0, again.stderr
     assert "created" not in again.stdout and "updated" not in again.stdout, again.stdout

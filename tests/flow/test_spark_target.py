@@ -1,0 +1,161 @@
+"""Issue 24: a model deployed into a data pipeline. The Spark target binds a scoring job to a registry version
+(real PySpark, local[2]); `modelgov score` scores a table with it and Atlas records input -> run -> output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import joblib
+import pytest
+
+from flows.deploy_model import deploy_model
+from governance.cli.main import main
+from tests.conftest import write_metadata
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+IRIS = Path(__file__).resolve().parents[2] / "staging_template" / "example" / "data" / "iris.csv"
+
+
+def stage(tmp_path: Path, example_repo: Path, version: str, *, model=None, response=None) -> Path:
+    repo = tmp_path / f"staged-{version}"
+    shutil.copytree(example_repo, repo)
+    write_metadata(repo, model_version=version)
+    if model is not None:
+        joblib.dump(model, repo / "executable" / "model.joblib")
+    if response is not None:
+        (repo / "examples" / "response.json").write_text(json.dumps(response))
+    return repo
+
+
+def read_predictions(folder: Path) -> list[int]:
+    rows = []
+    for part in sorted(folder.glob("part-*.csv")):
+        with part.open() as fh:
+            rows += [int(float(r["prediction"])) for r in csv.DictReader(fh)]
+    return rows
+
+
+def scoring_runs(atlas_client, model: str) -> list[dict]:
+    hits = atlas_client.search_basic({"typeName": "modelgov_scoring_run", "attributes": [
+        "modelVersion", "outcome", "rowsIn", "rowsOut", "deploymentName", "failureReason"],
+        "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": model}})
+    return [atlas_client.get_entity(h["guid"]) for h in hits]
+
+
+def test_deploy_score_replace_and_a_failed_smoke_keeps_the_binding(prefect_api, tmp_path, example_repo, atlas,
+                                                                  atlas_client, capsys):
+    from sklearn.linear_model import LogisticRegression
+
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    shutil.copy(IRIS, table)
+    target = (f"spark://local?cores=2&input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    registry = f"file://{tmp_path / 'registry'}"
+    first = deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target, registry=registry,
+                         atlas_url=atlas.url)
+    assert first["status"] == "deployed" and first["target"]["kind"] == "spark"
+    v1 = first["atlas"]["deployment"]["qualifiedName"]
+
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert (run["outcome"], run["version"], run["deployment"], run["rowsIn"], run["rowsOut"]) == (
+        "succeeded", "1.0", v1, 150, 150)
+    features = [[float(v) for v in r[:4]] for r in csv.reader(IRIS.open()) if r[0][0].isdigit()]
+    expected = joblib.load(example_repo / "executable" / "model.joblib").predict(features).tolist()
+    assert read_predictions(Path(run["output"].removeprefix("file://"))) == expected  # every row, as sklearn says
+
+    [entity] = scoring_runs(atlas_client, "iris-classifier")
+    assert entity["entity"]["relationshipAttributes"]["deployment"]["guid"] == first["atlas"]["deployment"]["guid"]
+    lineage = atlas_client.lineage(entity["entity"]["guid"], direction="BOTH", depth=1)
+    names = {e["attributes"]["qualifiedName"] for e in lineage["guidEntityMap"].values()}
+    import hashlib
+
+    digest = hashlib.sha256(table.read_bytes()).hexdigest()
+    assert any(n.startswith(f"file://{table}#sha256={digest}") for n in names), names
+    assert any(n.startswith(run["output"]) for n in names), names
+
+    # v2: another model; v1 is recorded stopped and the next run uses v2
+    other = LogisticRegression(C=0.01, max_iter=500).fit(features, expected)
+    second = deploy_model(source=str(stage(tmp_path, example_repo, "2.0", model=other, response={
+        "outputs": [{"name": "predict", "data": other.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]).tolist()}]})),
+        target=target, registry=registry, atlas_url=atlas.url)
+    assert second["status"] == "deployed"
+    old = atlas_client.get_entity(first["atlas"]["deployment"]["guid"])["entity"]["attributes"]
+    assert old["status"] == "stopped"
+    assert main(["score", second["atlas"]["deployment"]["guid"], "--atlas", atlas.url, "--json"]) == 0
+    rerun = json.loads(capsys.readouterr().out)
+    assert rerun["version"] == "2.0" and read_predictions(Path(rerun["output"].removeprefix("file://"))) == \
+        other.predict(features).tolist()
+
+    # v3 whose smoke scoring disagrees with its examples/response.json: refused, v2 stays bound
+    with pytest.raises(Exception, match="smoke"):
+        deploy_model(source=str(stage(tmp_path, example_repo, "3.0", response={
+            "outputs": [{"name": "predict", "data": [1, 1]}]})), target=target, registry=registry, atlas_url=atlas.url)
+    binding = json.loads((tmp_path / "bindings" / "iris-classifier" / "binding.json").read_text())
+    assert binding["version"] == "2.0"
+    assert sorted(p.name for p in (tmp_path / "bindings" / "iris-classifier").iterdir() if p.is_dir()
+                  and not p.name.startswith(".")) == [f"2.0-{binding['sha256'][:12]}"]
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "2.0"
+
+
+def test_a_failed_run_leaves_no_output_and_is_recorded_failed(prefect_api, tmp_path, example_repo, atlas,
+                                                             atlas_client, capsys):
+    bad = tmp_path / "in" / "narrow.csv"
+    bad.parent.mkdir()
+    bad.write_text("a,b\n1.0,2.0\n")  # two columns: the model reads four
+    target = (f"spark://local?cores=2&input=file://{bad}&output=file://{tmp_path}/out/scored"
+              f"&bindings={tmp_path / 'bindings'}")
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                 registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url]) == 1
+    assert "reads 4 features" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # no output, no temp left
+    [entity] = scoring_runs(atlas_client, "iris-classifier")
+    attrs = entity["entity"]["attributes"]
+    assert attrs["outcome"] == "failed" and "reads 4 features" in attrs["failureReason"]
+    assert not entity["entity"]["relationshipAttributes"].get("outputs")
+
+
+def test_a_run_killed_mid_write_leaves_no_output_and_the_next_run_records_it_failed(prefect_api, tmp_path,
+                                                                                    example_repo, atlas, atlas_client):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    big = tmp_path / "in" / "iris-big.csv"
+    big.parent.mkdir()
+    lines = IRIS.read_text().splitlines()
+    big.write_text("\n".join([lines[0], *(lines[1:] * 4000)]) + "\n")  # 600,000 rows
+    out = tmp_path / "out"
+    target = (f"spark://local?cores=2&input=file://{big}&output=file://{out}/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                 registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    proc = subprocess.Popen([sys.executable, "-m", "governance", "score", "--model", "iris-classifier", "--target",
+                             target, "--atlas", atlas.url], start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(p.name.startswith("._modelgov-tmp-") for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its JVM, as a lost machine
+    proc.wait()
+    [killed] = scoring_runs(atlas_client, "iris-classifier")
+    assert killed["entity"]["attributes"]["outcome"] == "pending"
+    time.sleep(1)  # Spark's JVM notices its driver is gone
+
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url,
+                 "--input", str(IRIS).join(["file://", ""])]) == 0
+    runs = {r["entity"]["attributes"]["orchestratorRunId"]: r["entity"]["attributes"]
+            for r in scoring_runs(atlas_client, "iris-classifier")}
+    first = runs[killed["entity"]["attributes"]["orchestratorRunId"]]
+    assert first["outcome"] == "failed" and first["failureReason"].startswith("interrupted")
+    assert [p.name for p in out.iterdir()] == [next(r for r in runs.values() if r["outcome"] == "succeeded")[
+        "outputUri"].rsplit("/", 1)[1]]  # the killed run's temporary output is gone; only the new run's output
