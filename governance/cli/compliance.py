@@ -1,4 +1,4 @@
-"""``modelgov search | history | trace | verify | report``: compliance answers, one command each.
+"""``modelgov search | history | trace | verify | report | card``: compliance answers, one command each.
 
 Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
 scripts; the logic lives in ``governance.compliance``.
@@ -147,12 +147,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     since = parse_moment(args.since, option="--since")
     until = parse_moment(args.until, option="--until", end_of_day=True)
     text = render(build_report(client, since, until, client.settings.url), args.format)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        say(f"wrote {args.format} report to {args.output}", stderr=True)
+    _write(text, args.output, f"{args.format} report")
+    return EXIT_OK
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from governance.atlas.constants import DEFAULT_NAMESPACE
+    from governance.compliance.card import card, render
+    from governance.config import load_config
+
+    client = _client(args)
+    namespace = args.namespace or load_config(args.config).namespace or DEFAULT_NAMESPACE
+    text = render(card(client, args.name, args.version, client.settings.url, namespace), args.format)
+    _write(text, args.output, f"{args.format} model card")
+    return EXIT_OK
+
+
+def _write(text: str, output: str | None, what: str) -> None:
+    """The document to ``output`` (saying so on stderr), or to stdout."""
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        say(f"wrote {what} to {output}", stderr=True)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
 
 
 # -- parsers -------------------------------------------------------------------------------------------------
@@ -213,3 +230,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="write to this file instead of stdout")
     _common(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("card", help="a model version's model card, from the record: purpose, risk, data, bytes, "
+                                    "deployments")
+    p.add_argument("name", help="the model name (as written in metadata.txt, or its identifier)")
+    p.add_argument("version", help="the version as the owner wrote it (e.g. 1.2)")
+    p.add_argument("--format", choices=["md", "html", "json"], default="md")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--namespace", help="Atlas namespace of the record (default: modelgov.yaml's, else modelgov)")
+    _common(p)
+    p.set_defaults(func=cmd_card)
