@@ -155,13 +155,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from governance.atlas.constants import DEFAULT_NAMESPACE
     from governance.compliance.card import card, render
-    from governance.config import load_config
 
     client = _client(args)
-    namespace = args.namespace or load_config(args.config).namespace or DEFAULT_NAMESPACE
-    text = render(card(client, args.name, args.version, client.settings.url, namespace), args.format)
+    text = render(card(client, args.name, args.version, client.settings.url, _namespace(args)), args.format)
     _write(text, args.output, f"{args.format} model card")
     return EXIT_OK
 
@@ -175,7 +172,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         raise ConfigError(f"--retired-within {args.retired_within}: a number of days, 0 or more")
     client = _client(args)
     moment = parse_moment(args.at, option="--at") if args.at else None
-    rows = inventory(client, client.settings.url, moment, args.retired_within)
+    rows = inventory(client, client.settings.url, moment, args.retired_within, _namespace(args))
     if args.format == "xlsx":
         from governance.compliance.xlsx import write_xlsx
 
@@ -191,6 +188,14 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         text = out.getvalue()
     _write(text, args.output, "the model inventory")
     return EXIT_OK
+
+
+def _namespace(args: argparse.Namespace) -> str:
+    """--namespace, else modelgov.yaml's atlas.namespace, else modelgov."""
+    from governance.atlas.constants import DEFAULT_NAMESPACE
+    from governance.config import load_config
+
+    return args.namespace or load_config(args.config).namespace or DEFAULT_NAMESPACE
 
 
 def _write(text: str, output: str | None, what: str) -> None:
@@ -278,5 +283,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="list versions that stopped serving within this many days before --at (default 90)")
     p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     p.add_argument("--output", help="write to this file instead of stdout (required for xlsx)")
+    p.add_argument("--namespace", help="Atlas namespace of the records (default: modelgov.yaml's, else modelgov)")
     _common(p)
     p.set_defaults(func=cmd_inventory)

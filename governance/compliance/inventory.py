@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.constants import BUILD_TYPE
+from governance.atlas.constants import BUILD_TYPE, DEFAULT_NAMESPACE
 from governance.compliance.queries import Deployment, DeploymentFilter, find_deployments
 from governance.compliance.times import iso, to_millis
 from governance.compliance.trace import atlas_ui_link
@@ -55,8 +55,9 @@ class InventoryRow:
 
 
 def inventory(client: AtlasClient, atlas_url: str, at: datetime | None = None,
-              retired_within_days: int = DEFAULT_RETIRED_WITHIN_DAYS) -> list[InventoryRow]:
-    """The inventory at ``at`` (default: now), ordered by model and version number."""
+              retired_within_days: int = DEFAULT_RETIRED_WITHIN_DAYS,
+              namespace: str = DEFAULT_NAMESPACE) -> list[InventoryRow]:
+    """The inventory of ``namespace`` at ``at`` (default: now), ordered by model and version number."""
     moment = at or datetime.now(UTC)
     moment_ms = to_millis(moment)
     since_ms = to_millis(moment - timedelta(days=retired_within_days))
@@ -69,6 +70,8 @@ def inventory(client: AtlasClient, atlas_url: str, at: datetime | None = None,
     for header in client.search_basic({"typeName": BUILD_TYPE, "excludeDeletedEntities": True,
                                        "attributes": _BUILD_ATTRIBUTES}):
         attrs = header.get("attributes") or {}
+        if not (attrs.get("qualifiedName") or "").endswith(f"@{namespace}"):
+            continue  # another namespace's model (one Atlas may hold several)
         registered = _millis(attrs.get("registeredTime"))
         if registered is not None and registered > moment_ms:
             continue  # not registered yet at that moment

@@ -122,6 +122,7 @@ def test_at_a_moment_and_the_retirement_window(history):
     assert status(inventory(history, "--at", later, "--retired-within", "5")) == [
         ("churn", "2.0", "never deployed"), ("scorer", "1.1", "in use")]  # 1.0 retired 10 days before
     assert ("scorer", "1.0", "retired") in status(inventory(history, "--at", later, "--retired-within", "11"))
+    assert inventory(history, "--namespace", "other-cluster") == []  # another namespace's records are not ours
     bad = cli("inventory", "--retired-within", "-1", "--atlas", history.atlas_url)
     assert bad.returncode == 2 and "--retired-within -1: a number of days" in bad.stderr
 

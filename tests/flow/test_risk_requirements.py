@@ -57,6 +57,9 @@ def test_missing_requirements_are_refused_before_anything_is_written(prefect_api
     assert "metadata.txt: model.intended.use is missing: deploys to target serving require it " \
            "(requirements.targets.serving in modelgov.yaml)" in lines
     assert json.loads(out)["status"] == "failed" and "validate" in err
+    dry = modelgov("deploy", str(example_repo), "--target", "serving", "--registry", "reg", "--config", config,
+                   "--dry-run")
+    assert dry.returncode == 1 and "model.risk.tier is missing: deploys to production require it" in dry.stderr
     assert not (tmp_path / "registry").exists()  # nothing published
     client = AtlasClient(AtlasSettings(url=atlas.url, username="admin", password="admin"))
     assert client.get_typedef("modelgov_model_build") is None  # not even our types were installed
