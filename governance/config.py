@@ -17,6 +17,9 @@
     mlflow:
       tags:                                 # metadata key -> MLflow tag (default: the same name)
         model.owner: owner
+    requirements:                           # risk and purpose metadata a deploy needs (staging.requirements)
+      environments:
+        production: {risk_tier: required, validation_status: approved}
 
 ``${VAR}`` in a value is read from the environment when the config is used. Credentials come from the
 environment (ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN, AWS_*, kubeconfig); a config that contains a

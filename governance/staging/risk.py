@@ -16,6 +16,7 @@ status). Whether a target or environment *requires* them is ``governance.staging
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,7 @@ RISK_KEYS = (RISK_TIER, INTENDED_USE, LIMITATIONS, VALIDATION_STATUS, VALIDATED_
 RISK_TIERS = ("high", "medium", "low")
 VALIDATION_STATUSES = ("pending", "approved", "conditional", "rejected")
 DECIDED = ("approved", "conditional", "rejected")  # a decision names who took it and when
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def check_risk_keys(values: Mapping[str, tuple[str, int]], filename: str, *,
     when = given(VALIDATION_DATE)
     if when:
         try:
-            day = date.fromisoformat(when) if len(when) == 10 else None
+            day = date.fromisoformat(when) if _DAY.fullmatch(when) else None  # not 20261130 or 2026-W48-1
         except ValueError:
             day = None
         if day is None:

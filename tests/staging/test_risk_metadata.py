@@ -52,6 +52,13 @@ def test_bad_values_name_the_line_and_key(example_repo):
                for p in problems)
 
 
+@pytest.mark.parametrize("written", ["2026-11-31", "20261130", "2026-W48-1", "2026-11-30T10:00"])
+def test_only_calendar_days_written_yyyy_mm_dd_are_dates(example_repo, written):
+    write_metadata(example_repo, **{**RISK, "model_validation_date": written})
+    assert problems_of(example_repo) == [f"metadata.txt:14: model.validation.date {written!r} is not a date: "
+                                         "write it as YYYY-MM-DD (e.g. 2026-11-30)"]
+
+
 def test_a_decision_needs_who_and_when_and_who_needs_a_status(example_repo):
     write_metadata(example_repo, model_validation_status="rejected")
     problems = problems_of(example_repo)
