@@ -17,6 +17,9 @@
     mlflow:
       tags:                                 # metadata key -> MLflow tag (default: the same name)
         model.owner: owner
+    requirements:                           # risk and purpose metadata a deploy needs (staging.requirements)
+      environments:
+        production: {risk_tier: required, validation_status: approved}
 
 ``${VAR}`` in a value is read from the environment when the config is used. Credentials come from the
 environment (ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN, AWS_*, kubeconfig); a config that contains a
@@ -34,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from governance.errors import ConfigError
+from governance.staging.requirements import Requirement, parse_level
 from governance.trust.signing import SigningSettings, TrustSettings
 
 DEFAULT_FILE = "modelgov.yaml"
@@ -64,14 +68,27 @@ class Config:
     data_roots: tuple[str, ...] = ()  # folders local training data may be read from (ditto)
     trust: dict = field(default_factory=dict)  # the trust policy's levels (_parse_trust), keys resolved
     signing: SigningSettings | None = None  # what signs this host's publishes (governance.trust.signing)
+    requirements: dict = field(default_factory=dict)  # metadata required per level (_parse_requirements)
+
+    def target_name(self, target: str | None) -> str | None:
+        """The name in ``targets:`` of ``target`` (a name or a URI; None: the default target), if it has one."""
+        chosen = target if target is not None else self.default_target
+        return chosen if chosen in self.targets else next(
+            (n for n, t in self.targets.items() if chosen and t.uri == chosen), None)
+
+    def requirements_for(self, target: str | None, environment: str | None) -> tuple[Requirement, ...]:
+        """What a deploy to ``target`` in ``environment`` requires of the model's risk and purpose metadata:
+        the rules of the default, the environment's and the target's levels, all of them checked
+        (``governance.staging.requirements``)."""
+        levels = self.requirements
+        return (*levels.get("default", ()), *(levels.get("environments") or {}).get(environment, ()),
+                *(levels.get("targets") or {}).get(self.target_name(target), ()))
 
     def trust_for(self, target: str | None, environment: str | None) -> TrustSettings:
         """The trust policy of a deploy to ``target`` (a name or a URI) in ``environment``: the keys of the
         default, the environment's and the target's levels, and a signature required when any level
         requires one (the stricter wins)."""
-        chosen = target if target is not None else self.default_target
-        name = chosen if chosen in self.targets else next(
-            (n for n, t in self.targets.items() if chosen and t.uri == chosen), None)
+        name = self.target_name(target)
         levels = [self.trust.get("default") or {}, (self.trust.get("environments") or {}).get(environment) or {},
                   (self.trust.get("targets") or {}).get(name) or {}]
         def joined(key: str) -> tuple[str, ...]:
@@ -142,7 +159,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
     unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir", "limits",
-                           "data_roots", "trust", "signing"}
+                           "data_roots", "trust", "signing", "requirements"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -177,7 +194,33 @@ def load_config(path: str | Path | None = None) -> Config:
                   limits={str(k): v for k, v in limits.items()},
                   data_roots=tuple(_expand(str(r), "data_roots") for r in roots),
                   trust=_parse_trust(data.get("trust"), file, set(targets)),
-                  signing=_parse_signing(data.get("signing"), file))
+                  signing=_parse_signing(data.get("signing"), file),
+                  requirements=_parse_requirements(data.get("requirements"), file, set(targets)))
+
+
+def _parse_requirements(section: object, file: Path, target_names: set[str]) -> dict:
+    """``requirements:``: rules of the default level and per-environment and per-target levels
+    (``governance.staging.requirements``)."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{file}: requirements maps rules (risk_tier: required, ...), environments and targets")
+    environments, targets = section.get("environments") or {}, section.get("targets") or {}
+    if not isinstance(environments, dict) or not isinstance(targets, dict):
+        raise ConfigError(f"{file}: requirements.environments and requirements.targets map a name to its rules")
+    default = {k: v for k, v in section.items() if k not in ("environments", "targets")}
+    out: dict = {"default": parse_level(default, f"{file}: requirements", "all deploys"),
+                 "environments": {}, "targets": {}}
+    for env, spec in environments.items():
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"{file}: requirements.environments.{env}: environments are {', '.join(ENVIRONMENTS)}")
+        out["environments"][env] = parse_level(spec, f"{file}: requirements.environments.{env}",
+                                               f"deploys to {env}")
+    for name, spec in targets.items():
+        if name not in target_names:
+            raise ConfigError(f"{file}: requirements.targets.{name} names no target in targets:")
+        out["targets"][name] = parse_level(spec, f"{file}: requirements.targets.{name}", f"deploys to target {name}")
+    return out
 
 
 def _parse_signing(section: object, file: Path) -> SigningSettings | None:

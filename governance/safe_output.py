@@ -81,6 +81,16 @@ def markdown_code(value: object) -> str:
     return f"`{text}`" if text and _PLAIN_CODE.fullmatch(text) else markdown_text(text)
 
 
+def markdown_block(value: object) -> str:
+    """``value`` (several lines, e.g. pretty JSON) as a fenced code block shown exactly as text: the fence is
+    longer than any run of backticks in it, so the value cannot close the block; control characters other
+    than newlines are escaped as in ``terminal_text``."""
+    text = "\n".join(terminal_text(line) for line in str("" if value is None else value).split("\n"))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
 def _escaped(match: re.Match[str]) -> str:
     char = match.group()
     if char in _SHORT:

@@ -183,3 +183,40 @@ def test_the_signing_identity_from_modelgov_yaml_and_the_environment_winning(tmp
     assert SigningIdentity.load(config.signing).key_path == theirs
     with pytest.raises(ConfigError, match="signing.password: secrets do not belong in modelgov.yaml"):
         load_config(write(tmp_path, "signing:\n  key: keys/host.key\n  password: hunter2\n"))
+
+
+def test_requirements_of_every_level_that_applies_to_a_deploy(tmp_path):
+    path = write(tmp_path, """
+targets:
+  prod: {uri: "mlserver://p:1?repository=/m", environment: production}
+  lab: "mlserver://l:1?repository=/m"
+requirements:
+  intended_use: required
+  environments:
+    production: {risk_tier: required, validation_status: approved}
+  targets:
+    prod: {risk_tier: [low, medium]}
+""")
+    config = load_config(path)
+
+    def rules(target, environment):
+        return [(r.key, r.accepted, r.level) for r in config.requirements_for(target, environment)]
+
+    assert rules("lab", "staging") == [("model.intended.use", (), "requirements")]
+    assert rules("mlserver://p:1?repository=/m", "production") == [  # the named target, given by its URI
+        ("model.intended.use", (), "requirements"),
+        ("model.risk.tier", (), "requirements.environments.production"),
+        ("model.validation.status", ("approved",), "requirements.environments.production"),
+        ("model.risk.tier", ("low", "medium"), "requirements.targets.prod")]
+    for bad, message in (("requirements: {environments: {prod: {risk_tier: required}}}",
+                          "requirements.environments.prod: environments are production, staging"),
+                         ("requirements: {targets: {nope: {risk_tier: required}}}",
+                          "requirements.targets.nope names no target in targets:"),
+                         ("requirements: {owner: required}", "requirements: give any of risk_tier, "
+                                                             "validation_status, intended_use, limitations"),
+                         ("requirements: {risk_tier: [extreme]}",
+                          "requirements.risk_tier: 'extreme' is not one of high, medium, low (or 'required')"),
+                         ("requirements: {limitations: yes}", "requirements.limitations: give 'required', not True")):
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, bad))
+        assert message in str(info.value), bad

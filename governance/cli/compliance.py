@@ -1,4 +1,4 @@
-"""``modelgov search | history | trace | verify | report``: compliance answers, one command each.
+"""``modelgov search | history | trace | verify | report | card | inventory``: compliance answers, one command each.
 
 Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
 scripts; the logic lives in ``governance.compliance``.
@@ -7,6 +7,8 @@ scripts; the logic lives in ``governance.compliance``.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +25,8 @@ from governance.cli.common import (
 )
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, TargetFilter
 from governance.compliance.times import iso, parse_moment, to_millis
-from governance.safe_output import plain
+from governance.errors import ConfigError
+from governance.safe_output import plain, write_csv
 
 STATUSES = ["deploying", "deployed", "stopped"]
 
@@ -147,12 +150,61 @@ def cmd_report(args: argparse.Namespace) -> int:
     since = parse_moment(args.since, option="--since")
     until = parse_moment(args.until, option="--until", end_of_day=True)
     text = render(build_report(client, since, until, client.settings.url), args.format)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        say(f"wrote {args.format} report to {args.output}", stderr=True)
+    _write(text, args.output, f"{args.format} report")
+    return EXIT_OK
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from governance.compliance.card import card, render
+
+    client = _client(args)
+    text = render(card(client, args.name, args.version, client.settings.url, _namespace(args)), args.format)
+    _write(text, args.output, f"{args.format} model card")
+    return EXIT_OK
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from governance.compliance.inventory import FIELDS, TIME_FIELDS, inventory
+
+    if args.format == "xlsx" and not args.output:
+        raise ConfigError("--format xlsx writes a workbook: give --output FILE.xlsx")
+    if args.retired_within < 0:
+        raise ConfigError(f"--retired-within {args.retired_within}: a number of days, 0 or more")
+    client = _client(args)
+    moment = parse_moment(args.at, option="--at") if args.at else None
+    rows = inventory(client, client.settings.url, moment, args.retired_within, _namespace(args))
+    if args.format == "xlsx":
+        from governance.compliance.xlsx import write_xlsx
+
+        write_xlsx(Path(args.output), (r.values for r in rows), FIELDS, sheet="model inventory",
+                   headers={f: f"{f} (UTC)" for f in TIME_FIELDS})
+        say(f"wrote the model inventory ({len(rows)} versions) to {args.output}", stderr=True)
+        return EXIT_OK
+    if args.format == "json":
+        text = json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False) + "\n"
+    else:
+        out = io.StringIO()
+        write_csv(out, (r.to_dict() for r in rows), FIELDS)
+        text = out.getvalue()
+    _write(text, args.output, "the model inventory")
+    return EXIT_OK
+
+
+def _namespace(args: argparse.Namespace) -> str:
+    """--namespace, else modelgov.yaml's atlas.namespace, else modelgov."""
+    from governance.atlas.constants import DEFAULT_NAMESPACE
+    from governance.config import load_config
+
+    return args.namespace or load_config(args.config).namespace or DEFAULT_NAMESPACE
+
+
+def _write(text: str, output: str | None, what: str) -> None:
+    """The document to ``output`` (saying so on stderr), or to stdout."""
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        say(f"wrote {what} to {output}", stderr=True)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
 
 
 # -- parsers -------------------------------------------------------------------------------------------------
@@ -213,3 +265,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="write to this file instead of stdout")
     _common(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("card", help="a model version's model card, from the record: purpose, risk, data, bytes, "
+                                    "deployments")
+    p.add_argument("name", help="the model name (as written in metadata.txt, or its identifier)")
+    p.add_argument("version", help="the version as the owner wrote it (e.g. 1.2)")
+    p.add_argument("--format", choices=["md", "html", "json"], default="md")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--namespace", help="Atlas namespace of the record (default: modelgov.yaml's, else modelgov)")
+    _common(p)
+    p.set_defaults(func=cmd_card)
+
+    p = sub.add_parser("inventory", help="the model inventory (SR 11-7): every version in use, recently retired or "
+                                         "never deployed, with owner, purpose, validation and risk tier")
+    p.add_argument("--at", help="ISO datetime of the inventory (default: now)")
+    p.add_argument("--retired-within", type=int, default=90, metavar="DAYS",
+                   help="list versions that stopped serving within this many days before --at (default 90)")
+    p.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
+    p.add_argument("--output", help="write to this file instead of stdout (required for xlsx)")
+    p.add_argument("--namespace", help="Atlas namespace of the records (default: modelgov.yaml's, else modelgov)")
+    _common(p)
+    p.set_defaults(func=cmd_inventory)

@@ -12,14 +12,13 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
 from governance.atlas.client import AtlasClient
 from governance.atlas.constants import BUILD_TYPE, SENSITIVE_CLASSIFICATION, TRAIN_PROCESS_TYPE
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, find_deployments
+from governance.compliance.templating import template_environment
 from governance.compliance.times import iso, to_millis
 from governance.compliance.trace import atlas_ui_link
-from governance.safe_output import markdown_code, markdown_text, write_csv
+from governance.safe_output import write_csv
 
 CSV_FIELDS = [*DEPLOYMENT_FIELDS, "executableSha256", "registryUri", "atlasUrl"]
 FORMATS = ("html", "md", "csv")
@@ -209,16 +208,6 @@ def lineage_diagram(section: ModelSection) -> dict:
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
-def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("governance.compliance", "templates"),
-                      autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["md"] = markdown_text
-    env.filters["md_code"] = markdown_code
-    env.filters["iso"] = iso
-    return env
-
-
 def render(report: Report, fmt: str) -> str:
     """The report as ``html`` (standalone page), ``md`` or ``csv`` (one row per deployment, same rows)."""
     if fmt == "csv":
@@ -228,6 +217,6 @@ def render(report: Report, fmt: str) -> str:
         return out.getvalue()
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    template = _environment().get_template(f"report.{fmt}.j2")
+    template = template_environment().get_template(f"report.{fmt}.j2")
     return template.render(report=report, summary=report.summary, period_from=iso(to_millis(report.since)),
                            period_to=iso(to_millis(report.until)), generated=iso(to_millis(report.generated)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from governance.atlas.constants import (
@@ -35,6 +35,7 @@ from governance.atlas.constants import (
 from governance.deploy.datasets import registered_data_versions, versioned_dataset_attributes
 from governance.deploy.record import DeploymentRecord
 from governance.staging.metadata import is_repo_relative
+from governance.staging.risk import RiskProfile
 
 TARGET_KINDS = {"mlserver", "mleap", "kserve"}
 
@@ -166,6 +167,7 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
         "mlflowModelUri": meta.extra.get("model.mlflow.model.uri"), "mlflowRunId": meta.extra.get("model.mlflow.run.id"),
         "signerKind": (manifest.signer or {}).get("kind"), "signerFingerprint": (manifest.signer or {}).get("fingerprint"),
         "signerSubject": (manifest.signer or {}).get("subject"),
+        **risk_attributes(meta.risk),
     }
     build_guid = batch.add(BUILD_TYPE, {k: v for k, v in build_attrs.items() if v is not None},
                            {"project": ref(project, "ml_project_model_build"),
@@ -192,6 +194,15 @@ def build_entities(record: DeploymentRecord, namespace: str = DEFAULT_NAMESPACE)
                    "userName": meta.owner, "codeUri": staged.source, "commit": staged.commit},
                   {"inputs": inputs, "outputs": [ref(build_guid, "process_dataset_outputs")]})
     return _deployment_entities(batch, record, qn, build, registry_copy, meta.owner), qn
+
+
+def risk_attributes(risk: RiskProfile) -> dict:
+    """The build's risk and purpose attributes (None where the owner declared nothing, left out by the caller:
+    a build recorded before these keys existed simply has none)."""
+    day = risk.validation_date
+    return {"riskTier": risk.risk_tier, "intendedUse": risk.intended_use, "limitations": risk.limitations,
+            "validationStatus": risk.validation_status, "validatedBy": risk.validated_by,
+            "validationDate": millis(datetime(day.year, day.month, day.day, tzinfo=UTC)) if day else None}
 
 
 def ref_by_name(type_name: str, qualified_name: str) -> dict:

@@ -17,6 +17,7 @@ from governance.config import ENVIRONMENTS, Config, load_config
 from governance.errors import ConfigError
 from governance.secrets import refuse_credentials, refuse_urls_with_credentials
 from governance.staging.limits import IntakeLimits
+from governance.staging.requirements import Requirement
 from governance.trust.signing import SigningSettings, TrustSettings
 
 
@@ -39,6 +40,7 @@ class DeployRequest:
     limits: IntakeLimits | None = None  # intake bounds and data roots of the config it was resolved from
     trust: TrustSettings | None = None  # the config's trust policy for this target and environment
     signing: SigningSettings | None = None  # the config's signing identity (MODELGOV_SIGNING_KEY wins)
+    requirements: tuple[Requirement, ...] = ()  # metadata this target and environment require (modelgov.yaml)
 
     def for_source(self, source: str, *, progress: bool | None = None) -> DeployRequest:
         """The same settings for another staged repo (one model of a batch); its URL is checked too."""
@@ -67,7 +69,8 @@ def resolve_request(source: str = "", target: str | None = None, registry: str |
                          namespace=namespace or cfg.namespace or DEFAULT_NAMESPACE,
                          approval_required=named.environment == "production", source=source, progress=progress,
                          limits=IntakeLimits.load(cfg), trust=cfg.trust_for(target, environment or named.environment),
-                         signing=cfg.signing)
+                         signing=cfg.signing,
+                         requirements=cfg.requirements_for(target, environment or named.environment))
 
 
 def resolve_run(target: str | None = None, registry: str | None = None, atlas_url: str | None = None,

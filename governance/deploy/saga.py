@@ -33,6 +33,7 @@ from governance.registries import Registry, RegistryVersion, get_registry
 from governance.registries.base import Manifest
 from governance.staging.intake import fetch_and_validate
 from governance.staging.repo import StagedRepo
+from governance.staging.requirements import check_requirements
 from governance.targets import ServingTarget, get_target
 from governance.trust.approvals import ApprovalNotValid, ApprovalSubject, verify_approval
 from governance.trust.signing import APPROVER_KEYS_ENV, SigningIdentity, SigningSettings, TrustPolicy
@@ -110,6 +111,8 @@ def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
         raise StepFailed("validate", exc) from exc
     try:
         meta = staged.metadata
+        # what the target and environment require of the metadata: refused before anything is written
+        run_step("validate", check_requirements, staged, request.requirements)
         hooks.log(f"validated {meta.name} {meta.version} from {request.source}")
         res = run_step("preflight", preflight, request)
         try:
@@ -207,6 +210,7 @@ def plan(request: DeployRequest) -> dict:
     and the target's rendered manifest when it has one (KServe)."""
     staged, fetched = fetch_and_validate(request.source, None, request.limits)
     try:
+        check_requirements(staged, request.requirements)
         registry = get_registry(request.registry_uri)
         target = get_target(request.target_uri)
         meta = staged.metadata

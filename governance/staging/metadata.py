@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from governance.errors import Problem
 from governance.staging.properties import PropertiesSyntaxError, Property, parse_properties
+from governance.staging.risk import RISK_KEYS, RiskProfile, check_risk_keys
 
 REQUIRED_KEYS = ("model.name", "model.version", "model.type", "model.owner", "model.owner.lob", "model.description")
 KNOWN_OPTIONAL_KEYS = ("model.microservice.endpoint", "model.framework", "model.training.data")
@@ -59,6 +60,11 @@ class ModelMetadata:
         """``model.training.data.sensitive`` (e.g. "pii"): marks the training data, and by propagation every
         build and deployment made from it, with the modelgov_sensitive_data classification in Atlas."""
         return self.extra.get("model.training.data.sensitive") or None
+
+    @property
+    def risk(self) -> RiskProfile:
+        """Risk tier, intended use, limitations and validation (``governance.staging.risk``), normalised."""
+        return RiskProfile.of(self.extra)
 
     def to_dict(self) -> dict:
         return {
@@ -121,6 +127,8 @@ def parse_metadata(text: str, filename: str) -> tuple[ModelMetadata | None, list
                                                   "(hdfs://, s3://, file://, iceberg://, https://, ...) nor a path "
                                                   "inside the staged repo (data/...)", props["model.training.data"].line))
         training = tuple(uris)
+    problems.extend(check_risk_keys({k: (props[k].value, props[k].line) for k in RISK_KEYS if k in props},
+                                    filename))
     for key, entry in props.items():
         if not key.startswith("model."):
             problems.append(Problem(filename, f"unknown key {key!r} (metadata keys start with 'model.')", entry.line))

@@ -6,7 +6,6 @@ tests/atlas/ sorts before every other real-Atlas module, and the test says so wh
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
@@ -17,9 +16,9 @@ import pytest
 from apache_atlas.client.base_client import AtlasClient as ApacheAtlasClient
 from apache_atlas.model.instance import AtlasEntity, AtlasEntityWithExtInfo
 
-import atlas_types
 from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.typedefs import install_types
+from tests.atlas.test_typedefs_and_entities import before_risk_metadata
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.real_atlas
@@ -34,8 +33,10 @@ def client(real_atlas):
 
 
 def previous_release() -> dict:
-    """Our typedefs as an earlier release had them: one optional attribute and one enum value fewer."""
-    older = copy.deepcopy(atlas_types.load())
+    """Our typedefs as an earlier release had them: one optional attribute and one enum value fewer, and none
+    of the risk and purpose attributes of the build or their two enums (created, then referred to by the PUT
+    of the build, in one install)."""
+    older = before_risk_metadata()
     deployment = next(d for d in older["entityDefs"] if d["name"] == "modelgov_model_deployment")
     deployment["attributeDefs"] = [a for a in deployment["attributeDefs"] if a["name"] != "stoppedTime"]
     kinds = next(e for e in older["enumDefs"] if e["name"] == "modelgov_target_kind")
@@ -60,6 +61,10 @@ def test_install_types_fresh_then_as_an_upgrade_then_nothing(real_atlas, client)
     assert upgrade.returncode == 0, upgrade.stderr
     assert "updated: " in upgrade.stdout and "modelgov_model_deployment" in upgrade.stdout
     assert "modelgov_target_kind" in upgrade.stdout
+    assert "created: modelgov_risk_tier, modelgov_validation_status" in upgrade.stdout
+    assert "modelgov_model_build" in upgrade.stdout.split("updated: ", 1)[1]
+    build = {a["name"]: a["typeName"] for a in client.get_typedef("modelgov_model_build")["attributeDefs"]}
+    assert (build["riskTier"], build["validationDate"]) == ("modelgov_risk_tier", "date")
     deployment = client.get_typedef("modelgov_model_deployment")
     assert "stoppedTime" in {a["name"] for a in deployment["attributeDefs"]}
     assert deployment["superTypes"] == ["ml_model_deployment"]

@@ -10,6 +10,7 @@ from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.typedefs import TypedefIncompatible, install_types
 from governance.deploy.entities import EntityBatch, add_location
+from governance.errors import AtlasError
 from tests.conftest import ROOT
 
 INHERITED_FORBIDDEN = {"qualifiedName", "name", "description", "owner", "displayName", "userDescription",
@@ -137,3 +138,48 @@ def test_concurrent_first_installs_both_succeed(client):
     assert client.get_typedef("modelgov_model_deployment") is not None
     other.close()
     raced.close()
+
+
+RISK_ATTRIBUTES = {"riskTier", "intendedUse", "limitations", "validationStatus", "validatedBy", "validationDate"}
+
+
+def before_risk_metadata() -> dict:
+    """Our typedefs as the release before risk and purpose metadata had them."""
+    older = copy.deepcopy(atlas_types.load())
+    build = next(d for d in older["entityDefs"] if d["name"] == "modelgov_model_build")
+    build["attributeDefs"] = [a for a in build["attributeDefs"] if a["name"] not in RISK_ATTRIBUTES]
+    older["enumDefs"] = [e for e in older["enumDefs"]
+                         if e["name"] not in ("modelgov_risk_tier", "modelgov_validation_status")]
+    return older
+
+
+def write_build(client, name: str, **attributes) -> str:
+    """A build (and the project it must belong to) in one bulk request; its guid."""
+    project = {"typeName": "ml_project", "guid": "-1", "attributes": {"qualifiedName": f"{name}@ns", "name": name}}
+    build = {"typeName": "modelgov_model_build", "guid": "-2",
+             "attributes": {"qualifiedName": f"{name}/1.0@ns", "name": f"{name} v1.0", "version": 1000000,
+                            **attributes},
+             "relationshipAttributes": {"project": {"guid": "-1", "relationshipType": "ml_project_model_build"}}}
+    return client.upsert_entities([project, build]).guid_assignments["-2"]
+
+
+def test_risk_attributes_upgrade_an_older_install_and_its_builds(client):
+    """The new enums are created and the build type gains its optional attributes (PUT) in one install; a build
+    recorded before still reads, without them, and a new one can use them (the enum exists before the PUT)."""
+    install_types(client, before_risk_metadata())
+    old = write_build(client, "old")
+    report = install_types(client)
+    assert sorted(report.created) == ["modelgov_risk_tier", "modelgov_validation_status"]
+    assert report.updated == ["modelgov_model_build"]
+    stored = {a["name"]: a for a in client.get_typedef("modelgov_model_build")["attributeDefs"]}
+    assert stored["riskTier"]["typeName"] == "modelgov_risk_tier" and stored["validationDate"]["isOptional"]
+    before = client.get_entity(old)["entity"]["attributes"]
+    assert {k: before.get(k) for k in RISK_ATTRIBUTES} == dict.fromkeys(RISK_ATTRIBUTES)
+    new = write_build(client, "new", riskTier="high", validationStatus="approved")
+    attrs = client.get_entity(new)["entity"]["attributes"]
+    assert (attrs["riskTier"], attrs["validationStatus"]) == ("high", "approved")
+    # Atlas stores a date left out at create as 0 (1970-01-01), where a build older than the attribute has
+    # none: readers take both as "not validated" (governance.compliance.times.iso)
+    assert attrs["validationDate"] == 0 and attrs["validatedBy"] is None
+    with pytest.raises(AtlasError, match="riskTier=critical: invalid value for type modelgov_risk_tier"):
+        write_build(client, "bad", riskTier="critical")  # the enum guards the record too
