@@ -159,3 +159,35 @@ def test_a_run_killed_mid_write_leaves_no_output_and_the_next_run_records_it_fai
     assert first["outcome"] == "failed" and first["failureReason"].startswith("interrupted")
     assert [p.name for p in out.iterdir()] == [next(r for r in runs.values() if r["outcome"] == "succeeded")[
         "outputUri"].rsplit("/", 1)[1]]  # the killed run's temporary output is gone; only the new run's output
+
+
+def test_scoring_a_table_on_real_hdfs_records_hdfs_checksums_and_commits_by_rename(
+        prefect_api, tmp_path, example_repo, atlas, atlas_client, real_hdfs, hdfs_server, capsys):
+    """Input and output on the real HDFS (MiniDFSCluster), read and written by Spark through the NameNode's RPC
+    port; the input's version is HDFS's own file checksum; every prediction is scikit-learn's."""
+    folder = real_hdfs.fresh_folder(permission="777")
+    real_hdfs.admin.write(f"{folder}/in/iris.csv", data=IRIS.read_bytes())
+    real_hdfs.admin.set_permission(f"{folder}/in", permission="777")
+    base = f"hdfs://127.0.0.1:{hdfs_server['rpc_port']}{folder}"
+    target = (f"spark://local?cores=2&input={base}/in/iris.csv&output={base}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                 registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["outcome"] == "succeeded" and run["rowsOut"] == 150
+    out_path = run["output"].split(str(hdfs_server["rpc_port"]), 1)[1]
+    assert [n for n in real_hdfs.admin.list(f"{folder}/out")] == [out_path.rsplit("/", 1)[1]]  # no temp left
+    rows = []
+    for part in sorted(p for p in real_hdfs.admin.list(out_path) if p.startswith("part-")):
+        with real_hdfs.admin.read(f"{out_path}/{part}", encoding="utf-8") as fh:
+            rows += [int(float(r["prediction"])) for r in csv.DictReader(fh)]
+    features = [[float(v) for v in r[:4]] for r in csv.reader(IRIS.open()) if r[0][0].isdigit()]
+    assert rows == joblib.load(example_repo / "executable" / "model.joblib").predict(features).tolist()
+    checksum = real_hdfs.admin.checksum(f"{folder}/in/iris.csv")
+    [entity] = scoring_runs(atlas_client, "iris-classifier")
+    [source] = entity["entity"]["relationshipAttributes"]["inputs"]
+    dataset = atlas_client.get_entity(source["guid"])["entity"]["attributes"]
+    algorithm, md5 = dataset["dataVersion"].split(":")
+    # WebHDFS's GETFILECHECKSUM serialises the same checksum with its CRC parameters around the MD5
+    assert (dataset["dataVersionKind"], algorithm) == ("hdfs_checksum", checksum["algorithm"]) and md5 in checksum["bytes"]
