@@ -17,4 +17,5 @@ SERVICES: dict[str, str] = {
     "mlflow": "testbed.mlflow:MLflowService",
     "prefect-server": "testbed.prefect_server:PrefectServerService",
     "hdfs": "testbed.hdfs:HdfsService",
+    "spark": "testbed.spark:SparkService",
 }

@@ -1,4 +1,5 @@
-"""One SparkSession per master and process, created on first use.
+"""One SparkSession per process, for the master last asked for, created on first use (Spark allows one
+SparkContext per process: asking for another master stops the previous session).
 
 ``local[N]`` runs Spark inside this process (PySpark from PyPI ships Spark; it needs Java 17); ``spark://HOST:PORT``
 is a standalone master. Python workers run this interpreter (``PYSPARK_PYTHON``), so they unpickle models with
@@ -41,6 +42,8 @@ def session(master: str):  # -> pyspark.sql.SparkSession
         existing = _sessions.get(master)
         if existing is not None and not existing.sparkContext._jsc.sc().isStopped():  # type: ignore[attr-defined]
             return existing
+        for other in [m for m in _sessions if m != master]:  # one SparkContext per process: close the other master's
+            _sessions.pop(other).stop()  # type: ignore[attr-defined]
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = (SparkSession.builder.master(master).appName("modelgov-scoring")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import joblib
 import pytest
+import requests
 
 from flows.deploy_model import deploy_model
 from governance.cli.main import main
@@ -191,3 +192,42 @@ def test_scoring_a_table_on_real_hdfs_records_hdfs_checksums_and_commits_by_rena
     algorithm, md5 = dataset["dataVersion"].split(":")
     # WebHDFS's GETFILECHECKSUM serialises the same checksum with its CRC parameters around the MD5
     assert (dataset["dataVersionKind"], algorithm) == ("hdfs_checksum", checksum["algorithm"]) and md5 in checksum["bytes"]
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(tmp_path_factory):
+    """A real standalone master and worker, started as `python -m testbed spark` does."""
+    from testbed.service import ServiceError
+    from testbed.spark import SparkService
+
+    service = SparkService(tmp_path_factory.mktemp("spark-cluster"))
+    try:
+        service.start()
+    except ServiceError as exc:
+        service.stop()
+        pytest.fail(f"could not start the Spark standalone cluster: {exc}", pytrace=False)
+    try:
+        yield service.info
+    finally:
+        service.stop()
+
+
+def test_the_same_deploy_and_score_on_a_standalone_master(prefect_api, tmp_path, example_repo, atlas, atlas_client,
+                                                          spark_cluster, capsys):
+    """The cluster a user moves to when one machine is not enough: the smoke scoring and the run execute on the
+    standalone worker (its own JVM and Python workers)."""
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    shutil.copy(IRIS, table)
+    target = (f"{spark_cluster['target_uri']}?input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    summary = deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                           registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    assert summary["status"] == "deployed" and summary["target"]["detail"].startswith("127.0.0.1:")
+    assert main(["score", summary["atlas"]["deployment"]["guid"], "--atlas", atlas.url, "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    features = [[float(v) for v in r[:4]] for r in csv.reader(IRIS.open()) if r[0][0].isdigit()]
+    assert read_predictions(Path(run["output"].removeprefix("file://"))) == \
+        joblib.load(example_repo / "executable" / "model.joblib").predict(features).tolist()
+    apps = requests.get(f"{spark_cluster['url']}/json", timeout=5).json()
+    assert any(a.get("name") == "modelgov-scoring" for a in apps.get("activeapps", []) + apps.get("completedapps", []))
