@@ -8,6 +8,7 @@ import http.client
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -19,11 +20,16 @@ _GUID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 FORWARD_TIMEOUT = 60.0
 
 
-class CountingProxy(ServedInBackground):
-    """Forwards to ``upstream``; ``counts`` holds ``(method, path)`` (no query) for every forwarded request."""
+Rewrite = Callable[[str, str, bytes], bytes]  # (method, path, response body) -> the body the client gets
 
-    def __init__(self, upstream: str) -> None:
+
+class CountingProxy(ServedInBackground):
+    """Forwards to ``upstream``; ``counts`` holds ``(method, path)`` (no query) for every forwarded request.
+    ``rewrite``, when given, changes response bodies: a server that answers differently (an older Atlas)."""
+
+    def __init__(self, upstream: str, rewrite: Rewrite | None = None) -> None:
         self.upstream = urlsplit(upstream.rstrip("/"))
+        self.rewrite = rewrite
         self.counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self.port = 0
@@ -79,6 +85,8 @@ def _handler(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 data = resp.read()
             finally:
                 conn.close()
+            if proxy.rewrite is not None:
+                data = proxy.rewrite(self.command, urlsplit(self.path).path, data)
             self.send_response(resp.status)
             for key, value in resp.getheaders():
                 if key.lower() not in _HOP_BY_HOP:
