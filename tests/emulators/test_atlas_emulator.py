@@ -404,6 +404,32 @@ def test_unique_attribute_lookup_partial_update_and_soft_delete(atlas: Atlas, ty
     assert atlas.ok("DELETE", f"/entity/guid/{g1}") == {}              # already deleted: no-op
 
 
+def test_bulk_read_of_several_guids_and_relationships_in_search_headers(atlas: Atlas, types: None) -> None:
+    """What the bulk compliance reads rely on (issue 23): one GET /entity/bulk answers several guids of
+    several types, full entities with their relationship attributes (minExtInfo shrinks only the referred
+    ones), and a basic search asked for a relationship attribute carries the related object's guid."""
+    chain = ml_chain(atlas, "bulkread")
+    wanted = [chain["build"], chain["train"], chain["deployment"]]
+    body = atlas.ok("GET", "/entity/bulk", params=[*(("guid", g) for g in wanted), ("minExtInfo", "true")])
+    by_guid = {e["guid"]: e for e in body["entities"]}
+    assert set(by_guid) == set(wanted)
+    build, train = by_guid[chain["build"]], by_guid[chain["train"]]
+    assert build["attributes"]["version"] == 3 and build["status"] == "ACTIVE"
+    assert [(r["guid"], r["typeName"], r["entityStatus"]) for r in build["relationshipAttributes"]["outputFromProcesses"]
+            ] == [(chain["train"], "ml_model_train_build_process", "ACTIVE")]
+    assert [r["guid"] for r in train["relationshipAttributes"]["inputs"]] == [chain["train_data"]]
+    assert by_guid[chain["deployment"]]["relationshipAttributes"]["build"]["guid"] == chain["build"]
+
+    def header() -> dict:
+        found = search(atlas, typeName="ml_model_deployment", attributes=["build"], entityFilters={
+            "attributeName": "qualifiedName", "operator": "eq", "attributeValue": f"dep-{chain['q']}@prod"})
+        return (found.get("entities") or [None])[0]
+
+    found = eventually(header, what="the deployment is searchable")
+    assert found["attributes"]["build"]["guid"] == chain["build"]
+    assert found["attributes"]["build"]["typeName"] == "ml_model_build"
+
+
 def test_composition_delete_cascades(atlas: Atlas, types: None) -> None:
     chain = ml_chain(atlas, "cascade")
     resp = atlas.ok("DELETE", "/entity/guid/" + chain["build"])
