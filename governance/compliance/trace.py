@@ -93,6 +93,16 @@ def record_changes(client: AtlasClient, guid: str) -> list[dict]:
     return out
 
 
+def _read_chain(client: AtlasClient, guids: list[str]) -> dict[str, dict]:
+    """The chain's entities by guid, a page of guids per call; one Atlas left out is an error, as its
+    ``GET /v2/entity/guid`` would have been."""
+    read = {e["guid"]: e for e in client.get_entities_paged(guids, min_ext_info=True)}
+    missing = [g for g in guids if g not in read]
+    if missing:
+        raise AtlasNotFound(f"Atlas GET /v2/entity/bulk did not return {', '.join(missing)}")
+    return read
+
+
 def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
     """The whole chain behind one deployment as one JSON-ready object."""
     body = load_deployment(client, reference)
@@ -115,8 +125,7 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
     deploy_guid = upstream(entity["guid"], DEPLOY_PROCESS_TYPE)
     train_guid = upstream(build_guid, TRAIN_PROCESS_TYPE)
     data_guids = sorted(inputs_of.get(train_guid or "", []), key=lambda g: nodes[g]["attributes"]["qualifiedName"])
-    read = {e["guid"]: e for e in client.get_entities_paged(
-        [g for g in (build_guid, deploy_guid, train_guid) if g] + data_guids, min_ext_info=True)}
+    read = _read_chain(client, [g for g in (build_guid, deploy_guid, train_guid) if g] + data_guids)
     build = read[build_guid] if build_guid else {"attributes": {}}
     battrs = build.get("attributes") or {}
     deploy_proc = read[deploy_guid] if deploy_guid else None
