@@ -30,11 +30,14 @@ DEFAULT_URL = "http://localhost:21000"
 DEFAULT_DEADLINE = 120.0
 DEADLINE_ENV = "MODELGOV_ATLAS_DEADLINE"
 PAGE_SIZE = 100  # Atlas's default search limit; we page past it
-# guids per GET /v2/entity/bulk: Atlas takes them as repeated query parameters, so the request line is the limit.
-# 100 uuids make a 4.3 kB line: inside Atlas's 16 kB request buffer (atlas.jetty.request.buffer.size) and the
-# 8 kB line that proxies in front of Atlas commonly allow; BULK_GET_QUERY_MAX also bounds longer guids.
-BULK_GET_CHUNK = 100
-BULK_GET_QUERY_MAX = 6000  # characters of guid=... parameters in one request line
+# guids per GET /v2/entity/bulk. Atlas sets no count limit (EntityREST.getByGuids checks each guid's length
+# only); the guids are repeated query parameters, so the request line is the limit: 150 uuids make a 6.4 kB
+# line, inside Atlas's 16 kB request buffer (atlas.jetty.request.buffer.size) and the 8 kB request line that
+# proxies in front of Atlas commonly allow (nginx, Apache httpd). BULK_GET_QUERY_MAX bounds longer guids. 150,
+# not 100: a report reads builds, train processes and datasets, three bulk levels per page of 100 searched
+# rows, and must stay within 3 calls per 100 rows (issue 23).
+BULK_GET_CHUNK = 150
+BULK_GET_QUERY_MAX = 7000  # characters of guid=... parameters in one request line
 
 
 @dataclass(frozen=True)

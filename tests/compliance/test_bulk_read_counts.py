@@ -1,7 +1,7 @@
 """Issue 23: the Atlas traffic of the compliance reads does not grow with every row. `modelgov report`,
 `trace`, `verify` and `history` run through the CLI against the Atlas emulator behind a counting proxy, over a
 fleet of N deployments (N versions of one model, each its own build, training run and dataset, plus one shared
-sensitive dataset) written directly through Atlas's bulk API. Two sizes, on both sides of Atlas's 100-entry
+sensitive dataset) written directly through Atlas's bulk API. Three sizes, inside and past Atlas's 100-entry
 page, so that a cost per row shows as growth and a cost per page stays inside the bound."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from governance.atlas.typedefs import install_types
 from governance.compliance.times import to_millis
 from tests.counting_proxy import CountingProxy
 
-SIZES = (10, 120)
+SIZES = (10, 120, 600)  # inside one search page, past it, and where 4 reads per 100 rows would break the bound
 NS = "modelgov"
 START = to_millis(datetime(2026, 11, 2, tzinfo=UTC))
 SHARED = f"file:///data/shared-features.csv@{NS}"
@@ -146,8 +146,8 @@ def _without_relationships_in_search_headers(method: str, path: str, body: bytes
 
 
 def test_report_without_build_guids_in_search_headers_reads_builds_by_name_per_page(fleets):
-    """The fallback: builds found by OR-filtered searches on qualifiedName (50 a search), then read in bulk;
-    the same report, still within the bound."""
+    """The fallback: builds found by OR-filtered searches on qualifiedName (50 a search), then read in bulk:
+    the same report, two searches more per 100 rows, still a cost per page."""
     args = ("report", "--since", "2026-11-01", "--until", "2026-11-30", "--format", "csv")
     for size, proxy in fleets.items():
         expected, _ = modelgov(proxy, *args)
@@ -156,7 +156,7 @@ def test_report_without_build_guids_in_search_headers_reads_builds_by_name_per_p
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == expected.stdout.replace(proxy.url, stripped.url)
         print(f"report over {size}, no build in search headers: {calls} Atlas calls {dict(stripped.by_endpoint())}")
-        assert calls <= pages(size) * 3 + 5, f"report over {size} deployments made {calls} Atlas calls"
+        assert calls <= pages(size) * 5 + 5, f"report over {size} deployments made {calls} Atlas calls"
 
 
 def test_history_reads_per_page(fleets):
