@@ -1,7 +1,7 @@
 """Issue 23: the Atlas traffic of the compliance reads does not grow with every row. `modelgov report`,
 `trace`, `verify` and `history` run through the CLI against the Atlas emulator behind a counting proxy, over a
 fleet of N deployments (N versions of one model, each its own build, training run and dataset, plus one shared
-sensitive dataset) written directly through Atlas's bulk API. Three sizes, inside and past Atlas's 100-entry
+sensitive dataset; testbed/atlas_fleet.py) written directly through Atlas's bulk API. Three sizes, inside and past Atlas's 100-entry
 page, so that a cost per row shows as growth and a cost per page stays inside the bound."""
 
 from __future__ import annotations
@@ -12,62 +12,16 @@ import io
 import json
 import math
 import subprocess
-from datetime import UTC, datetime
 
 import pytest
 
 from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.typedefs import install_types
-from governance.compliance.times import to_millis
+from testbed.atlas_fleet import NS, SHARED, deployment_name, write_fleet
 from tests.counting_proxy import CountingProxy
 
 SIZES = (10, 120, 600)  # inside one search page, past it, and where 4 reads per 100 rows would break the bound
-NS = "modelgov"
-START = to_millis(datetime(2026, 11, 2, tzinfo=UTC))
-SHARED = f"file:///data/shared-features.csv@{NS}"
-
-
-def fleet_entities(size: int, repository: str) -> list[dict]:
-    """One project, ``size`` versions: build, train process, own dataset, deployment, deploy process each.
-    Version 1.0 is trained on every version's dataset (a trace that reads ``size`` datasets); the others on
-    their own and the shared one."""
-    entities: list[dict] = [
-        {"typeName": "ml_project", "guid": "-1", "attributes": {"qualifiedName": f"fleet@{NS}", "name": "fleet"}},
-        {"typeName": "modelgov_dataset", "guid": "-2",
-         "attributes": {"qualifiedName": SHARED, "name": "shared-features.csv"}}]
-    for i in range(size):
-        v, base = f"{i + 1}.0", -10 * (i + 1)
-        entities.append({"typeName": "modelgov_dataset", "guid": str(base - 1), "attributes": {
-            "qualifiedName": f"file:///data/fleet-{i:03d}.csv@{NS}", "name": f"fleet-{i:03d}.csv"}})
-    for i in range(size):
-        v, base = f"{i + 1}.0", -10 * (i + 1)
-        build, deployment = str(base - 2), str(base - 3)
-        inputs = ([{"guid": str(-10 * (j + 1) - 1)} for j in range(size)] if i == 0 else [{"guid": str(base - 1)}])
-        entities += [
-            {"typeName": "modelgov_model_build", "guid": build, "attributes": {
-                "qualifiedName": f"fleet/{v}@{NS}", "name": f"fleet v{v}", "version": (i + 1) * 1_000_000,
-                "modelVersion": v, "owner": "ana", "ownerLob": "risk", "registryUri": f"file:///nowhere/fleet/{v}",
-                "executablePath": "executable/model.joblib", "executableSha256": f"{i:064x}",
-                "artifactChecksums": {"executable/model.joblib": f"{i:064x}"}},
-             "relationshipAttributes": {"project": {"guid": "-1"}}},
-            {"typeName": "modelgov_train_build_process", "guid": str(base - 4), "attributes": {
-                "qualifiedName": f"fleet/{v}/train@{NS}", "name": f"train fleet v{v}", "userName": "ana",
-                "inputs": [*inputs, {"guid": "-2"}], "outputs": [{"guid": build}]}},
-            {"typeName": "modelgov_model_deployment", "guid": deployment, "attributes": {
-                "qualifiedName": f"fleet/{v}/mlserver://127.0.0.1:9/run-{i:03d}@{NS}", "name": f"fleet v{v}",
-                "owner": "ana", "createTime": START + i * 1000, "deployedTime": START + i * 1000,
-                "status": "deployed", "modelName": "fleet", "modelVersion": v, "targetKind": "mlserver",
-                "targetDetail": "127.0.0.1:9", "targetUri": f"mlserver://127.0.0.1:9?repository={repository}",
-                "outcome": "succeeded", "deployedBy": "ops", "cpuMillicores": 0},
-             "relationshipAttributes": {"build": {"guid": build}}},
-            {"typeName": "modelgov_deploy_process", "guid": str(base - 5), "attributes": {
-                "qualifiedName": f"fleet/{v}/deploy/run-{i:03d}@{NS}", "name": f"deploy fleet v{v}",
-                "userName": "ops", "startTime": START + i * 1000,
-                "inputs": [{"guid": build}], "outputs": [{"guid": deployment}]}}]
-    return entities
-
-
 @pytest.fixture(scope="module")
 def fleets(tmp_path_factory):
     """For each size, a counting proxy in front of an emulator holding that fleet."""
@@ -80,10 +34,7 @@ def fleets(tmp_path_factory):
             atlas = stack.enter_context(AtlasEmulator(host="127.0.0.1", port=0))
             client = AtlasClient(AtlasSettings(url=atlas.url, username="admin", password="admin"))
             install_types(client)
-            client.upsert_entities(fleet_entities(size, str(repository)))
-            shared = client.get_entity_by_unique("modelgov_dataset", SHARED)["entity"]["guid"]
-            client.add_classifications(shared, [{"typeName": "modelgov_sensitive_data", "propagate": True,
-                                                 "attributes": {"category": "pii"}}])
+            write_fleet(client, size, str(repository), wide_first=True)
             client.close()
             out[size] = stack.enter_context(CountingProxy(atlas.url))
         yield out
@@ -179,7 +130,7 @@ def test_trace_reads_the_training_data_in_bulk(fleets):
         assert [d["sensitive"] for d in chain["training"]["datasets"] if d["qualifiedName"] == SHARED] == ["pii"]
         assert chain["build"]["qualifiedName"] == f"fleet/1.0@{NS}"
 
-    calls = measure(fleets, "trace", f"fleet/1.0/mlserver://127.0.0.1:9/run-000@{NS}", "--json", check=check)
+    calls = measure(fleets, "trace", deployment_name(0), "--json", check=check)
     for size, n in calls.items():  # the deployment, its lineage, its audit, the chain's entities per page
         assert n <= 3 + pages(size + 3), f"trace of a build trained on {size + 1} datasets made {n} Atlas calls"
 
@@ -189,9 +140,9 @@ def test_verify_reads_the_model_records_per_page(fleets):
         # nothing is installed: the registry copy and the target disagree with Atlas, which verify must say
         assert proc.returncode == 1, proc.stderr
         result = json.loads(proc.stdout)
-        assert result["deployment"] == f"fleet/1.0/mlserver://127.0.0.1:9/run-000@{NS}"
+        assert result["deployment"] == deployment_name(0)
         assert any("does not serve fleet 1.0" in m for m in result["mismatches"])
 
-    calls = measure(fleets, "verify", f"fleet/1.0/mlserver://127.0.0.1:9/run-000@{NS}", "--json", check=check)
+    calls = measure(fleets, "verify", deployment_name(0), "--json", check=check)
     for size, n in calls.items():  # the deployment, its build, its project; the model's builds and deployments
         assert n <= 3 + 2 * pages(size), f"verify with {size} records of the model made {n} Atlas calls"
