@@ -1,8 +1,9 @@
 """Issue 23: the Atlas traffic of the compliance reads does not grow with every row. `modelgov report`,
 `trace`, `verify` and `history` run through the CLI against the Atlas emulator behind a counting proxy, over a
 fleet of N deployments (N versions of one model, each its own build, training run and dataset, plus one shared
-sensitive dataset; testbed/atlas_fleet.py) written directly through Atlas's bulk API. Three sizes, inside and past Atlas's 100-entry
-page, so that a cost per row shows as growth and a cost per page stays inside the bound."""
+sensitive dataset; testbed/atlas_fleet.py) written directly through Atlas's bulk API. Three sizes, inside
+and past Atlas's 100-entry page, so that a cost per row shows as growth and a cost per page stays inside the
+bound."""
 
 from __future__ import annotations
 
