@@ -211,7 +211,10 @@ class AtlasClient:
 
     def get_entities(self, guids: list[str], *, min_ext_info: bool = False) -> dict:
         """``GET /v2/entity/bulk?guid=...``: several entities in one consistent read. ``min_ext_info``: the
-        referred entities (a build's deployments, say) as headers only, for callers that do not read them."""
+        referred entities (a build's deployments, say) in minimal form, for callers that do not read them.
+        Atlas maps each guid once per request, so with ``min_ext_info`` an entity listed after its COMPOSITION
+        container (a deployment after its build) comes back minimal too, without relationshipAttributes: do not
+        list both."""
         params = [("guid", g) for g in guids]
         if min_ext_info:
             params.append(("minExtInfo", "true"))
