@@ -1,9 +1,9 @@
 """Issue 23: the Atlas traffic of the compliance reads does not grow with every row. `modelgov report`,
-`trace`, `verify` and `history` run through the CLI against the Atlas emulator behind a counting proxy, over a
-fleet of N deployments (N versions of one model, each its own build, training run and dataset, plus one shared
-sensitive dataset; testbed/atlas_fleet.py) written directly through Atlas's bulk API. Three sizes, inside
+`trace`, `verify` and `history` run through the CLI against Atlas behind a counting proxy, over fleets of N
+deployments (N versions of one model, each its own build, training run and dataset, plus one shared
+sensitive dataset; testbed/atlas_fleet.py) written directly through Atlas's bulk API. Several sizes, inside
 and past Atlas's 100-entry page, so that a cost per row shows as growth and a cost per page stays inside the
-bound."""
+bound. On the emulator, and (real_atlas, slow) on a real Apache Atlas 2.1."""
 
 from __future__ import annotations
 
@@ -13,31 +13,65 @@ import io
 import json
 import math
 import subprocess
+import time
+from dataclasses import dataclass
 
 import pytest
 
 from emulators.atlas import AtlasEmulator
 from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.typedefs import install_types
-from testbed.atlas_fleet import NS, SHARED, deployment_name, write_fleet
+from governance.compliance.times import iso
+from testbed.atlas_fleet import NS, START_MS, deployment_name, shared_name, write_fleet
 from tests.counting_proxy import CountingProxy
 
-SIZES = (10, 120, 600)  # inside one search page, past it, and where 4 reads per 100 rows would break the bound
-@pytest.fixture(scope="module")
-def fleets(tmp_path_factory):
-    """For each size, a counting proxy in front of an emulator holding that fleet."""
+# inside one search page, past it, and where 4 reads per 100 rows would break the bound (emulator only)
+SIZES = {"emulator": (10, 120, 600), "real": (10, 120)}
+DAY_MS = 86_400_000
+SEARCH_WAIT_S = 120  # a real Atlas indexes through Solr: records are searchable after its commit
+
+
+@dataclass(frozen=True)
+class Fleet:
+    size: int
+    model: str
+    since: str  # a report period holding exactly this fleet's deployments
+    until: str
+    proxy: CountingProxy
+
+
+def _searchable(client: AtlasClient, model: str, size: int) -> None:
+    params = {"typeName": "modelgov_model_deployment", "excludeDeletedEntities": True,
+              "entityFilters": {"attributeName": "modelName", "operator": "=", "attributeValue": model}}
+    deadline = time.monotonic() + SEARCH_WAIT_S
+    while sum(1 for _ in client.search_basic(params)) < size:
+        assert time.monotonic() < deadline, f"{model}: fewer than {size} deployments searchable"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module", params=["emulator", pytest.param("real", marks=pytest.mark.real_atlas)])
+def fleets(request, tmp_path_factory):
+    """One Atlas (the emulator, or the session's real Atlas) with a fleet of each size (its own model and
+    days), and a counting proxy in front of it."""
     repository = tmp_path_factory.mktemp("empty-mlserver-repository")
     with contextlib.ExitStack() as stack, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATLAS_USERNAME", "admin")
-        mp.setenv("ATLAS_PASSWORD", "admin")
+        if request.param == "real":
+            info = request.getfixturevalue("real_atlas")
+            url, user, password = info["url"], info["username"], info["password"]
+        else:
+            url, user, password = stack.enter_context(AtlasEmulator(host="127.0.0.1", port=0)).url, "admin", "admin"
+        mp.setenv("ATLAS_USERNAME", user)
+        mp.setenv("ATLAS_PASSWORD", password)
+        client = AtlasClient(AtlasSettings(url=url, username=user, password=password))
+        install_types(client)
+        proxy = stack.enter_context(CountingProxy(url))
         out = {}
-        for size in SIZES:
-            atlas = stack.enter_context(AtlasEmulator(host="127.0.0.1", port=0))
-            client = AtlasClient(AtlasSettings(url=atlas.url, username="admin", password="admin"))
-            install_types(client)
-            write_fleet(client, size, str(repository), wide_first=True)
-            client.close()
-            out[size] = stack.enter_context(CountingProxy(atlas.url))
+        for n, size in enumerate(SIZES[request.param]):
+            model, start = f"fleet{size}-{time.time_ns() % 10**8}", START_MS + n * DAY_MS
+            write_fleet(client, size, str(repository), model=model, start_ms=start, wide_first=True)
+            _searchable(client, model, size)
+            out[size] = Fleet(size, model, iso(start), iso(start + DAY_MS), proxy)
+        client.close()
         yield out
 
 
@@ -59,32 +93,36 @@ def pages(n: int) -> int:
     return math.ceil(n / 100)
 
 
-def measure(fleets, *args: str, check=None) -> dict[int, int]:
+def measure(fleets: dict[int, Fleet], args, check) -> dict[int, int]:
+    """Run the command ``args(fleet)`` over every fleet; ``check(fleet, proc)`` its output; the calls."""
     calls = {}
-    for size, proxy in fleets.items():
-        proc, calls[size] = modelgov(proxy, *args)
-        if check:
-            check(size, proc)
-        print(f"{' '.join(args)} over {size}: {calls[size]} Atlas calls {dict(proxy.by_endpoint())}")
+    for size, fleet in fleets.items():
+        proc, calls[size] = modelgov(fleet.proxy, *args(fleet))
+        check(fleet, proc)
+        print(f"{args(fleet)[0]} over {size}: {calls[size]} Atlas calls {dict(fleet.proxy.by_endpoint())}")
     return calls
 
 
+def report_args(fleet: Fleet, fmt: str = "csv") -> tuple[str, ...]:
+    return ("report", "--since", fleet.since, "--until", fleet.until, "--format", fmt)
+
+
 def test_report_reads_per_page_not_per_row(fleets):
-    def check(size: int, proc: subprocess.CompletedProcess) -> None:
+    def check(fleet: Fleet, proc: subprocess.CompletedProcess) -> None:
         assert proc.returncode == 0, proc.stderr
         rows = list(csv.DictReader(io.StringIO(proc.stdout)))
-        assert [r["modelVersion"] for r in rows] == [f"{i + 1}.0" for i in range(size)]  # deploy order
+        assert [r["modelVersion"] for r in rows] == [f"{i + 1}.0" for i in range(fleet.size)]  # deploy order
         assert {r["ownerLob"] for r in rows} == {"risk"}
         assert {r["modelVersion"]: r["executableSha256"] for r in rows} == \
-            {f"{i + 1}.0": f"{i:064x}" for i in range(size)}
+            {f"{i + 1}.0": f"{i:064x}" for i in range(fleet.size)}
 
-    calls = measure(fleets, "report", "--since", "2026-11-01", "--until", "2026-11-30", "--format", "csv",
-                    check=check)
+    calls = measure(fleets, report_args, check)
     for size, n in calls.items():
         assert n <= pages(size) * 3 + 5, f"report over {size} deployments made {n} Atlas calls"
-    md, _ = modelgov(fleets[10], "report", "--since", "2026-11-01", "--until", "2026-11-30", "--format", "md")
-    assert "- Trained on sensitive data: fleet" in md.stdout
-    assert md.stdout.count("shared-features.csv") >= 10  # every build's shared (sensitive) input is shown
+    small = fleets[10]
+    md, _ = modelgov(small.proxy, *report_args(small, "md"))
+    assert f"- Trained on sensitive data: {small.model}" in md.stdout
+    assert md.stdout.count(f"{small.model}-shared-features.csv") >= 10  # every build's sensitive input is shown
 
 
 def _without_relationships_in_search_headers(method: str, path: str, body: bytes) -> bytes:
@@ -100,50 +138,50 @@ def _without_relationships_in_search_headers(method: str, path: str, body: bytes
 def test_report_without_build_guids_in_search_headers_reads_builds_by_name_per_page(fleets):
     """The fallback: builds found by OR-filtered searches on qualifiedName (50 a search), then read in bulk:
     the same report, two searches more per 100 rows, still a cost per page."""
-    args = ("report", "--since", "2026-11-01", "--until", "2026-11-30", "--format", "csv")
-    for size, proxy in fleets.items():
-        expected, _ = modelgov(proxy, *args)
-        with CountingProxy(proxy.url, rewrite=_without_relationships_in_search_headers) as stripped:
-            proc, calls = modelgov(stripped, *args)
+    for size, fleet in fleets.items():
+        expected, _ = modelgov(fleet.proxy, *report_args(fleet))
+        with CountingProxy(fleet.proxy.url, rewrite=_without_relationships_in_search_headers) as stripped:
+            proc, calls = modelgov(stripped, *report_args(fleet))
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == expected.stdout.replace(proxy.url, stripped.url)
+        assert proc.stdout == expected.stdout.replace(fleet.proxy.url, stripped.url)
         print(f"report over {size}, no build in search headers: {calls} Atlas calls {dict(stripped.by_endpoint())}")
         assert calls <= pages(size) * 5 + 5, f"report over {size} deployments made {calls} Atlas calls"
 
 
 def test_history_reads_per_page(fleets):
-    def check(size: int, proc: subprocess.CompletedProcess) -> None:
+    def check(fleet: Fleet, proc: subprocess.CompletedProcess) -> None:
         assert proc.returncode == 0, proc.stderr
         rows = json.loads(proc.stdout)
-        assert [r["modelVersion"] for r in rows] == [f"{i + 1}.0" for i in range(size)]
+        assert [r["modelVersion"] for r in rows] == [f"{i + 1}.0" for i in range(fleet.size)]
         assert {r["ownerLob"] for r in rows} == {"risk"}
 
-    calls = measure(fleets, "history", "fleet", "--json", check=check)
+    calls = measure(fleets, lambda fleet: ("history", fleet.model, "--json"), check)
     for size, n in calls.items():
         assert n <= pages(size) * 2, f"history over {size} deployments made {n} Atlas calls"
 
 
 def test_trace_reads_the_training_data_in_bulk(fleets):
-    def check(size: int, proc: subprocess.CompletedProcess) -> None:
+    def check(fleet: Fleet, proc: subprocess.CompletedProcess) -> None:
         assert proc.returncode == 0, proc.stderr
         chain = json.loads(proc.stdout)
-        assert len(chain["training"]["datasets"]) == size + 1
-        assert [d["sensitive"] for d in chain["training"]["datasets"] if d["qualifiedName"] == SHARED] == ["pii"]
-        assert chain["build"]["qualifiedName"] == f"fleet/1.0@{NS}"
+        assert len(chain["training"]["datasets"]) == fleet.size + 1
+        assert [d["sensitive"] for d in chain["training"]["datasets"]
+                if d["qualifiedName"] == shared_name(fleet.model)] == ["pii"]
+        assert chain["build"]["qualifiedName"] == f"{fleet.model}/1.0@{NS}"
 
-    calls = measure(fleets, "trace", deployment_name(0), "--json", check=check)
+    calls = measure(fleets, lambda fleet: ("trace", deployment_name(0, fleet.model), "--json"), check)
     for size, n in calls.items():  # the deployment, its lineage, its audit, the chain's entities per page
         assert n <= 3 + pages(size + 3), f"trace of a build trained on {size + 1} datasets made {n} Atlas calls"
 
 
 def test_verify_reads_the_model_records_per_page(fleets):
-    def check(size: int, proc: subprocess.CompletedProcess) -> None:
+    def check(fleet: Fleet, proc: subprocess.CompletedProcess) -> None:
         # nothing is installed: the registry copy and the target disagree with Atlas, which verify must say
         assert proc.returncode == 1, proc.stderr
         result = json.loads(proc.stdout)
-        assert result["deployment"] == deployment_name(0)
-        assert any("does not serve fleet 1.0" in m for m in result["mismatches"])
+        assert result["deployment"] == deployment_name(0, fleet.model)
+        assert any(f"does not serve {fleet.model} 1.0" in m for m in result["mismatches"])
 
-    calls = measure(fleets, "verify", deployment_name(0), "--json", check=check)
+    calls = measure(fleets, lambda fleet: ("verify", deployment_name(0, fleet.model), "--json"), check)
     for size, n in calls.items():  # the deployment, its build, its project; the model's builds and deployments
         assert n <= 3 + 2 * pages(size), f"verify with {size} records of the model made {n} Atlas calls"
