@@ -281,13 +281,9 @@ class AtlasCore:
         guids = r.query.get("guid") or []
         if not guids:
             raise guid_not_found("")
-        out: dict[str, Any] = {"entities": [], "referredEntities": {}}
         for g in guids:
             self.store.get_record(g)
-            ext = self.store.entity_with_ext(g, r.flag("minExtInfo"), r.flag("ignoreRelationships"))
-            out["entities"].append(ext["entity"])
-            out["referredEntities"].update(ext["referredEntities"])
-        return 200, out
+        return 200, self.store.entities_with_ext(guids, r.flag("minExtInfo"), r.flag("ignoreRelationships"))
 
     def get_bulk_unique(self, r: Request, type: str) -> Response:
         self._entity_type(type)

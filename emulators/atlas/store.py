@@ -254,15 +254,30 @@ class EntityStore:
 
     def entity_with_ext(self, guid: str, min_ext: bool = False, ignore_rel: bool = False) -> dict[str, Any]:
         """AtlasEntityWithExtInfo: owned (COMPOSITION container) children go into referredEntities."""
-        referred: dict[str, Any] = {}
-        info = self.reg.entity(self.entities[guid]["typeName"])
-        for opts in info.rel_attrs.values():
-            for opt in opts:
-                if opt.category == "COMPOSITION" and opt.is_container:
-                    for r in self.related(guid, opt):
-                        child = r["end2"] if opt.end == 1 else r["end1"]
-                        referred[child] = self.header(child) if min_ext else self.entity_json(child, ignore_rel)
-        return {"entity": self.entity_json(guid, ignore_rel), "referredEntities": referred}
+        out = self.entities_with_ext([guid], min_ext, ignore_rel)
+        return {"entity": out["entities"][0], "referredEntities": out["referredEntities"]}
+
+    def entities_with_ext(self, guids: list[str], min_ext: bool = False, ignore_rel: bool = False
+                          ) -> dict[str, Any]:
+        """AtlasEntitiesWithExtInfo as EntityGraphRetriever.toAtlasEntitiesWithExtInfo builds it: one map of
+        the entities mapped so far, by guid, shared by the listed entities and their owned children. So with
+        minExtInfo an entity listed after its container comes back in the minimal form it was first mapped
+        in, without relationshipAttributes (as Atlas 2.1 answers); compact() then leaves out of
+        referredEntities what is listed."""
+        mapped: dict[str, Any] = {}
+        for guid in guids:
+            if guid not in mapped:
+                mapped[guid] = self.entity_json(guid, ignore_rel)
+            info = self.reg.entity(self.entities[guid]["typeName"])
+            for opts in info.rel_attrs.values():
+                for opt in opts:
+                    if opt.category == "COMPOSITION" and opt.is_container:
+                        for r in self.related(guid, opt):
+                            child = r["end2"] if opt.end == 1 else r["end1"]
+                            if child not in mapped:
+                                mapped[child] = self.header(child) if min_ext else self.entity_json(child, ignore_rel)
+        return {"entities": [mapped[g] for g in guids],
+                "referredEntities": {g: e for g, e in mapped.items() if g not in guids}}
 
     # ----- upsert --------------------------------------------------------------------------------
     def create_or_update(self, entities: list[dict[str, Any]], referred: dict[str, Any] | None, user: str,

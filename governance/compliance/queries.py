@@ -5,20 +5,21 @@ deployment type, the environment classification as ``classification``), paged wi
 ``AtlasClient.search_basic``. Computed here, client-side:
 
 * line of business: ``ownerLob`` lives on the model build, not on the deployment (Atlas 2.4 basic search
-  cannot filter across a relationship), so every row's ``ownerLob`` is read from its build (one
-  OR-filtered basic search per 50 builds) and the ``--lob`` filter is applied to that;
+  cannot filter across a relationship), so every row's ``ownerLob`` is read from its build (the search asks
+  for the ``build`` relationship; the builds come a page of guids at a time, ``governance.compliance.builds``)
+  and the ``--lob`` filter is applied to that;
 * the final order (newest first for search, oldest first for history) and ``--limit``, applied after
   the client-side filters so a limit never hides a match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.constants import BUILD_TYPE, DEPLOYMENT_TYPE, ENVIRONMENT_CLASSIFICATIONS
+from governance.atlas.constants import DEPLOYMENT_TYPE, ENVIRONMENT_CLASSIFICATIONS
+from governance.compliance.builds import Builds
 from governance.compliance.times import iso, to_millis
 
 # the JSON and CSV columns of a deployment, in this order
@@ -26,9 +27,9 @@ DEPLOYMENT_FIELDS = ["guid", "qualifiedName", "modelName", "modelVersion", "targ
                      "environment", "status", "outcome", "failureReason", "deployedTime", "stoppedTime",
                      "deployedBy", "owner", "ownerLob", "modelEndpointURL"]
 _SEARCH_ATTRIBUTES = ["modelName", "modelVersion", "targetKind", "targetDetail", "status", "outcome",
-                      "failureReason", "deployedTime", "stoppedTime", "deployedBy", "owner", "modelEndpointURL"]
+                      "failureReason", "deployedTime", "stoppedTime", "deployedBy", "owner", "modelEndpointURL",
+                      "build"]  # a relationship: its guid, so that the builds are read by guid in bulk
 _ENVIRONMENT_OF = {v: k for k, v in ENVIRONMENT_CLASSIFICATIONS.items()}
-_OR_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Deployment:
     owner: str | None
     owner_lob: str | None
     endpoint_url: str | None
+    build_guid: str | None = None  # the guid of the build relationship, when the search header carries it
 
     @property
     def build_qualified_name(self) -> str:
@@ -92,13 +94,15 @@ class Deployment:
             value = attrs.get(key)
             return None if value in (None, "", 0) else int(value)
 
+        build = attrs.get("build")
         return cls(guid=header["guid"], qualified_name=attrs.get("qualifiedName") or "",
                    model_name=text("modelName") or "", model_version=text("modelVersion") or "",
                    target_kind=text("targetKind"), target_detail=text("targetDetail"),
                    environment=",".join(environments) or None, status=text("status"), outcome=text("outcome"),
                    failure_reason=text("failureReason"), deployed_ms=millis("deployedTime"),
                    stopped_ms=millis("stoppedTime"), deployed_by=text("deployedBy"), owner=text("owner"),
-                   owner_lob=None, endpoint_url=text("modelEndpointURL"))
+                   owner_lob=None, endpoint_url=text("modelEndpointURL"),
+                   build_guid=build.get("guid") if isinstance(build, dict) else None)
 
 
 @dataclass(frozen=True)
@@ -167,33 +171,20 @@ def _eq(attribute: str, value: str) -> dict:
 
 
 def find_deployments(client: AtlasClient, wanted: DeploymentFilter, *, newest_first: bool = False,
-                     limit: int | None = None) -> list[Deployment]:
-    """Deployments matching ``wanted``, each with its build's line of business."""
+                     limit: int | None = None, builds: Builds | None = None) -> list[Deployment]:
+    """Deployments matching ``wanted``, each with its build's line of business. ``builds``: where to keep
+    the builds read on the way, for a caller that needs more of them (the report)."""
     found = [Deployment.from_header(h) for h in client.search_basic(wanted.search_parameters())]
-    lob_of = build_attribute(client, {d.build_qualified_name for d in found}, "ownerLob")
-    found = [_with_lob(d, lob_of.get(d.build_qualified_name)) for d in found]
+    builds = Builds(client) if builds is None else builds
+    builds.load((d.build_qualified_name, d.build_guid) for d in found)
+    found = [_with_lob(d, builds.get(d.build_qualified_name)) for d in found]
     if wanted.lob:
         found = [d for d in found if d.owner_lob == wanted.lob]
     found.sort(key=lambda d: (d.deployed_ms or 0, d.qualified_name), reverse=newest_first)
     return found[:limit] if limit is not None else found
 
 
-def _with_lob(deployment: Deployment, lob: str | None) -> Deployment:
+def _with_lob(deployment: Deployment, build: dict | None) -> Deployment:
     values = asdict(deployment)
-    values["owner_lob"] = lob
+    values["owner_lob"] = ((build or {}).get("attributes") or {}).get("ownerLob") or None
     return Deployment(**values)
-
-
-def build_attribute(client: AtlasClient, qualified_names: Iterable[str], attribute: str) -> dict[str, str | None]:
-    """One attribute of many builds, by qualifiedName, in a few OR-filtered basic searches."""
-    names = sorted(qualified_names)
-    out: dict[str, str | None] = {}
-    for start in range(0, len(names), _OR_CHUNK):
-        chunk = names[start:start + _OR_CHUNK]
-        criteria = [_eq("qualifiedName", n) for n in chunk]
-        params = {"typeName": BUILD_TYPE, "excludeDeletedEntities": True, "attributes": [attribute],
-                  "entityFilters": criteria[0] if len(criteria) == 1 else {"condition": "OR", "criterion": criteria}}
-        for header in client.search_basic(params):
-            attrs = header.get("attributes") or {}
-            out[attrs.get("qualifiedName")] = attrs.get(attribute) or None
-    return out

@@ -2,7 +2,8 @@
 
 An event is a deploy (or failed attempt) whose ``deployedTime`` falls in ``[since, until)``, or a stop
 whose ``stoppedTime`` does; Atlas selects them with one OR-grouped basic-search filter. Builds (checksums,
-registry copy) come from ``GET /v2/entity/uniqueAttribute``, their training data from the lineage API.
+registry copy) and their training data (the train process's inputs) are read a page of guids at a time
+(``governance.compliance.builds``): the Atlas calls grow with the pages of rows, not with the rows.
 HTML is one standalone file: inline CSS and one inline SVG lineage diagram per model, no network fetches.
 """
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.constants import BUILD_TYPE, SENSITIVE_CLASSIFICATION, TRAIN_PROCESS_TYPE
+from governance.atlas.constants import SENSITIVE_CLASSIFICATION
+from governance.compliance.builds import Builds, training_data
 from governance.compliance.queries import DEPLOYMENT_FIELDS, Deployment, DeploymentFilter, find_deployments
 from governance.compliance.templating import template_environment
 from governance.compliance.times import iso, to_millis
@@ -106,31 +108,21 @@ def _events(d: Deployment, since_ms: int, until_ms: int) -> tuple[str, ...]:
     return tuple(events)
 
 
-def _load_build(client: AtlasClient, qualified_name: str, atlas_url: str, version: str) -> Build:
-    body = client.get_entity_by_unique(BUILD_TYPE, qualified_name)
-    if not body:
+def _dataset(data: dict, atlas_url: str) -> Dataset:
+    own = [c for c in data.get("classifications") or [] if c.get("typeName") == SENSITIVE_CLASSIFICATION
+           and c.get("entityGuid") in (None, data["guid"])]
+    sensitive = ((own[0].get("attributes") or {}).get("category") or "sensitive") if own else None
+    return Dataset(data["attributes"].get("qualifiedName"), data["attributes"].get("name") or "", sensitive,
+                   atlas_ui_link(atlas_url, data["guid"]))
+
+
+def _build(entity: dict | None, datasets: list[dict], qualified_name: str, atlas_url: str, version: str) -> Build:
+    if not entity:
         return Build(qualified_name, None, version, None, None, None)
-    entity = body["entity"]
     attrs = entity.get("attributes") or {}
-    lineage = client.lineage(entity["guid"], direction="INPUT", depth=1)
-    nodes = lineage.get("guidEntityMap") or {}
-    trains = {r["fromEntityId"] for r in lineage.get("relations") or []
-              if r["toEntityId"] == entity["guid"] and nodes.get(r["fromEntityId"], {}).get("typeName")
-              == TRAIN_PROCESS_TYPE}
-    datasets = []
-    for relation in lineage.get("relations") or []:
-        if relation["toEntityId"] not in trains:
-            continue
-        data = client.get_entity(relation["fromEntityId"])["entity"]
-        own = [c for c in data.get("classifications") or [] if c.get("typeName") == SENSITIVE_CLASSIFICATION
-               and c.get("entityGuid") in (None, data["guid"])]
-        sensitive = ((own[0].get("attributes") or {}).get("category") or "sensitive") if own else None
-        datasets.append(Dataset(data["attributes"].get("qualifiedName"), data["attributes"].get("name") or "",
-                                sensitive, atlas_ui_link(atlas_url, data["guid"])))
-    datasets.sort(key=lambda d: d.qualified_name)
     return Build(qualified_name, entity["guid"], attrs.get("modelVersion") or version,
                  attrs.get("executableSha256"), attrs.get("registryUri"), atlas_ui_link(atlas_url, entity["guid"]),
-                 tuple(datasets))
+                 tuple(sorted((_dataset(d, atlas_url) for d in datasets), key=lambda d: d.qualified_name)))
 
 
 def build_report(client: AtlasClient, since: datetime, until: datetime, atlas_url: str) -> Report:
@@ -138,12 +130,17 @@ def build_report(client: AtlasClient, since: datetime, until: datetime, atlas_ur
     since_ms, until_ms = to_millis(since), to_millis(until)
     in_period = {"condition": "OR", "criterion": [_window("deployedTime", since_ms, until_ms),
                                                   _window("stoppedTime", since_ms, until_ms)]}
-    found = find_deployments(client, DeploymentFilter(extra=(in_period,)))
+    read = Builds(client)
+    found = find_deployments(client, DeploymentFilter(extra=(in_period,)), builds=read)
+    entities = {d.build_qualified_name: read.get(d.build_qualified_name) for d in found}
+    data = training_data(client, {e["guid"]: e for e in entities.values() if e}.values())
     builds: dict[str, Build] = {}
     rows = []
     for d in found:
         if d.build_qualified_name not in builds:
-            builds[d.build_qualified_name] = _load_build(client, d.build_qualified_name, atlas_url, d.model_version)
+            entity = entities[d.build_qualified_name]
+            builds[d.build_qualified_name] = _build(entity, data.get(entity["guid"], []) if entity else [],
+                                                    d.build_qualified_name, atlas_url, d.model_version)
         rows.append(Row(d, builds[d.build_qualified_name], atlas_ui_link(atlas_url, d.guid),
                         _events(d, since_ms, until_ms)))
     models = []

@@ -2,8 +2,9 @@
 
 deployment --(deploy process)--> build + registry copy --(train process)--> training datasets.
 The chain is read with ``GET /v2/lineage/{guid}?direction=INPUT`` (only Process inputs/outputs edges, as
-Atlas walks them) and each node with ``GET /v2/entity/guid/{guid}`` (attributes and classifications,
-including classifications propagated along lineage). The deployment record's own changes (status
+Atlas walks them), then its nodes (build, both processes, every training dataset: attributes and
+classifications, including classifications propagated along lineage) in one ``GET /v2/entity/bulk`` per
+page of guids, so a build trained on many datasets costs no call per dataset. The deployment record's own changes (status
 deploying -> deployed -> stopped, and by which Atlas account) come from ``GET /v2/entity/{guid}/audit``.
 """
 
@@ -92,6 +93,16 @@ def record_changes(client: AtlasClient, guid: str) -> list[dict]:
     return out
 
 
+def _read_chain(client: AtlasClient, guids: list[str]) -> dict[str, dict]:
+    """The chain's entities by guid, a page of guids per call; one Atlas left out is an error, as its
+    ``GET /v2/entity/guid`` would have been."""
+    read = {e["guid"]: e for e in client.get_entities_paged(guids, min_ext_info=True)}
+    missing = [g for g in guids if g not in read]
+    if missing:
+        raise AtlasNotFound(f"Atlas GET /v2/entity/bulk did not return {', '.join(missing)}")
+    return read
+
+
 def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
     """The whole chain behind one deployment as one JSON-ready object."""
     body = load_deployment(client, reference)
@@ -99,8 +110,6 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
     dep = deployment_of(entity)
     attrs = entity.get("attributes") or {}
     build_guid = related_guid(entity, "build")
-    build = client.get_entity(build_guid)["entity"] if build_guid else {"attributes": {}}
-    battrs = build.get("attributes") or {}
     dep_own, dep_propagated = _own_and_propagated(entity)
 
     lineage = client.lineage(entity["guid"], direction="INPUT", depth=LINEAGE_DEPTH)
@@ -115,11 +124,15 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
 
     deploy_guid = upstream(entity["guid"], DEPLOY_PROCESS_TYPE)
     train_guid = upstream(build_guid, TRAIN_PROCESS_TYPE)
-    deploy_proc = client.get_entity(deploy_guid)["entity"] if deploy_guid else None
-    train_proc = client.get_entity(train_guid)["entity"] if train_guid else None
+    data_guids = sorted(inputs_of.get(train_guid or "", []), key=lambda g: nodes[g]["attributes"]["qualifiedName"])
+    read = _read_chain(client, [g for g in (build_guid, deploy_guid, train_guid) if g] + data_guids)
+    build = read[build_guid] if build_guid else {"attributes": {}}
+    battrs = build.get("attributes") or {}
+    deploy_proc = read[deploy_guid] if deploy_guid else None
+    train_proc = read[train_guid] if train_guid else None
     datasets = []
-    for guid in sorted(inputs_of.get(train_guid or "", []), key=lambda g: nodes[g]["attributes"]["qualifiedName"]):
-        data = client.get_entity(guid)["entity"]
+    for guid in data_guids:
+        data = read[guid]
         own, _ = _own_and_propagated(data)
         sensitive = next((c for c in own if c["typeName"] == SENSITIVE_CLASSIFICATION), None)
         datasets.append({"guid": guid, "typeName": data["typeName"],

@@ -404,6 +404,39 @@ def test_unique_attribute_lookup_partial_update_and_soft_delete(atlas: Atlas, ty
     assert atlas.ok("DELETE", f"/entity/guid/{g1}") == {}              # already deleted: no-op
 
 
+def test_bulk_read_of_several_guids_and_relationships_in_search_headers(atlas: Atlas, types: None) -> None:
+    """What the bulk compliance reads rely on (issue 23): one GET /entity/bulk answers several guids of
+    several types, full entities with their relationship attributes, and a basic search asked for a
+    relationship attribute carries the related object's guid. With minExtInfo, an entity listed after its
+    COMPOSITION container comes back in the minimal form the container's referred entities have (found on
+    Atlas 2.1: the retriever maps each guid once per request), so the compliance reads never list both."""
+    chain = ml_chain(atlas, "bulkread")
+    wanted = [chain["build"], chain["train"], chain["deployment"]]
+    body = atlas.ok("GET", "/entity/bulk", params=[*(("guid", g) for g in wanted), ("minExtInfo", "true")])
+    by_guid = {e["guid"]: e for e in body["entities"]}
+    assert [e["guid"] for e in body["entities"]] == wanted
+    build, train = by_guid[chain["build"]], by_guid[chain["train"]]
+    assert build["attributes"]["version"] == 3 and build["status"] == "ACTIVE"
+    assert [(r["guid"], r["typeName"], r["entityStatus"]) for r in build["relationshipAttributes"]["outputFromProcesses"]
+            ] == [(chain["train"], "ml_model_train_build_process", "ACTIVE")]
+    assert [r["guid"] for r in train["relationshipAttributes"]["inputs"]] == [chain["train_data"]]
+    assert "relationshipAttributes" not in by_guid[chain["deployment"]]  # the build's owned child, minimal
+    assert chain["deployment"] not in body["referredEntities"]  # listed, so not referred (compact)
+    full = atlas.ok("GET", "/entity/bulk", params=[("guid", chain["build"]), ("guid", chain["deployment"])])
+    assert full["entities"][1]["relationshipAttributes"]["build"]["guid"] == chain["build"]
+    alone = atlas.ok("GET", "/entity/bulk", params=[("guid", chain["deployment"]), ("minExtInfo", "true")])
+    assert alone["entities"][0]["relationshipAttributes"]["build"]["guid"] == chain["build"]
+
+    def header() -> dict:
+        found = search(atlas, typeName="ml_model_deployment", attributes=["build"], entityFilters={
+            "attributeName": "qualifiedName", "operator": "eq", "attributeValue": f"dep-{chain['q']}@prod"})
+        return (found.get("entities") or [None])[0]
+
+    found = eventually(header, what="the deployment is searchable")
+    assert found["attributes"]["build"]["guid"] == chain["build"]
+    assert found["attributes"]["build"]["typeName"] == "ml_model_build"
+
+
 def test_composition_delete_cascades(atlas: Atlas, types: None) -> None:
     chain = ml_chain(atlas, "cascade")
     resp = atlas.ok("DELETE", "/entity/guid/" + chain["build"])
