@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
 from flows.artifacts import publish_deployment
+from flows.score import schedule_scoring
 from flows.target_limits import target_slot
 from governance.deploy.record import ApprovalDecision
 from governance.deploy.request import DeployRequest, resolve_request
@@ -87,6 +88,7 @@ def deploy_model(source: str, target: str | None = None, registry: str | None = 
         request = request.for_source(source) if request is not None else resolve_request(
             source, target, registry, atlas_url, environment, namespace, config, progress=progress)
         summary = run_saga(request, approval_timeout=approval_timeout)
+        schedule_scoring(request, summary)  # a Spark target with schedule=: its job, on the Prefect server
     except StepFailed as exc:
         publish_deployment(DeploySummary.of_step_failure(source, exc))
         raise

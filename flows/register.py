@@ -27,7 +27,7 @@ from flows.deploy_model import deploy_model
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = "flows/deploy_model.py:deploy_model"
 ENTRYPOINTS = {"deploy-model": ENTRYPOINT, "deploy-models": "flows/batch.py:deploy_models",
-               "reconcile": "flows/reconcile.py:reconcile"}
+               "reconcile": "flows/reconcile.py:reconcile", "score-model": "flows/score.py:score_model"}
 
 
 async def ensure_pool(name: str) -> None:
@@ -38,7 +38,7 @@ async def ensure_pool(name: str) -> None:
 
 def register(pool: str, name: str = "ops", cron: str | None = None, parameters: dict | None = None,
              source: str | Path = ROOT, flow_name: str = "deploy-model") -> str:
-    """Create or update the deployment of ``flow_name`` (deploy-model, deploy-models, reconcile); return its
+    """Create or update the deployment of ``flow_name`` (deploy-model, deploy-models, reconcile, score-model); return its
     id. Creates the process work pool when missing."""
     if flow_name not in ENTRYPOINTS:
         raise SystemExit(f"unknown flow {flow_name!r}; known: {', '.join(ENTRYPOINTS)}")

@@ -1,4 +1,5 @@
-"""``spark://MASTER?input=URI&output=URI[&format=csv|parquet][&bindings=DIR]``: batch scoring on Apache Spark.
+"""``spark://MASTER?input=URI&output=URI[&format=csv|parquet][&bindings=DIR][&schedule=CRON&pool=POOL]``: batch
+scoring on Apache Spark.
 
 MASTER is ``local`` (Spark inside this process, from PySpark; ``cores=N``, default every core) or ``HOST:PORT``
 of a standalone master. A
@@ -46,7 +47,7 @@ from governance.targets.base import (
 )
 from governance.targets.smoke import check_expected
 
-QUERY_KEYS = {"input", "output", "format", "bindings", "schedule", "cores"}
+QUERY_KEYS = {"input", "output", "format", "bindings", "schedule", "pool", "cores"}
 SUPPORTED = (".joblib", ".pkl", ".pickle")
 
 
@@ -68,7 +69,8 @@ class SparkTarget(ServingTarget):
         self.format = options.get("format", "csv")
         if self.format not in FORMATS:
             raise ConfigError(f"spark target URI {uri!r}: format must be one of {', '.join(FORMATS)}")
-        self.schedule = options.get("schedule")
+        self.schedule = options.get("schedule")  # cron: flows.score registers the scheduled job
+        self.pool = options.get("pool", "modelgov")   # the Prefect work pool its runs go to
         bindings = options.get("bindings")
         self.bindings = Path(unquote(bindings)).expanduser() if bindings else state_dir() / "spark" / "bindings"
         self.store = BindingStore(self.bindings)

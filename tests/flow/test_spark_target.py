@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import time
 from pathlib import Path
 
 import joblib
@@ -231,3 +232,39 @@ def test_the_same_deploy_and_score_on_a_standalone_master(prefect_api, tmp_path,
         joblib.load(example_repo / "executable" / "model.joblib").predict(features).tolist()
     apps = requests.get(f"{spark_cluster['url']}/json", timeout=5).json()
     assert any(a.get("name") == "modelgov-scoring" for a in apps.get("activeapps", []) + apps.get("completedapps", []))
+
+
+def test_a_scheduled_scoring_run_fires_from_the_prefect_server(on_prefect_server, tmp_path, example_repo, atlas,
+                                                               atlas_client):
+    """schedule= on the target: the deploy registers score-model/<model>-<target> with the cron on the pool, and
+    a worker runs it when it fires; the run scores with the bound version and is recorded with its flow run id."""
+    from prefect import get_client
+
+    from tests.flow.workers import process_workers, wait_for_runs
+
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    shutil.copy(IRIS, table)
+    target = (f"spark://local?cores=1&input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}&schedule=*+*+*+*+*&pool=modelgov-scoring")
+    with process_workers(on_prefect_server, "modelgov-scoring", ["scorer"], tmp_path, limit=1):
+        summary = deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                               registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+        assert summary["status"] == "deployed"
+        with get_client(sync_client=True) as client:
+            [deployment] = [d for d in client.read_deployments() if d.name.startswith("iris-classifier-")]
+            assert [s.schedule.cron for s in deployment.schedules] == ["* * * * *"]
+            deadline = time.monotonic() + 240
+            while not (runs := [r for r in client.read_flow_runs() if r.deployment_id == deployment.id
+                                and r.state and r.state.is_final()]):
+                seen = [(r.state.name if r.state else None, str(r.expected_start_time))
+                        for r in client.read_flow_runs() if r.deployment_id == deployment.id]
+                assert time.monotonic() < deadline, f"no scheduled scoring run finished within 240 s: {seen}; " + \
+                    (tmp_path / "worker-scorer.log").read_text()[-3000:]
+                time.sleep(2)
+        [fired] = wait_for_runs([runs[0].id])
+        assert fired.state.is_completed(), fired.state
+    [entity] = [e for e in scoring_runs(atlas_client, "iris-classifier")
+                if e["entity"]["attributes"]["orchestratorRunId"] == str(fired.id)]
+    attrs = entity["entity"]["attributes"]
+    assert (attrs["outcome"], attrs["modelVersion"], attrs["rowsOut"]) == ("succeeded", "1.0", 150)
