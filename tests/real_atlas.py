@@ -71,14 +71,20 @@ def _needs_real_atlas(item: pytest.Item) -> bool:
     return item.get_closest_marker("real_atlas") is not None or "real_atlas" in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every real-Atlas test is slow, marked as it is collected: before ``-m "not slow"`` deselects, so
+    ``make test-fast`` neither runs them nor starts an Atlas for them."""
+    if _needs_real_atlas(item):
+        item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Real-Atlas tests go last (a stable partition keeps pytest's fixture grouping), and Atlas starts now."""
     real = [item for item in items if _needs_real_atlas(item)]
     if not real:
         return
-    for item in real:
-        item.add_marker(pytest.mark.slow)
     real[0].add_marker(pytest.mark.timeout(START_TIMEOUT + 300))  # the first one waits for the start
     items[:] = [item for item in items if not _needs_real_atlas(item)] + real
     if not os.environ.get("MODELGOV_REAL_ATLAS_URL") and not config.getoption("collectonly"):

@@ -268,3 +268,35 @@ def test_a_scheduled_scoring_run_fires_from_the_prefect_server(on_prefect_server
                 if e["entity"]["attributes"]["orchestratorRunId"] == str(fired.id)]
     attrs = entity["entity"]["attributes"]
     assert (attrs["outcome"], attrs["modelVersion"], attrs["rowsOut"]) == ("succeeded", "1.0", 150)
+
+
+def test_a_binding_changed_behind_our_back_is_drift_that_reconcile_repairs_and_score_refuses(
+        prefect_api, tmp_path, example_repo, atlas, atlas_client, capsys):
+    """Someone swaps the bound copy (other bytes under the same binding): score refuses it, reconcile reports
+    other-bytes drift and binds the recorded version again from the registry; then score runs."""
+    from sklearn.linear_model import LogisticRegression
+
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    shutil.copy(IRIS, table)
+    target = (f"spark://local?cores=2&input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    config = tmp_path / "modelgov.yaml"
+    config.write_text(f'atlas: {{url: "{atlas.url}"}}\nregistries: {{reg: "file://{tmp_path / "registry"}"}}\n'
+                      f'targets:\n  batch: {{uri: "{target}"}}\n')
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                 registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    binding = json.loads((tmp_path / "bindings" / "iris-classifier" / "binding.json").read_text())
+    swapped = LogisticRegression(max_iter=200).fit([[0, 0, 0, 0], [9, 9, 9, 9]], [1, 2])
+    joblib.dump(swapped, tmp_path / "bindings" / binding["executable"])
+
+    assert main(["score", "--model", "iris-classifier", "--target", "batch", "--config", str(config)]) == 1
+    assert "the binding names" in capsys.readouterr().err  # the bound copy's sha256 is checked before scoring
+    assert main(["reconcile", "--target", "batch", "--config", str(config), "--dry-run", "--json"]) == 0
+    [finding] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (finding["kind"], finding["action"]) == ("other-bytes", "would-redeploy")
+    assert main(["reconcile", "--target", "batch", "--config", str(config), "--json"]) == 0
+    [fixed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert fixed["action"] == "redeployed"
+    assert main(["score", "--model", "iris-classifier", "--target", "batch", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "succeeded"
