@@ -1,4 +1,4 @@
-"""``modelgov search | history | trace | verify | report | card | inventory``: compliance answers, one command each.
+"""``modelgov search | history | trace | verify | report | card | inventory | impact``: compliance answers, one command each.
 
 Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
 scripts; the logic lives in ``governance.compliance``.
@@ -190,6 +190,38 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_impact(args: argparse.Namespace) -> int:
+    from governance.compliance.impact import FIELDS, impact
+
+    client = _client(args)
+    moment = parse_moment(args.at, option="--at") if args.at else None
+    rows = [r.to_dict() for r in impact(client, args.dataset, namespace=_namespace(args), at=moment)]
+    if args.json:
+        print_json(rows, sort_keys=False)
+        return EXIT_OK
+    if args.csv:
+        print_csv(rows, FIELDS)
+        return EXIT_OK
+    when = f" serving at {iso(to_millis(moment))}" if moment else ""
+    if not rows:
+        say(f"{args.dataset}: no deployment{when} of a model trained on it")
+        return EXIT_OK
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=plain(f"{args.dataset}: {len(rows)} row(s){when}"), box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    columns = ["dataVersion", "model", "modelVersion", "target", "environment", "owner", "deployedTime",
+               "stoppedTime", "servesNow"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = "green" if row["servesNow"] == "yes" else ("yellow" if row["servesNow"] == "unknown" else None)
+        table.add_row(*(plain(row[c]) for c in columns), style=style)
+    show(table)
+    return EXIT_OK
+
+
 def _namespace(args: argparse.Namespace) -> str:
     """--namespace, else modelgov.yaml's atlas.namespace, else modelgov."""
     from governance.atlas.constants import DEFAULT_NAMESPACE
@@ -286,3 +318,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--namespace", help="Atlas namespace of the records (default: modelgov.yaml's, else modelgov)")
     _common(p)
     p.set_defaults(func=cmd_inventory)
+
+    p = sub.add_parser("impact", help="every model version trained on a dataset and every deployment of it, past "
+                                      "and present, with its window and whether it serves now")
+    p.add_argument("dataset", help="a training-data reference as in model.training.data (iceberg://CAT/DB.TBL"
+                                   "[@SNAPSHOT], s3://B/K[?versionId=V], a path [#sha256=HEX], URI#digest=D), or "
+                                   "a bare version (a file's sha256, an MLflow digest); without a version: every "
+                                   "version of it")
+    p.add_argument("--at", help="ISO datetime: only deployments in service at that moment")
+    p.add_argument("--namespace", help="Atlas namespace of the records (default: modelgov.yaml's, else modelgov)")
+    _formats(p)
+    _common(p)
+    p.set_defaults(func=cmd_impact)
