@@ -1,4 +1,4 @@
-"""``modelgov search | history | trace | verify | report | card | inventory | impact``: compliance answers, one command each.
+"""``modelgov search | history | trace | verify | report | card | inventory | impact | bom``: compliance answers, one command each.
 
 Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
 scripts; the logic lives in ``governance.compliance``.
@@ -222,6 +222,15 @@ def cmd_impact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bom(args: argparse.Namespace) -> int:
+    from governance.compliance.bom import bom
+
+    client = _client(args)
+    document = bom(client, args.deployment, client.settings.url)
+    _write(json.dumps(document, indent=2, ensure_ascii=False) + "\n", args.output, "CycloneDX ML-BOM")
+    return EXIT_OK
+
+
 def _namespace(args: argparse.Namespace) -> str:
     """--namespace, else modelgov.yaml's atlas.namespace, else modelgov."""
     from governance.atlas.constants import DEFAULT_NAMESPACE
@@ -330,3 +339,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _formats(p)
     _common(p)
     p.set_defaults(func=cmd_impact)
+
+    p = sub.add_parser("bom", help="a deployment's CycloneDX 1.6 ML-BOM (JSON): model, files, datasets, runtime, "
+                                   "registry location, model card")
+    p.add_argument("deployment", help="the deployment's Atlas guid or qualifiedName")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    _common(p)
+    p.set_defaults(func=cmd_bom)
