@@ -25,7 +25,7 @@ from governance.compliance.trace import deployment_of, load_deployment, related_
 from governance.errors import GovernanceError
 
 SPEC_VERSION = "1.6"
-RUNTIME_VERSION_KEYS = ("runtime_version", "server_version")  # deployment metadata keys a target may record
+RUNTIME_VERSION_KEYS = ("runtime_version",)  # the deployment metadata key a target records its server version in
 
 
 class InvalidBom(GovernanceError):

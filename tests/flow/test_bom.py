@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from cyclonedx.schema import SchemaVersion
@@ -21,7 +22,11 @@ history = test_card.history  # the card's deployed history (module-scoped fixtur
 
 
 def bom_of(history, deployment: str) -> dict:
-    proc = cli("bom", deployment, "--atlas", history.atlas_url)
+    return bom_at(history.atlas_url, deployment)
+
+
+def bom_at(atlas_url: str, deployment: str) -> dict:
+    proc = cli("bom", deployment, "--atlas", atlas_url)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -89,3 +94,18 @@ def test_the_check_refuses_what_the_schema_refuses(history):
         validate(broken)
     missing = cli("bom", "no-such-deployment@modelgov", "--atlas", history.atlas_url)
     assert missing.returncode == 1 and "no modelgov_model_deployment" in missing.stderr
+
+
+def test_the_runtime_version_is_the_mlserver_that_served(prefect_api, example_repo, mlserver, atlas, tmp_path):
+    """MLServer says its version (GET /v2) at deploy; the BOM names it: the one installed in its environment."""
+    from flows.deploy_model import deploy_model
+    from tests.conftest import MLSERVER_BIN
+
+    [installed] = MLSERVER_BIN.parent.parent.glob("lib/python*/site-packages/mlserver-*.dist-info")
+    summary = deploy_model(source=str(example_repo), target=mlserver.target_uri(),
+                           registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    document = bom_at(atlas.url, summary["atlas"]["deployment"]["guid"])
+    [runtime] = [c for c in document["components"] if c["type"] == "platform"]
+    assert (runtime["name"], runtime["version"]) == ("mlserver", re.fullmatch(r"mlserver-(.+)\.dist-info",
+                                                                              installed.name)[1])
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document)) is None
