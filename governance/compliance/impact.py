@@ -12,7 +12,8 @@ it names one dataset version; without one (``iceberg://cat/db.tbl``, ``/data/tra
 version of that location; a bare version (a file's sha256, an MLflow dataset digest, an S3 version id) every
 dataset recorded with that version. "Serves now" is asked of the target itself where a deployment is recorded
 as serving (``served(name)``): ``yes``, ``no``, or ``unknown`` when the target cannot be asked; a deployment
-recorded stopped or failed is ``no`` from the record.
+recorded stopped or failed is ``no`` from the record. Spark scoring runs that read the dataset (``modelgov
+score``: dataset -> ``modelgov_scoring_run``) are ``scored`` rows: the run's model version, deployment and time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from governance.atlas.client import AtlasClient, related_guids
-from governance.atlas.constants import BUILD_TYPE, DATASET_TYPE, DEFAULT_NAMESPACE, TRAIN_PROCESS_TYPE
+from governance.atlas.constants import (
+    BUILD_TYPE,
+    DATASET_TYPE,
+    DEFAULT_NAMESPACE,
+    SCORING_RUN_TYPE,
+    TRAIN_PROCESS_TYPE,
+)
 from governance.compliance.queries import Deployment
 from governance.compliance.times import iso, to_millis
 from governance.compliance.trace import deployment_of
@@ -31,9 +38,11 @@ from governance.errors import ConfigError, GovernanceError
 from governance.staging.data_versions import parse_entry
 
 # the JSON and CSV columns of an impact row, in this order
-FIELDS = ["dataset", "dataLocation", "dataVersion", "dataVersionKind", "model", "modelVersion", "build",
+FIELDS = ["kind", "dataset", "dataLocation", "dataVersion", "dataVersionKind", "model", "modelVersion", "build",
           "deployment", "target", "environment", "owner", "status", "outcome", "deployedTime", "stoppedTime",
-          "servesNow"]
+          "servesNow", "scoringRun", "scoredFrom", "scoredUntil"]
+# kind: "deployment" (a deployment of a version trained on the data), "registered" (a version trained on it,
+# never deployed), "scored" (a Spark scoring run that read the data: modelgov score)
 # Atlas types an unversioned training-data entry is recorded as (``governance.deploy.entities.add_location``)
 _UNVERSIONED_TYPES = (DATASET_TYPE, "fs_path", "hdfs_path", "aws_s3_v2_object")
 _BARE_VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -118,6 +127,7 @@ def impact(client: AtlasClient, reference: str, *, namespace: str = DEFAULT_NAME
         data = {"dataset": da.get("qualifiedName"), "dataLocation": da.get("location") or da.get("path")
                 or da.get("uri"), "dataVersion": da.get("dataVersion"), "dataVersionKind": da.get("dataVersionKind")}
         processes = client.get_active_entities(related_guids(dataset, "inputToProcesses"))
+        rows += [(key, {**data, **values}) for key, values in _scored(processes, data["dataset"], moment)]
         trained = [p for p in processes if p.get("typeName") == TRAIN_PROCESS_TYPE]
         builds = client.get_active_entities(list(dict.fromkeys(g for p in trained for g in related_guids(p, "outputs"))))
         for build in (b for b in builds if b.get("typeName") == BUILD_TYPE):
@@ -130,16 +140,35 @@ def impact(client: AtlasClient, reference: str, *, namespace: str = DEFAULT_NAME
                 deployments = [(d, uri) for d, uri in deployments if d.serving_at(moment)]
             elif not deployments:  # trained on it, registered, never deployed
                 rows.append(((data["dataset"], model["build"], 0, ""),
-                             {**data, **model, "owner": ba.get("owner")}))
+                             {**data, **model, "kind": "registered", "owner": ba.get("owner")}))
             for d, uri in deployments:
                 rows.append(((data["dataset"], model["build"], d.deployed_ms or 0, d.qualified_name),
                              {**data, **model, **_deployment(d, uri, ba.get("owner"), ask)}))
     return [ImpactRow({f: values.get(f) for f in FIELDS}) for _, values in sorted(rows, key=lambda r: r[0])]
 
 
+def _scored(processes: list[dict], dataset: str, moment: int | None) -> list[tuple[tuple, dict]]:
+    """The Spark scoring runs (``modelgov_scoring_run``) that read the dataset: which model version, through
+    which deployment, when (with ``moment``: only a run under way then)."""
+    out = []
+    for run in (p for p in processes if p.get("typeName") == SCORING_RUN_TYPE):
+        a = run.get("attributes") or {}
+        start, end = a.get("startTime") or 0, a.get("endTime") or None
+        if moment is not None and not (start <= moment and (end is None or moment < end)):
+            continue
+        name, version = a.get("modelName"), a.get("modelVersion")
+        namespace = (a.get("qualifiedName") or "").rsplit("@", 1)[-1]
+        out.append(((dataset, f"{name}/{version}@{namespace}", start, a.get("qualifiedName") or ""),
+                    {"kind": "scored", "model": name, "modelVersion": version, "build": f"{name}/{version}@{namespace}",
+                     "deployment": a.get("deploymentName"), "target": f"spark://{a.get('targetDetail')}",
+                     "outcome": a.get("outcome"), "scoringRun": a.get("qualifiedName"), "scoredFrom": iso(start),
+                     "scoredUntil": iso(end)}))
+    return out
+
+
 def _deployment(d: Deployment, uri: str | None, build_owner: str | None, ask: Asker) -> dict:
     serving = d.status == "deployed" and d.outcome == "succeeded"
-    return {"deployment": d.qualified_name, "target": f"{d.target_kind}://{d.target_detail}",
+    return {"kind": "deployment", "deployment": d.qualified_name, "target": f"{d.target_kind}://{d.target_detail}",
             "environment": d.environment, "owner": d.owner or build_owner, "status": d.status, "outcome": d.outcome,
             "deployedTime": iso(d.deployed_ms), "stoppedTime": iso(d.stopped_ms),
             "servesNow": ask(d, uri) if serving else "no"}

@@ -126,7 +126,7 @@ def test_every_version_of_a_shared_table_reaches_both_models_and_every_window(hi
         ("5123", "credit-risk", "1.0", "no"),       # replaced by 1.1
         ("5123", "credit-risk", "1.0", "yes"),      # the rollback: the target serves it now
         ("6000", "credit-risk", "1.1", "no")]       # superseded by the rollback
-    assert list(rows[0]) == FIELDS
+    assert list(rows[0]) == FIELDS and {r["kind"] for r in rows} == {"deployment"}
     by_deployment = rows_by_deployment(rows)
     for label in ("churn 1.0", "credit 1.0", "credit 1.0 again", "credit 1.1"):
         assert by_deployment[history.deployments[label]["qualifiedName"]] == window(history, label)
@@ -191,3 +191,35 @@ def test_csv_table_and_unknown_datasets(history):
     assert "iceberg://prod/lending.loans@1: Atlas records no training dataset by that reference" in missing.stderr
     bad = cli("impact", "iceberg://prod/loans", "--atlas", history.atlas_url)
     assert bad.returncode == 2 and "iceberg://CATALOG/DB.TABLE@SNAPSHOT_ID" in bad.stderr
+
+
+@pytest.mark.timeout(600)
+def test_a_spark_scoring_run_that_read_the_data_is_a_scored_row(prefect_api, tmp_path, example_repo, atlas,
+                                                                 atlas_client):
+    """`modelgov score` reads a table through a Spark deployment: impact of that table names the run."""
+    from tests.flow.test_spark_target import IRIS
+    from tests.flow.test_spark_target import stage as stage_spark
+
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    table.write_bytes(IRIS.read_bytes())
+    target = (f"spark://local?cores=2&input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    deployed = deploy_model(source=str(stage_spark(tmp_path, example_repo, "1.0")), target=target,
+                            registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    scored = cli("score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json")
+    assert scored.returncode == 0, scored.stderr
+    run = atlas_client.get_entity(json.loads(scored.stdout)["atlasGuid"])["entity"]["attributes"]
+    proc = cli("impact", f"file://{table}", "--json", "--atlas", atlas.url)
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(proc.stdout)
+    assert run["targetDetail"].startswith("local:")
+    assert row == row | {"kind": "scored", "model": "iris-classifier", "modelVersion": "1.0",
+                         "deployment": deployed["atlas"]["deployment"]["qualifiedName"],
+                         "target": f"spark://{run['targetDetail']}", "outcome": "succeeded", "scoringRun": run["qualifiedName"],
+                         "scoredFrom": iso(run["startTime"]), "scoredUntil": iso(run["endTime"]),
+                         "dataVersion": hashlib.sha256(table.read_bytes()).hexdigest()}
+    during = cli("impact", f"file://{table}", "--json", "--at", iso(run["startTime"]), "--atlas", atlas.url)
+    assert json.loads(during.stdout) == [row]  # under way then
+    after = cli("impact", f"file://{table}", "--json", "--at", iso(run["endTime"]), "--atlas", atlas.url)
+    assert json.loads(after.stdout) == []  # the run had ended by then
