@@ -4,7 +4,8 @@ change it (``modelgov rollback``, ``modelgov undeploy``):
 
 * credit-risk 1.0 trained on loans@5123, replaced on its target by 1.1 (loans@6000), then rolled back to 1.0;
 * churn 1.0 trained on loans@5123 and a local file, deployed, then undeployed (retired);
-* churn 2.0 trained on the same file, deployed to a target that is down by the time anyone asks.
+* churn 2.0 trained on the same file, deployed to a target that is down by the time anyone asks;
+* credit-risk 2.0 (loans@6000) registered, and its production deploy refused at the approval gate.
 
 Every window is compared, to the millisecond, with the deployedTime/stoppedTime Atlas holds, and no deployment
 is found by searching deployments: the answer follows lineage from the dataset."""
@@ -16,6 +17,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,10 @@ from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.constants import DEPLOYMENT_TYPE
 from governance.compliance.impact import FIELDS
 from governance.compliance.times import iso
+from governance.deploy.record import ApprovalDecision
+from governance.deploy.request import DeployRequest
+from governance.deploy.saga import SagaHooks, run_deploy
+from governance.errors import StepFailed
 from tests.compliance.test_safe_output import cli
 
 pytestmark = pytest.mark.slow
@@ -91,6 +97,12 @@ def history(prefect_api, tmp_path_factory) -> History:
                      "--registry", registry, "--atlas", atlas.url, "--json")
         assert rolled.returncode == 0, rolled.stderr
         refs["credit 1.0 again"] = json.loads(rolled.stdout)["atlas"]["deployment"]
+        refuse = SagaHooks(approve=lambda what, subject: ApprovalDecision("rejected", "Ana Approver",
+                                                                          datetime.now(UTC), "freeze"))
+        with pytest.raises(StepFailed):  # credit-risk 2.0: registered, refused at the approval gate
+            run_deploy(DeployRequest(target_uri=credit, registry_uri=registry, atlas_url=atlas.url,
+                                     environment="production", approval_required=True)
+                       .for_source(stage(root, "credit-risk", "2.0", f"{LOANS}@6000")), refuse)
         refs["churn 1.0"] = deploy("churn", "1.0", f"{LOANS}@5123, file://{data_file}", churn)
         retired = cli("undeploy", "churn", "--target", churn, "--reason", "retired", "--atlas", atlas.url)
         assert retired.returncode == 0, retired.stderr
@@ -125,7 +137,9 @@ def test_every_version_of_a_shared_table_reaches_both_models_and_every_window(hi
         ("5123", "churn", "1.0", "no"),             # undeployed
         ("5123", "credit-risk", "1.0", "no"),       # replaced by 1.1
         ("5123", "credit-risk", "1.0", "yes"),      # the rollback: the target serves it now
-        ("6000", "credit-risk", "1.1", "no")]       # superseded by the rollback
+        ("6000", "credit-risk", "1.1", "no"),       # superseded by the rollback
+        ("6000", "credit-risk", "2.0", "no")]       # refused at approval: never served
+    assert (rows[-1]["outcome"], rows[-1]["deployedTime"] is not None) == ("rejected", True)
     assert list(rows[0]) == FIELDS and {r["kind"] for r in rows} == {"deployment"}
     by_deployment = rows_by_deployment(rows)
     for label in ("churn 1.0", "credit 1.0", "credit 1.0 again", "credit 1.1"):
@@ -134,14 +148,14 @@ def test_every_version_of_a_shared_table_reaches_both_models_and_every_window(hi
     assert first["deployedTime"] < replaced_by["deployedTime"] <= first["stoppedTime"]
     assert replaced_by["stoppedTime"] >= again["deployedTime"] and again.get("stoppedTime") in (None, 0)
     assert {r["target"].split("://")[0] for r in rows} == {"mleap"}
-    assert [r["environment"] for r in rows] == ["staging", "staging", None, "staging"]  # rolled back by URI
+    assert [r["environment"] for r in rows] == ["staging", "staging", None, "staging", "production"]  # None: by URI
     assert {(r["owner"], r["dataVersionKind"]) for r in rows} == {("Ana Müller", "iceberg_snapshot")}
 
 
 def test_one_snapshot_names_only_the_versions_trained_on_it(history):
     rows = impact(history, f"{LOANS}@6000")
-    assert [(r["model"], r["modelVersion"]) for r in rows] == [("credit-risk", "1.1")]
-    assert rows_by_deployment(rows) == {window(history, "credit 1.1")[0]: window(history, "credit 1.1")}
+    assert [(r["model"], r["modelVersion"]) for r in rows] == [("credit-risk", "1.1"), ("credit-risk", "2.0")]
+    assert rows_by_deployment(rows[:1]) == {window(history, "credit 1.1")[0]: window(history, "credit 1.1")}
     assert [r["model"] for r in impact(history, f"{LOANS}@5123")] == ["churn", "credit-risk", "credit-risk"]
 
 
@@ -175,7 +189,7 @@ def test_follows_lineage_not_a_scan_of_deployments(history, monkeypatch):
         return original(self, parameters, **kwargs)
 
     monkeypatch.setattr(AtlasClient, "search_basic", spy)
-    assert len(impact(history, LOANS)) == 4
+    assert len(impact(history, LOANS)) == 5
     assert DEPLOYMENT_TYPE not in searched and searched  # datasets are searched by location, nothing else
 
 
