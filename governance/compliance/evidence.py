@@ -9,7 +9,8 @@ For a deployment, or every deployment of a model whose window meets ``[since, un
   bom/<model>-<version>-<deployment id>.cdx.json   each deployment's CycloneDX ML-BOM
   history/<model>.{json,csv}                  the model's deployments in the window
   report/audit-report.{md,html}               the audit report of the window, for these models only
-  atlas-audit/<typeName>-<guid>.json          Atlas's own audit events of every entity involved
+  atlas-audit/<typeName>-<guid>.json          Atlas's own audit events of every entity involved (deployments,
+                                              their deploy processes, builds, projects, train processes)
   registry/<model>/<version>/MANIFEST.json    the registry manifest, as stored (what model.sig signs)
   registry/<model>/<version>/model.sig        the version's signature, when signed
   registry/<model>/.approvals/<version>/...   the signed approvals kept beside the version
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from governance.atlas.client import AtlasClient
-from governance.atlas.constants import DEFAULT_NAMESPACE, TRAIN_PROCESS_TYPE
+from governance.atlas.constants import DEFAULT_NAMESPACE, DEPLOY_PROCESS_TYPE, TRAIN_PROCESS_TYPE
 from governance.compliance.bom import bom
 from governance.compliance.card import card
 from governance.compliance.card import render as render_card
@@ -93,6 +94,10 @@ def collect(client: AtlasClient, atlas_url: str, scope: Scope) -> dict[str, byte
     versions: dict[tuple[str, str], dict] = {}
     for entity, d in zip(entities, deployments, strict=True):
         involved[d.guid] = entity["typeName"]
+        base, _, ns = d.qualified_name.rpartition("@")
+        process = client.get_entity_by_unique(DEPLOY_PROCESS_TYPE, f"{base}/deploy@{ns}")
+        if process:
+            involved[process["entity"]["guid"]] = DEPLOY_PROCESS_TYPE
         document = bom(client, d.guid, atlas_url)
         deployment_id = d.qualified_name.rsplit("@", 1)[0].rsplit("/", 1)[-1]
         files[f"bom/{_name(d.model_name)}-{_name(d.model_version)}-{_name(deployment_id)}.cdx.json"] = _json(document)

@@ -142,7 +142,8 @@ def test_the_pack_holds_what_an_auditor_asks_for(history):
     guid = history.deployment["guid"]
     audit = json.loads(files[f"atlas-audit/modelgov_model_deployment-{guid}.json"])
     assert audit and all(e["entityId"] == guid for e in audit)  # Atlas's own events, not ours
-    assert any(n.startswith("atlas-audit/modelgov_model_build-") for n in names)
+    for kind in ("modelgov_model_build", "modelgov_deploy_process", "ml_project", "modelgov_train_build_process"):
+        assert any(n.startswith(f"atlas-audit/{kind}-") for n in names), kind
     assert [d["guid"] for d in json.loads(files["EVIDENCE.json"])["deployments"]] == [guid]
     sums = files["SHA256SUMS"].decode().splitlines()
     assert sorted(line.split("  ", 1)[1] for line in sums) == sorted(names - {"SHA256SUMS", "SHA256SUMS.dsse.json"})
