@@ -196,7 +196,7 @@ def test_one_changed_byte_is_named(history, offline, tmp_path):
     assert proc.returncode == 1 and "not listed: cards/extra.md" in proc.stdout
 
 
-@pytest.mark.parametrize("kind", ["traversal", "absolute", "symlink", "too large", "duplicate"])
+@pytest.mark.parametrize("kind", ["traversal", "absolute", "symlink", "too large", "duplicate", "inflates"])
 def test_an_unsafe_archive_is_refused_whole(history, offline, tmp_path, monkeypatch, kind):
     info = tarfile.TarInfo({"traversal": "../../outside.txt", "absolute": "/tmp/outside.txt"}.get(kind, "x.txt"))
     info.size = 4
@@ -207,11 +207,15 @@ def test_an_unsafe_archive_is_refused_whole(history, offline, tmp_path, monkeypa
         info.size = 4096
     if kind == "duplicate":
         info.name = "EVIDENCE.json"
+    if kind == "inflates":  # more bytes once inflated than a pack may hold: refused before tar reads a header
+        monkeypatch.setattr(pack_module, "MAX_TOTAL_BYTES", 1024)
+        monkeypatch.setattr(pack_module, "MAX_MEMBERS", 2)
     bad = repack(history.signed_pack, tmp_path / f"{kind}.tar.gz", {}, [info])
     proc = verify(bad)
     assert proc.returncode == 1
     assert {"traversal": "is refused", "absolute": "is refused", "symlink": "not a regular file",
-            "too large": "larger than 1024 bytes", "duplicate": "appears twice"}[kind] in proc.stderr
+            "too large": "larger than 1024 bytes", "duplicate": "appears twice",
+            "inflates": "inflates to more than 7168 bytes"}[kind] in proc.stderr
     assert not (tmp_path.parent / "outside.txt").exists() and not list(Path.cwd().glob("x.txt"))
 
 
