@@ -1,4 +1,4 @@
-"""``modelgov search | history | trace | verify | report | card | inventory``: compliance answers, one command each.
+"""``modelgov search | history | trace | verify | report | card | inventory | impact | bom | evidence``: compliance answers, one command each.
 
 Each prints a table (or a readable tree) for people and ``--json`` (and ``--csv`` for lists) for
 scripts; the logic lives in ``governance.compliance``.
@@ -190,6 +190,94 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_impact(args: argparse.Namespace) -> int:
+    from governance.compliance.impact import FIELDS, impact
+
+    client = _client(args)
+    moment = parse_moment(args.at, option="--at") if args.at else None
+    rows = [r.to_dict() for r in impact(client, args.dataset, namespace=_namespace(args), at=moment)]
+    if args.json:
+        print_json(rows, sort_keys=False)
+        return EXIT_OK
+    if args.csv:
+        print_csv(rows, FIELDS)
+        return EXIT_OK
+    when = f" serving at {iso(to_millis(moment))}" if moment else ""
+    if not rows:
+        say(f"{args.dataset}: no deployment{when} of a model trained on it")
+        return EXIT_OK
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=plain(f"{args.dataset}: {len(rows)} row(s){when}"), box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    columns = ["dataVersion", "model", "modelVersion", "target", "environment", "owner", "deployedTime",
+               "stoppedTime", "servesNow"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = "green" if row["servesNow"] == "yes" else ("yellow" if row["servesNow"] == "unknown" else None)
+        table.add_row(*(plain(row[c]) for c in columns), style=style)
+    show(table)
+    return EXIT_OK
+
+
+def cmd_bom(args: argparse.Namespace) -> int:
+    from governance.compliance.bom import bom
+
+    client = _client(args)
+    document = bom(client, args.deployment, client.settings.url)
+    _write(json.dumps(document, indent=2, ensure_ascii=False) + "\n", args.output, "CycloneDX ML-BOM")
+    return EXIT_OK
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """``evidence DEPLOYMENT|--model NAME --output PACK`` makes a pack; ``evidence verify PACK`` checks one offline."""
+    if args.what == "verify":
+        return _verify_pack(args)
+    from governance.compliance.evidence import Scope, collect
+    from governance.compliance.pack import write_pack
+    from governance.config import load_config
+    from governance.trust.signing import SigningIdentity
+
+    if bool(args.what) == bool(args.model):
+        raise ConfigError("evidence: give one DEPLOYMENT (guid or qualifiedName) or --model NAME")
+    if args.pack:
+        raise ConfigError(f"evidence {args.what}: unexpected {args.pack!r} (the pack is --output PACK)")
+    if (args.since or args.until) and not args.model:
+        raise ConfigError("--since/--until choose a model's deployments: use them with --model")
+    if not args.output or not args.output.endswith((".tar.gz", ".tgz")):
+        raise ConfigError("evidence: give --output PACK.tar.gz (the pack is one tar.gz)")
+    identity = SigningIdentity.load(load_config(args.config).signing)
+    scope = Scope(deployment=args.what, model=args.model,
+                  since=parse_moment(args.since, option="--since") if args.since else None,
+                  until=parse_moment(args.until, option="--until", end_of_day=True) if args.until else None)
+    client = _client(args)
+    files = collect(client, client.settings.url, scope)
+    written = write_pack(Path(args.output), files, identity)
+    signed = f"signed by {identity.signer.describe()}" if identity else "unsigned (no MODELGOV_SIGNING_KEY)"
+    say(f"wrote evidence pack {args.output}: {len(written)} files, {signed}", stderr=True)
+    return EXIT_OK
+
+
+def _verify_pack(args: argparse.Namespace) -> int:
+    """Check a pack from its own bytes only: no Atlas, no registry, no network."""
+    from governance.compliance.pack import verify_pack
+
+    if not args.pack:
+        raise ConfigError("evidence verify PACK: give the pack to check")
+    result = verify_pack(Path(args.pack), Path(args.trusted_key) if args.trusted_key else None)
+    if args.json:
+        print_json(result.to_dict(), sort_keys=False)
+    else:
+        for line in result.checked:
+            say(f"ok  {line}")
+        for problem in result.problems:
+            say(f"FAILED  {problem}")
+        say(f"{args.pack}: " + ("intact" if result.ok else f"{len(result.problems)} problem(s)"))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 def _namespace(args: argparse.Namespace) -> str:
     """--namespace, else modelgov.yaml's atlas.namespace, else modelgov."""
     from governance.atlas.constants import DEFAULT_NAMESPACE
@@ -286,3 +374,38 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--namespace", help="Atlas namespace of the records (default: modelgov.yaml's, else modelgov)")
     _common(p)
     p.set_defaults(func=cmd_inventory)
+
+    p = sub.add_parser("impact", help="every model version trained on a dataset and every deployment of it, past "
+                                      "and present, with its window and whether it serves now")
+    p.add_argument("dataset", help="a training-data reference as in model.training.data (iceberg://CAT/DB.TBL"
+                                   "[@SNAPSHOT], s3://B/K[?versionId=V], a path [#sha256=HEX], URI#digest=D), or "
+                                   "a bare version (a file's sha256, an MLflow digest); without a version: every "
+                                   "version of it")
+    p.add_argument("--at", help="ISO datetime: only deployments in service at that moment")
+    p.add_argument("--namespace", help="Atlas namespace of the records (default: modelgov.yaml's, else modelgov)")
+    _formats(p)
+    _common(p)
+    p.set_defaults(func=cmd_impact)
+
+    p = sub.add_parser("bom", help="a deployment's CycloneDX 1.6 ML-BOM (JSON): model, files, datasets, runtime, "
+                                   "registry location, model card")
+    p.add_argument("deployment", help="the deployment's Atlas guid or qualifiedName")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    _common(p)
+    p.set_defaults(func=cmd_bom)
+
+    p = sub.add_parser("evidence", help="an evidence pack (card, BOM, history, audit report, Atlas audit events, "
+                                        "registry manifests, signatures, approvals, SHA256SUMS); 'evidence verify "
+                                        "PACK' checks one offline")
+    p.add_argument("what", nargs="?", metavar="DEPLOYMENT|verify",
+                   help="the deployment's Atlas guid or qualifiedName; or 'verify' to check PACK")
+    p.add_argument("pack", nargs="?", metavar="PACK", help="with verify: the pack to check")
+    p.add_argument("--model", help="every deployment of this model (within --since/--until)")
+    p.add_argument("--since", help="with --model: deployments still serving at or after this ISO date/datetime")
+    p.add_argument("--until", help="with --model: deployed before this datetime; a date includes that whole day")
+    p.add_argument("--output", metavar="PACK", help="the pack to write (.tar.gz)")
+    p.add_argument("--trusted-key", metavar="PATH", help="with verify: the PEM public key (or certificate) that must "
+                                                         "have signed the pack")
+    p.add_argument("--json", action="store_true", help="with verify: print the check as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_evidence)

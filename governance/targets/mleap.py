@@ -315,7 +315,11 @@ class MleapTarget(ServingTarget):
         return "deployed" if self._is_current(marker, name, version) else "stopped"
 
     def undeploy(self, name: str, version: str) -> None:
+        """Unload ``name`` at ``version``: the owner's version, or the ``target_version`` ``served()`` reported
+        (the path the server loaded), which is what ``modelgov undeploy`` hands every target."""
         marker = self._read_marker()
+        if marker is not None and str(marker.get("server_path", "")) == version and marker.get("name") == name:
+            version = str(marker.get("version"))
         if marker is not None and not self._is_current(marker, name, version):
             return  # another version is in service; this one already is not
         if marker is None and self._schema() is not None:

@@ -116,6 +116,16 @@ class MLServerTarget(ServingTarget):
                 raise TargetError(f"MLServer at {self.host_detail} is not reachable: "
                                   f"{exc.__class__.__name__}") from exc
 
+    def _runtime_version(self) -> str | None:
+        """MLServer's own version (``GET /v2``, the Open Inference Protocol's server metadata), recorded with the
+        deployment so a bill of materials names the runtime that served it; None when it does not say."""
+        try:
+            resp = self._call("GET", "/v2")
+            version = resp.json().get("version") if resp.ok else None
+        except (TargetError, ValueError, AttributeError):
+            return None
+        return str(version) if version else None
+
     def _model_dir(self, name: str, version: str) -> Path:
         return self.repository / name / version
 
@@ -361,6 +371,9 @@ class MLServerTarget(ServingTarget):
                 shutil.rmtree(backup, ignore_errors=True)
         if not self.keep_previous and previous:
             details.update(self._retire_versions(name, previous))
+        runtime = self._runtime_version()
+        if runtime:
+            details["runtime_version"] = runtime
         return DeploymentResult(
             target_kind=self.kind, target_uri=self.uri, host_detail=self.host_detail,
             endpoint_url=self._endpoint(name, version),

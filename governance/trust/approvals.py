@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from governance.errors import GovernanceError
+from governance.trust.dsse import pae as _pae
+from governance.trust.dsse import sign_envelope
 from governance.trust.signing import (
     APPROVER_CA_ENV,
     APPROVER_IDENTITIES_ENV,
@@ -68,12 +70,6 @@ class ApprovalSubject:
                       ("model", "version", "content_digest", "target", "environment", "run_id")})  # type: ignore[arg-type]
 
 
-def _pae(payload_type: str, body: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: what the signature covers."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
-
-
 def sign_approval(identity: SigningIdentity, subject: ApprovalSubject, approved: bool, reason: str = "") -> str:
     """The DSSE envelope (JSON) of the decision on ``subject``, signed with ``identity``'s key. A certificate
     identity's leaf and chain travel in the signature entry (``certificates``, base64 DER, leaf first), and its
@@ -86,16 +82,7 @@ def sign_approval(identity: SigningIdentity, subject: ApprovalSubject, approved:
                       "target": subject.target, "environment": subject.environment, "flowRun": subject.run_id,
                       "time": datetime.now(UTC).isoformat(timespec="seconds")},
     }
-    body = json.dumps(statement, sort_keys=True).encode()
-    key = identity.private_key()
-    signature = key.sign(_pae(PAYLOAD_TYPE, body), ec.ECDSA(hashes.SHA256()))
-    entry = {"keyid": identity.signer.fingerprint, "sig": base64.b64encode(signature).decode()}
-    if identity.certificate is not None:
-        pems = b"".join(p.read_bytes() for p in (identity.certificate, *identity.chain))
-        entry["certificates"] = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
-                                 for c in x509.load_pem_x509_certificates(pems)]
-    return json.dumps({"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(body).decode(),
-                       "signatures": [entry]}, sort_keys=True)
+    return sign_envelope(identity, PAYLOAD_TYPE, json.dumps(statement, sort_keys=True).encode())
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,17 @@ def test_undeploy_only_touches_its_own_version(mleap_server, bundle_dir: Path, t
     target.undeploy("price-model", "1.0")  # idempotent
 
 
+def test_undeploy_by_the_target_version_served_reports(mleap_server, bundle_dir: Path, tmp_path: Path) -> None:
+    """``modelgov undeploy`` unloads what ``served()`` lists by its ``target_version`` (the loaded path)."""
+    target = target_for(mleap_server, bundle_dir)
+    target.deploy(make_release(tmp_path, version="1.0"))
+    [served] = target.served("price-model")
+    target.undeploy("other-model", served.target_version)  # another model's name: nothing happens
+    assert target.served("price-model") == [served]
+    target.undeploy("price-model", served.target_version)
+    assert target.served("price-model") == [] and target.status("price-model", "1.0") == "stopped"
+
+
 def test_undeploy_refuses_an_unrecorded_model(mleap_server, bundle_dir: Path, tmp_path: Path) -> None:
     release = make_release(tmp_path)
     path = release.registry.local_path(release.registered, release.executable)
