@@ -20,7 +20,7 @@ import time
 from bench.common import ROOT, log, results_path
 from bench.table import load, print_rich
 
-MODULES = ["deploy", "registry", "atlas", "compliance", "mlflow_peer"]
+MODULES = ["deploy", "registry", "atlas", "compliance", "spark", "mlflow_peer"]
 
 
 def main(argv: list[str] | None = None) -> int:

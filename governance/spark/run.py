@@ -145,12 +145,14 @@ def _execute(spark, storage: SparkStorage, target: SparkTarget, binding: Binding
         data = (target.bindings / binding.executable).read_bytes()
         model_bytes = checked_bytes(data, binding.sha256, str(target.bindings / binding.executable))
         frame = _read(spark, run.input, target.format)
-        run.rows_in = frame.count()
         writer = score_frame(spark, frame, model_bytes).write.mode("errorifexists").format(target.format)
         (writer.option("header", "true") if target.format == "csv" else writer).save(tmp)
         if not storage.rename(tmp, run.output):
             raise TargetError(f"committing {tmp} to {run.output} failed (rename refused: did it appear meanwhile?)")
-        run.rows_out = _read(spark, run.output, target.format).count()
+        # what was committed, counted from the output itself; the scoring map writes one row per input row,
+        # so that is also the number of rows read (one pass over the output instead of a second over the input)
+        run.rows_out = _read(spark, run.output, target.format, infer=False).count()
+        run.rows_in = run.rows_out
         run.output_version = storage.version(run.output)
         run.outcome = "succeeded"
     except BaseException as exc:
@@ -238,10 +240,11 @@ def _tmp_output(output: str, run_id: str) -> str:
     return f"{head}/{TMP_MARK}{tail}-{run_id}"
 
 
-def _read(spark, uri: str, fmt: str):
+def _read(spark, uri: str, fmt: str, *, infer: bool = True):
+    """The table at ``uri``; a CSV with its header and, unless only counted, its column types inferred."""
     reader = spark.read.format(fmt)
     if fmt == "csv":
-        reader = reader.option("header", "true").option("inferSchema", "true")
+        reader = reader.option("header", "true").option("inferSchema", "true" if infer else "false")
     return reader.load(uri)
 
 

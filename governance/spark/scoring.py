@@ -59,11 +59,10 @@ def score_frame(spark, frame, model_bytes: bytes):  # (SparkSession, DataFrame, 
     features = feature_columns(model, list(frame.columns))
     if PREDICTION in frame.columns:
         raise TargetError(f"the input already has a column named {PREDICTION!r}")
-    sample = frame.select(*features).limit(1).toPandas()
-    if len(sample):
-        kind = np.asarray(model.predict(sample.to_numpy())).dtype.kind
-    else:
-        kind = np.asarray(getattr(model, "classes_", np.array([0.0]))).dtype.kind
+    # the prediction's type from the model, not from a sample job: a classifier predicts its classes_, anything
+    # else (a regressor) numbers
+    classes = getattr(model, "classes_", None)
+    kind = np.asarray(classes).dtype.kind if classes is not None else "f"
     prediction_type = _spark_type(kind)
     schema = ", ".join([f"`{f.name}` {f.dataType.simpleString()}" for f in frame.schema.fields]
                        + [f"`{PREDICTION}` {prediction_type}"])
