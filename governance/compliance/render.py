@@ -68,6 +68,13 @@ def trace_tree(chain: dict) -> Tree:
     for ds in training["datasets"]:
         t.add(_line("", f"{ds['qualifiedName']}  [{ds['typeName']}]",
                     flag=f"  SENSITIVE: {ds['sensitive']}" if ds["sensitive"] else ""))
+    if chain.get("scoringRuns"):
+        scoring = chain["scoringRuns"]
+        s = root.add(_line("scoring runs", f"{scoring['total']} (newest first)"))
+        for run in scoring["runs"][:10]:
+            why = f": {run['failureReason']}" if run.get("failureReason") else ""
+            s.add(_line("", f"{run['startTime']}  {run['outcome']}{why}  rows {run['rowsOut'] if run['rowsOut'] is not None else '-'}"
+                            f"  {', '.join(run['inputs']) or '-'} -> {', '.join(run['outputs']) or run['outputUri'] or '-'}"))
     changes = root.add(_line("record changes", "(Atlas audit)"))
     for change in chain["recordChanges"]:
         changes.add(_line("", f"{change['time']}  {change['action']}  by {change['user']}"

@@ -103,6 +103,36 @@ def _read_chain(client: AtlasClient, guids: list[str]) -> dict[str, dict]:
     return read
 
 
+MAX_SCORING_RUNS = 100  # a nightly job's year is 365 runs: trace shows the newest, and how many there are
+
+
+def scoring_runs(client: AtlasClient, entity: dict) -> dict | None:
+    """The Spark scoring runs that used this deployment's binding (``modelgov_scoring_run``), newest first, read
+    in bulk: each run's outcome, window, rows and the exact input and output it read and wrote. None for a
+    deployment that is not a Spark job's."""
+    refs = [r for r in (entity.get("relationshipAttributes") or {}).get("scoringRuns") or [] if isinstance(r, dict)]
+    if not refs:
+        return None
+    runs = []
+    for run in client.get_entities_paged([r["guid"] for r in refs if r.get("guid")]):
+        a, rel = run.get("attributes") or {}, run.get("relationshipAttributes") or {}
+
+        runs.append({"guid": run.get("guid"), "runId": a.get("orchestratorRunId"), "outcome": a.get("outcome"),
+                     "startTime": iso(a.get("startTime")), "endTime": iso(a.get("endTime")),
+                     "startMs": a.get("startTime") or 0, "rowsIn": a.get("rowsIn"), "rowsOut": a.get("rowsOut"),
+                     "inputs": _names(rel.get("inputs")), "outputs": _names(rel.get("outputs")),
+                     "outputUri": a.get("outputUri"),
+                     "failureReason": a.get("failureReason"), "runBy": a.get("runBy")})
+    runs.sort(key=lambda r: (r.pop("startMs"), r["runId"] or ""), reverse=True)
+    return {"total": len(runs), "runs": runs[:MAX_SCORING_RUNS]}
+
+
+def _names(refs: object) -> list[str]:
+    """What a run's inputs or outputs are called (Atlas's displayText: the dataset's name, with its version)."""
+    return [str(d.get("displayText") or (d.get("uniqueAttributes") or {}).get("qualifiedName") or d.get("guid"))
+            for d in refs or [] if isinstance(d, dict)] if isinstance(refs, list) else []
+
+
 def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
     """The whole chain behind one deployment as one JSON-ready object."""
     body = load_deployment(client, reference)
@@ -178,6 +208,7 @@ def trace(client: AtlasClient, reference: str, atlas_url: str) -> dict:
                 "codeUri": train_proc["attributes"].get("codeUri"),
                 "commit": train_proc["attributes"].get("commit")},
             "datasets": datasets},
+        "scoringRuns": scoring_runs(client, entity),
         "recordChanges": record_changes(client, entity["guid"]),
         "people": {"owner": battrs.get("owner") or dep.owner, "ownerLob": battrs.get("ownerLob"),
                    "deployedBy": dep.deployed_by,

@@ -104,6 +104,15 @@ def test_deploy_score_replace_and_a_failed_smoke_keeps_the_binding(prefect_api, 
     assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == "2.0"
 
+    # trace of each deployment lists the runs that used its binding, newest first
+    assert main(["trace", v1, "--atlas", atlas.url, "--json"]) == 0
+    runs_v1 = json.loads(capsys.readouterr().out)["scoringRuns"]
+    assert runs_v1["total"] == 1 and runs_v1["runs"][0]["runId"] == run["runId"]
+    assert runs_v1["runs"][0]["inputs"] == [f"iris.csv@{digest}"] and runs_v1["runs"][0]["rowsOut"] == 150
+    assert main(["trace", second["atlas"]["deployment"]["guid"], "--atlas", atlas.url]) == 0
+    tree = capsys.readouterr().out
+    assert "scoring runs" in tree and "2 (newest first)" in tree and "succeeded" in tree
+
 
 def test_a_failed_run_leaves_no_output_and_is_recorded_failed(prefect_api, tmp_path, example_repo, atlas,
                                                              atlas_client, capsys):
