@@ -102,7 +102,7 @@ demo: venv example
 
 # The same pipeline on real services: a real HDFS registry (Hadoop MiniDFSCluster; Java 17 + Maven fetch its
 # jars on the first run), a real MLServer, and the Atlas service MODELGOV_DEMO_ATLAS (default atlas, a real Apache Atlas).
-demo-real: venv example java-tools
+demo-real: venv spark example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m demo.real
 

@@ -1,5 +1,6 @@
 """``make demo-real``: the demo's pipeline on real services: a real HDFS registry (Hadoop's MiniDFSCluster),
-a real MLServer, and the Atlas service named by ``MODELGOV_DEMO_ATLAS``: by default ``atlas``, a real Apache
+a real MLServer, then the same version bound to a Spark batch job scoring a table on that HDFS (PySpark), and
+the Atlas service named by ``MODELGOV_DEMO_ATLAS``: by default ``atlas``, a real Apache
 Atlas (``python -m testbed atlas``: 2-7 minutes to start, about 1 GB of memory); ``atlas-emulator`` for a
 quick run.
 
@@ -84,7 +85,39 @@ def main() -> int:
 
         banner(f"Atlas entities ({atlas_service})")
         show_atlas(AtlasClient(AtlasSettings(url=atlas["url"], username=user, password=password)), summary)
+        if score_on_spark(hdfs, atlas, meta) != 0:
+            return 1
         banner("demo-real finished: stopping every service it started")
+    return 0
+
+
+def score_on_spark(hdfs: dict, atlas: dict, meta: dict) -> int:
+    """The same version bound to a Spark scoring job (PySpark, local), scoring a table on the real HDFS."""
+    from hdfs import InsecureClient
+
+    admin = InsecureClient(hdfs["url"], user=hdfs["superuser"], timeout=(5, 120))
+    admin.makedirs("/scoring", permission="777")
+    admin.write("/scoring/iris.csv", data=(EXAMPLE / "data" / "iris.csv").read_bytes(), overwrite=True)
+    base = f"hdfs://127.0.0.1:{hdfs['rpc_port']}/scoring"
+    target = (f"spark://local?cores=2&input={base}/iris.csv&output={base}/scored/{{run_id}}"
+              f"&bindings={WORK / 'spark-bindings'}")
+    args = ["deploy", str(EXAMPLE), "--target", target, "--registry", hdfs["registry_uri"], "--atlas", atlas["url"],
+            "--environment", "staging"]
+    banner("the same version as a Spark batch job: modelgov " + " ".join(args))
+    if modelgov(args) != 0:
+        return 1
+    banner(f"modelgov score --model {meta['name']} --target spark://local... (input and output on HDFS)")
+    captured = StringIO()
+    with redirect_stdout(captured):
+        rc = modelgov(["score", "--model", meta["name"], "--target", target, "--atlas", atlas["url"], "--json"])
+    if rc != 0:
+        print(captured.getvalue())
+        return rc
+    run = json.loads(captured.getvalue())
+    print(f"scored {run['rowsOut']} rows of {run['input']} (version {run['inputVersion']}) with {run['model']} "
+          f"{run['version']} into {run['output']}; Atlas scoring run {run['atlasGuid']}")
+    for name in sorted(admin.list(run["output"].split(str(hdfs["rpc_port"]), 1)[1]))[:3]:
+        print(f"    {name}")
     return 0
 
 
