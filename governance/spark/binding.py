@@ -30,8 +30,9 @@ class Binding:
     sha256: str           # of the executable, as the registry manifest lists it
     executable: str       # the copy's path relative to the binding folder
     registry_uri: str     # the registry version folder it was copied from
-    framework: str        # sklearn (joblib/pickle) or mlflow
+    framework: str        # sklearn (joblib/pickle) or mlflow-sklearn (the pickled model of an MLflow model)
     bound_at: str         # ISO time the binding was made
+    executable_sha256: str = ""  # the manifest's executable (MLflow: MLmodel), which Atlas and reconcile compare
 
     @property
     def target_version(self) -> str:
@@ -54,7 +55,8 @@ class BindingStore:
         path = self._model_dir(model) / BINDING_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return Binding(**{k: str(data[k]) for k in Binding.__dataclass_fields__})
+            return Binding(**{k: str(data[k]) for k in Binding.__dataclass_fields__ if k != "executable_sha256"},
+                           executable_sha256=str(data.get("executable_sha256") or data["sha256"]))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -88,9 +90,13 @@ class BindingStore:
         fsync_dir(folder) if folder.is_dir() else None
 
     def installed_sha256(self, binding: Binding) -> str | None:
-        """sha256 of the bound copy as it is on disk now (None when it is gone)."""
+        """The executable's sha256 as installed: the manifest executable's digest while the bound copy still
+        hashes to what was bound, else the copy's own digest (other bytes: drift); None when it is gone."""
         path = self.root / binding.executable
-        return hash_file(path)[0] if path.is_file() else None
+        if not path.is_file():
+            return None
+        actual = hash_file(path)[0]
+        return binding.executable_sha256 if actual == binding.sha256 else actual
 
     def prune(self, model: str) -> None:
         """Remove copies the binding does not name (older versions, a failed attempt's copy)."""

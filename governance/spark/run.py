@@ -145,7 +145,7 @@ def _execute(spark, storage: SparkStorage, target: SparkTarget, binding: Binding
         data = (target.bindings / binding.executable).read_bytes()
         model_bytes = checked_bytes(data, binding.sha256, str(target.bindings / binding.executable))
         frame = _read(spark, run.input, target.format)
-        writer = score_frame(spark, frame, model_bytes).write.mode("errorifexists").format(target.format)
+        writer = score_frame(spark, frame, model_bytes, binding.framework).write.mode("errorifexists").format(target.format)
         (writer.option("header", "true") if target.format == "csv" else writer).save(tmp)
         if not storage.rename(tmp, run.output):
             raise TargetError(f"committing {tmp} to {run.output} failed (rename refused: did it appear meanwhile?)")

@@ -19,7 +19,23 @@ PREDICTION = "prediction"
 FORMATS = ("csv", "parquet")
 
 
-def load_model(data: bytes) -> Any:
+def load_model(data: bytes, framework: str = "sklearn") -> Any:
+    """The model object. ``sklearn``: a joblib or pickle file. ``mlflow-sklearn:skops`` (MLflow 3's default
+    for the sklearn flavor): skops, trusting only the types skops trusts by default (scikit-learn's, NumPy's), so
+    a model that needs anything else is refused instead of executing it. ``mlflow-sklearn:pickle`` or
+    ``:cloudpickle``: plain pickle (joblib's unpickler refuses MLflow's files)."""
+    if framework == "mlflow-sklearn:skops":
+        from skops.io import get_untrusted_types, loads
+
+        untrusted = get_untrusted_types(data=data)
+        if untrusted:
+            raise TargetError(f"the MLflow model's skops file holds types skops does not trust by default "
+                              f"({', '.join(untrusted[:5])}); refusing to load it")
+        return loads(data)
+    if framework.startswith("mlflow-sklearn:"):
+        import pickle
+
+        return pickle.loads(data)  # noqa: S301 - the bytes are the registry version's, sha256-checked
     import joblib
 
     return joblib.load(io.BytesIO(data))
@@ -51,11 +67,11 @@ def _spark_type(kind: str) -> str:
     return {"i": "bigint", "u": "bigint", "f": "double", "b": "boolean"}.get(kind, "string")
 
 
-def score_frame(spark, frame, model_bytes: bytes):  # (SparkSession, DataFrame, bytes) -> DataFrame
+def score_frame(spark, frame, model_bytes: bytes, framework: str = "sklearn"):  # -> DataFrame
     """``frame`` with a ``prediction`` column, computed on the executors."""
     import numpy as np
 
-    model = load_model(model_bytes)
+    model = load_model(model_bytes, framework)
     features = feature_columns(model, list(frame.columns))
     if PREDICTION in frame.columns:
         raise TargetError(f"the input already has a column named {PREDICTION!r}")
@@ -69,10 +85,11 @@ def score_frame(spark, frame, model_bytes: bytes):  # (SparkSession, DataFrame, 
     shared = spark.sparkContext.broadcast(model_bytes)
 
     def predict(batches: Iterator) -> Iterator:
-        loaded = load_model(shared.value)
+        loaded = load_model(shared.value, framework)
+        named = getattr(loaded, "feature_names_in_", None) is not None
         for batch in batches:
             out = batch.copy()
-            values = loaded.predict(batch[features].to_numpy())
+            values = loaded.predict(batch[features] if named else batch[features].to_numpy())
             out[PREDICTION] = values if prediction_type != "string" else [str(v) for v in values]
             yield out
 
@@ -80,18 +97,25 @@ def score_frame(spark, frame, model_bytes: bytes):  # (SparkSession, DataFrame, 
 
 
 def v2_request_frame(spark, request: dict, model: Any):
-    """An Open Inference Protocol (V2) request's first input as a DataFrame (the smoke example)."""
+    """An Open Inference Protocol (V2) request as a DataFrame (the smoke example): one 2-D input (rows of
+    features, named by the model's ``feature_names_in_`` when it has them), or one named input per column (what
+    MLflow's input examples become, each of shape [rows] or [rows, 1])."""
     import pandas as pd
 
     try:
-        first = request["inputs"][0]
-        rows, width = first["shape"]
-        data = first["data"]
+        inputs = request["inputs"]
+        first = inputs[0]
+        if len(inputs) == 1 and len(first["shape"]) == 2 and first["shape"][1] > 1:
+            rows, width = first["shape"]
+            data = first["data"]
+            names = [str(c) for c in getattr(model, "feature_names_in_", [f"f{i}" for i in range(width)])]
+            frame = pd.DataFrame([data[i * width:(i + 1) * width] for i in range(rows)], columns=names)
+        else:
+            frame = pd.DataFrame({str(i["name"]): list(i["data"]) for i in inputs})
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise TargetError("examples/request.json is not a V2 inference request with a 2-D first input") from exc
-    names = [str(c) for c in getattr(model, "feature_names_in_", [f"f{i}" for i in range(width)])]
-    values = [data[i * width:(i + 1) * width] for i in range(rows)]
-    return spark.createDataFrame(pd.DataFrame(values, columns=names))
+        raise TargetError("examples/request.json is not a V2 inference request with a 2-D input or one named "
+                          "input per column") from exc
+    return spark.createDataFrame(frame)
 
 
 def v2_expected(response: dict) -> list:

@@ -48,7 +48,7 @@ from governance.targets.base import (
 from governance.targets.smoke import check_expected
 
 QUERY_KEYS = {"input", "output", "format", "bindings", "schedule", "pool", "cores"}
-SUPPORTED = (".joblib", ".pkl", ".pickle")
+SUPPORTED = (".joblib", ".pkl", ".pickle")  # scikit-learn files; MLflow models through their sklearn flavor
 
 
 class SparkTarget(ServingTarget):
@@ -90,18 +90,16 @@ class SparkTarget(ServingTarget):
 
     # ------------------------------------------------------------------------------------------ deploy
     def deploy(self, release: Release) -> DeploymentResult:
-        meta, expected = release.metadata, release.executable_entry
-        if not release.executable.endswith(SUPPORTED):
-            raise TargetError(f"{self.where}: {release.executable} is not a scikit-learn model file "
-                              f"({', '.join(SUPPORTED)}); Spark ML pipelines and MLflow pyfunc models are not "
-                              "supported yet")
+        meta = release.metadata
+        model_file, framework = self._model_file(release)
+        expected = release.registered.manifest.entry(model_file)
         copy_dir = self.store.copy_dir(meta.name, meta.version, expected.sha256)
-        executable = confined_path(copy_dir, Path(release.executable).name, what=f"{self.where} binding folder")
+        executable = confined_path(copy_dir, Path(model_file).name, what=f"{self.where} binding folder")
         previous = self.store.read(meta.name)
         fresh = not copy_dir.exists()
         try:
-            self._copy_checked(release, executable)
-            smoke = self._smoke(release, executable.read_bytes(), expected.sha256)
+            self._copy_checked(release, model_file, executable)
+            smoke = self._smoke(release, executable.read_bytes(), expected.sha256, framework)
         except BaseException:
             if fresh and not (previous and self.bindings / previous.executable == executable):
                 shutil.rmtree(copy_dir, ignore_errors=True)  # the failed attempt's copy; the binding is untouched
@@ -109,8 +107,9 @@ class SparkTarget(ServingTarget):
         deployed_at = datetime.now(UTC)
         binding = Binding(model=meta.name, version=meta.version, sha256=expected.sha256,
                           executable=str(executable.relative_to(self.bindings)),
-                          registry_uri=release.registered.location, framework=meta.framework or "sklearn",
-                          bound_at=deployed_at.isoformat(timespec="seconds"))
+                          registry_uri=release.registered.location, framework=framework,
+                          bound_at=deployed_at.isoformat(timespec="seconds"),
+                          executable_sha256=release.executable_entry.sha256)
         self.store.bind(binding)
         self.store.prune(meta.name)
         details = {"binding": str(self.bindings / meta.name / "binding.json"), "bound_sha256": expected.sha256,
@@ -125,13 +124,43 @@ class SparkTarget(ServingTarget):
             deployed_at=deployed_at, serialized_object=release.registered.executable_uri, loaded_name=meta.name,
             loaded_version=binding.target_version, smoke=smoke, details=details)
 
-    def _copy_checked(self, release: Release, dest: Path) -> None:
+    def _model_file(self, release: Release) -> tuple[str, str]:
+        """(the registry file the job unpickles, its framework): a scikit-learn file, or the pickled model of an
+        MLflow model's sklearn flavor (MLflow itself is not needed to load it). Anything else is refused."""
+        executable = release.executable
+        if executable.endswith(SUPPORTED):
+            return executable, "sklearn"
+        if Path(executable).name == "MLmodel":
+            flavor = self._sklearn_flavor(release)
+            if flavor is not None:
+                pickled, fmt = flavor
+                return str(Path(executable).parent / pickled), f"mlflow-sklearn:{fmt}"
+        raise TargetError(f"{self.where}: {executable} is neither a scikit-learn model file ({', '.join(SUPPORTED)}) "
+                          "nor an MLflow model with a sklearn flavor; other MLflow flavors and Spark ML pipelines are "
+                          "not supported yet")
+
+    def _sklearn_flavor(self, release: Release) -> tuple[str, str] | None:
+        """(the sklearn flavor's model file, its serialization format: skops, pickle or cloudpickle), or None."""
+        import yaml
+
+        text = b"".join(release.registry.read_verified(release.registered, release.executable,
+                                                       purpose=f"read it for {self.where}"))
+        try:
+            flavor = yaml.safe_load(text.decode("utf-8"))["flavors"]["sklearn"]
+            pickled, fmt = flavor["pickled_model"], flavor.get("serialization_format") or "cloudpickle"
+        except (ValueError, KeyError, TypeError, yaml.YAMLError):
+            return None
+        if not isinstance(pickled, str) or fmt not in ("skops", "pickle", "cloudpickle"):
+            return None
+        return pickled, fmt
+
+    def _copy_checked(self, release: Release, path: str, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in release.registry.read_verified(release.registered, release.executable,
+                for chunk in release.registry.read_verified(release.registered, path,
                                                             purpose=f"bind it to {self.where}"):
                     out.write(chunk)
                 out.flush()
@@ -144,15 +173,15 @@ class SparkTarget(ServingTarget):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
-    def _smoke(self, release: Release, data: bytes, sha256: str) -> SmokeResult | None:
+    def _smoke(self, release: Release, data: bytes, sha256: str, framework: str) -> SmokeResult | None:
         """Score the example request through Spark, as a scoring run would, and compare with the expected answer."""
         if release.example_request is None:
             return None
-        model_bytes = checked_bytes(data, sha256, f"{self.where} copy of {release.executable}")
+        model_bytes = checked_bytes(data, sha256, f"{self.where} bound copy")
         spark = session(self.master)
         try:
-            frame = v2_request_frame(spark, release.example_request, load_model(model_bytes))
-            predictions = [row["prediction"] for row in score_frame(spark, frame, model_bytes).collect()]
+            frame = v2_request_frame(spark, release.example_request, load_model(model_bytes, framework))
+            predictions = [row["prediction"] for row in score_frame(spark, frame, model_bytes, framework).collect()]
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001 - a Py4J or Python worker error: the model cannot score here

@@ -163,3 +163,43 @@ def test_configured_tag_name_and_unknown_version(registered, env, tmp_path):
     assert ok.returncode == 0, ok.stderr
     valid = json.loads(ok.stdout)
     assert valid["executable"] == "executable/MLmodel" and valid["model"]["version"] == "2"
+
+
+def test_an_mlflow_sklearn_model_scores_a_table_on_spark(registered, atlas, atlas_client, env, tmp_path, monkeypatch,
+                                                         capsys):
+    """Issue 24: an MLflow model version bound to a Spark job: the job unpickles the sklearn flavor's model (no
+    MLflow needed on the cluster), reads its named feature columns, and scores every row as the model does."""
+    import csv
+    from pathlib import Path
+
+    from flows.deploy_model import deploy_model
+    from governance.cli.main import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    iris = ROOT / "staging_template" / "example" / "data" / "iris.csv"
+    rows = [r for r in csv.reader(iris.open())][1:]
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    with table.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width", "target"])
+        writer.writerows(rows)
+    target = (f"spark://local?cores=2&input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    summary = deploy_model(source="models:/iris-mlflow/1", target=target, registry=f"file://{tmp_path / 'registry'}",
+                           atlas_url=atlas.url)
+    assert summary["status"] == "deployed"
+    binding = json.loads((tmp_path / "bindings" / "iris-mlflow" / "binding.json").read_text())
+    assert binding["framework"] == "mlflow-sklearn:skops" and binding["executable"].endswith("model.skops")
+    assert main(["score", "--model", "iris-mlflow", "--target", target, "--atlas", atlas.url, "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    out = Path(run["output"].removeprefix("file://"))
+    scored = [int(float(r["prediction"])) for part in sorted(out.glob("part-*.csv")) for r in csv.DictReader(part.open())]
+    from skops.io import load
+
+    model = load(tmp_path / "bindings" / binding["executable"])
+    import pandas as pd
+
+    frame = pd.DataFrame([[float(v) for v in r[:4]] for r in rows], columns=list(model.feature_names_in_))
+    assert scored == model.predict(frame).tolist() and len(scored) == 150
