@@ -99,10 +99,16 @@ class BindingStore:
         return binding.executable_sha256 if actual == binding.sha256 else actual
 
     def prune(self, model: str) -> None:
-        """Remove copies the binding does not name (older versions, a failed attempt's copy)."""
+        """Remove copies the binding does not name (older versions, a failed attempt's copy). Folders starting
+        with a dot are never copies: ``.runs`` holds the locks of running scoring runs, ``.work`` their extracted
+        pipelines; removing them under a running job would make it look killed."""
         folder = self._model_dir(model)
         current = self.read(model)
         keep = Path(current.executable).parts[1] if current else None
         for child in folder.iterdir() if folder.is_dir() else ():
-            if child.is_dir() and child.name != keep:
+            if child.is_dir() and not child.name.startswith(".") and child.name != keep:
                 shutil.rmtree(child, ignore_errors=True)
+
+    def workdir(self, model: str) -> Path:
+        """Where a job of ``model`` extracts what it needs while it runs (never pruned)."""
+        return self._model_dir(model) / ".work"

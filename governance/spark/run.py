@@ -35,7 +35,8 @@ from governance.deploy.entities import EntityBatch, ref, ref_by_name
 from governance.deploy.ledger import Ledger
 from governance.errors import ConfigError, TargetError
 from governance.spark.binding import Binding
-from governance.spark.scoring import checked_bytes, score_frame
+from governance.spark.pipelines import scored
+from governance.spark.scoring import checked_bytes
 from governance.spark.session import session
 from governance.spark.storage import SparkStorage
 from governance.staging.data_versions import DataVersion
@@ -145,8 +146,9 @@ def _execute(spark, storage: SparkStorage, target: SparkTarget, binding: Binding
         data = (target.bindings / binding.executable).read_bytes()
         model_bytes = checked_bytes(data, binding.sha256, str(target.bindings / binding.executable))
         frame = _read(spark, run.input, target.format)
-        writer = score_frame(spark, frame, model_bytes, binding.framework).write.mode("errorifexists").format(target.format)
-        (writer.option("header", "true") if target.format == "csv" else writer).save(tmp)
+        with scored(spark, frame, model_bytes, binding.framework, target.store.workdir(binding.model)) as result:
+            writer = result.write.mode("errorifexists").format(target.format)
+            (writer.option("header", "true") if target.format == "csv" else writer).save(tmp)
         if not storage.rename(tmp, run.output):
             raise TargetError(f"committing {tmp} to {run.output} failed (rename refused: did it appear meanwhile?)")
         # what was committed, counted from the output itself; the scoring map writes one row per input row,

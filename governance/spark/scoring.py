@@ -48,6 +48,11 @@ def checked_bytes(data: bytes, sha256: str, where: str) -> bytes:
     return data
 
 
+def model_feature_names(model: Any) -> list[str] | None:
+    named = getattr(model, "feature_names_in_", None)
+    return [str(c) for c in named] if named is not None else None
+
+
 def feature_columns(model: Any, columns: list[str]) -> list[str]:
     """Which input columns the model reads (a TargetError naming what is missing)."""
     named = getattr(model, "feature_names_in_", None)
@@ -96,9 +101,9 @@ def score_frame(spark, frame, model_bytes: bytes, framework: str = "sklearn"):  
     return frame.mapInPandas(predict, schema=schema)
 
 
-def v2_request_frame(spark, request: dict, model: Any):
+def v2_request_frame(spark, request: dict, names: list[str] | None):
     """An Open Inference Protocol (V2) request as a DataFrame (the smoke example): one 2-D input (rows of
-    features, named by the model's ``feature_names_in_`` when it has them), or one named input per column (what
+    features, named ``names``: the model's feature names, when it has them), or one named input per column (what
     MLflow's input examples become, each of shape [rows] or [rows, 1])."""
     import pandas as pd
 
@@ -108,8 +113,8 @@ def v2_request_frame(spark, request: dict, model: Any):
         if len(inputs) == 1 and len(first["shape"]) == 2 and first["shape"][1] > 1:
             rows, width = first["shape"]
             data = first["data"]
-            names = [str(c) for c in getattr(model, "feature_names_in_", [f"f{i}" for i in range(width)])]
-            frame = pd.DataFrame([data[i * width:(i + 1) * width] for i in range(rows)], columns=names)
+            columns = names or [f"f{i}" for i in range(width)]
+            frame = pd.DataFrame([data[i * width:(i + 1) * width] for i in range(rows)], columns=columns)
         else:
             frame = pd.DataFrame({str(i["name"]): list(i["data"]) for i in inputs})
     except (KeyError, IndexError, TypeError, ValueError) as exc:

@@ -27,11 +27,10 @@ from urllib.parse import unquote, urlparse
 from governance.config import state_dir
 from governance.errors import ConfigError, TargetError
 from governance.spark.binding import Binding, BindingStore
+from governance.spark.pipelines import feature_names, is_pipeline_zip, scored
 from governance.spark.scoring import (
     FORMATS,
     checked_bytes,
-    load_model,
-    score_frame,
     v2_expected,
     v2_request_frame,
 )
@@ -48,6 +47,7 @@ from governance.targets.base import (
 from governance.targets.smoke import check_expected
 
 QUERY_KEYS = {"input", "output", "format", "bindings", "schedule", "pool", "cores"}
+PIPELINE_FRAMEWORKS = ("sparkml", "spark-ml", "spark")  # model.framework of a zipped Spark ML PipelineModel
 SUPPORTED = (".joblib", ".pkl", ".pickle")  # scikit-learn files; MLflow models through their sklearn flavor
 
 
@@ -128,6 +128,13 @@ class SparkTarget(ServingTarget):
         """(the registry file the job unpickles, its framework): a scikit-learn file, or the pickled model of an
         MLflow model's sklearn flavor (MLflow itself is not needed to load it). Anything else is refused."""
         executable = release.executable
+        if executable.endswith(".zip") and (release.metadata.framework or "").lower() in PIPELINE_FRAMEWORKS:
+            data = b"".join(release.registry.read_verified(release.registered, executable,
+                                                           purpose=f"read it for {self.where}"))
+            if not is_pipeline_zip(data):
+                raise TargetError(f"{self.where}: {executable} is not a zip of a saved Spark ML PipelineModel "
+                                  "(its metadata/part-* must name org.apache.spark.ml.PipelineModel)")
+            return executable, "sparkml"
         if executable.endswith(SUPPORTED):
             return executable, "sklearn"
         if Path(executable).name == "MLmodel":
@@ -135,9 +142,9 @@ class SparkTarget(ServingTarget):
             if flavor is not None:
                 pickled, fmt = flavor
                 return str(Path(executable).parent / pickled), f"mlflow-sklearn:{fmt}"
-        raise TargetError(f"{self.where}: {executable} is neither a scikit-learn model file ({', '.join(SUPPORTED)}) "
-                          "nor an MLflow model with a sklearn flavor; other MLflow flavors and Spark ML pipelines are "
-                          "not supported yet")
+        raise TargetError(f"{self.where}: {executable} is neither a scikit-learn model file ({', '.join(SUPPORTED)}), "
+                          "an MLflow model with a sklearn flavor, nor a zipped Spark ML PipelineModel (model.framework = "
+                          "sparkml); other MLflow flavors are not supported yet")
 
     def _sklearn_flavor(self, release: Release) -> tuple[str, str] | None:
         """(the sklearn flavor's model file, its serialization format: skops, pickle or cloudpickle), or None."""
@@ -179,9 +186,12 @@ class SparkTarget(ServingTarget):
             return None
         model_bytes = checked_bytes(data, sha256, f"{self.where} bound copy")
         spark = session(self.master)
+        workdir = self.store.workdir(release.metadata.name)
         try:
-            frame = v2_request_frame(spark, release.example_request, load_model(model_bytes, framework))
-            predictions = [row["prediction"] for row in score_frame(spark, frame, model_bytes, framework).collect()]
+            with feature_names(model_bytes, framework, workdir) as names:
+                frame = v2_request_frame(spark, release.example_request, names)
+            with scored(spark, frame, model_bytes, framework, workdir) as answer:
+                predictions = [row["prediction"] for row in answer.collect()]
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001 - a Py4J or Python worker error: the model cannot score here

@@ -309,3 +309,94 @@ def test_a_binding_changed_behind_our_back_is_drift_that_reconcile_repairs_and_s
     assert fixed["action"] == "redeployed"
     assert main(["score", "--model", "iris-classifier", "--target", "batch", "--config", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["outcome"] == "succeeded"
+
+
+def test_a_deploy_during_a_run_and_a_second_run_never_make_the_first_look_killed(prefect_api, tmp_path,
+                                                                                example_repo, atlas, atlas_client):
+    """A run is scoring (its lock held) when v2 is deployed (which prunes old copies) and a second run starts:
+    the second must not take the first for killed (record it failed, remove its temporary output)."""
+    import os
+    import subprocess
+    import sys
+
+    big = tmp_path / "in" / "iris-big.csv"
+    big.parent.mkdir()
+    lines = IRIS.read_text().splitlines()
+    big.write_text("\n".join([lines[0], *(lines[1:] * 4000)]) + "\n")
+    out = tmp_path / "out"
+    target = (f"spark://local?cores=1&input=file://{big}&output=file://{out}/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    registry = f"file://{tmp_path / 'registry'}"
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target, registry=registry,
+                 atlas_url=atlas.url)
+    first = subprocess.Popen([sys.executable, "-m", "governance", "score", "--model", "iris-classifier", "--target",
+                              target, "--atlas", atlas.url, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(p.name.startswith("._modelgov-tmp-") for p in out.iterdir())):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    deploy_model(source=str(stage(tmp_path, example_repo, "2.0")), target=target, registry=registry,
+                 atlas_url=atlas.url)
+    assert first.poll() is None, "the first run ended before the second could start: make the table bigger"
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url,
+                 "--input", f"file://{IRIS}"]) == 0
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr[-2000:]
+    done = json.loads(stdout)
+    runs = {r["entity"]["attributes"]["orchestratorRunId"]: r["entity"]["attributes"]
+            for r in scoring_runs(atlas_client, "iris-classifier")}
+    assert runs[done["runId"]]["outcome"] == "succeeded" and runs[done["runId"]]["modelVersion"] == "1.0"
+    assert Path(done["output"].removeprefix("file://")).is_dir()
+
+
+def test_a_spark_ml_pipeline_model_is_bound_and_scores_natively(prefect_api, tmp_path, example_repo, atlas,
+                                                               atlas_client, capsys):
+    """A PipelineModel (VectorAssembler + LogisticRegression) saved by Spark ML and zipped as the executable:
+    bound, smoke-scored and run by Spark itself; every prediction equals the pipeline's own transform."""
+    import zipfile
+
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression as SparkLogisticRegression
+    from pyspark.ml.feature import VectorAssembler
+
+    from governance.spark.session import session
+
+    spark = session("local[2]")
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    rows = [[float(v) for v in r[:4]] + [float(r[4])] for r in csv.reader(IRIS.open()) if r[0][0].isdigit()]
+    table = tmp_path / "in" / "iris.csv"
+    table.parent.mkdir()
+    with table.open("w", newline="") as out:
+        csv.writer(out).writerows([[*names, "label"], *rows])
+    train = spark.createDataFrame(rows, [*names, "label"])
+    pipeline = Pipeline(stages=[VectorAssembler(inputCols=names, outputCol="features"),
+                                SparkLogisticRegression(maxIter=50)]).fit(train)
+    saved = tmp_path / "pipeline"
+    pipeline.save(str(saved))
+    repo = stage(tmp_path, example_repo, "1.0")
+    (repo / "executable" / "model.joblib").unlink()
+    with zipfile.ZipFile(repo / "executable" / "model.zip", "w") as zf:
+        for path in sorted(saved.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(saved).as_posix())
+    write_metadata(repo, model_version="1.0", model_framework="sparkml", model_name="iris-pipeline")
+    example = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    expected = [r["prediction"] for r in pipeline.transform(spark.createDataFrame(example, names)).collect()]
+    (repo / "examples" / "request.json").write_text(json.dumps({"inputs": [
+        {"name": n, "shape": [2], "datatype": "FP64", "data": [e[i] for e in example]} for i, n in enumerate(names)]}))
+    (repo / "examples" / "response.json").write_text(json.dumps({"outputs": [{"name": "predict", "data": expected}]}))
+
+    target = (f"spark://local?cores=2&input=file://{table}&output=file://{tmp_path}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    summary = deploy_model(source=str(repo), target=target, registry=f"file://{tmp_path / 'registry'}",
+                           atlas_url=atlas.url)
+    assert summary["status"] == "deployed"
+    assert json.loads((tmp_path / "bindings" / "iris-pipeline" / "binding.json").read_text())["framework"] == "sparkml"
+    assert main(["score", "--model", "iris-pipeline", "--target", target, "--atlas", atlas.url, "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    out = Path(run["output"].removeprefix("file://"))
+    scored = [float(r["prediction"]) for part in sorted(out.glob("part-*.csv")) for r in csv.DictReader(part.open())]
+    own = [r["prediction"] for r in pipeline.transform(train).collect()]
+    assert scored == own and len(scored) == 150 and run["rowsOut"] == 150
+    assert not list((tmp_path / "bindings" / "iris-pipeline" / ".work").iterdir())  # extracted only while it ran
