@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
+import atlas_types
 from governance.atlas.constants import (
     BUILD_TYPE,
     DATASET_TYPE,
@@ -37,7 +38,10 @@ from governance.deploy.record import DeploymentRecord
 from governance.staging.metadata import is_repo_relative
 from governance.staging.risk import RiskProfile
 
-TARGET_KINDS = {"mlserver", "mleap", "kserve"}
+# the values of our modelgov_target_kind enum, read from the typedefs themselves: a kind added there (spark) is
+# recorded as itself, not as "other"
+TARGET_KINDS = frozenset(e["value"] for e in next(d for d in atlas_types.load()["enumDefs"]
+                                                   if d["name"] == "modelgov_target_kind")["elementDefs"]) - {"other"}
 
 
 @dataclass

@@ -104,6 +104,16 @@ def test_deploy_score_replace_and_a_failed_smoke_keeps_the_binding(prefect_api, 
     assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == "2.0"
 
+    # history (by the target URI, as for any target) and the audit report list the Spark deployments
+    assert main(["history", "iris-classifier", "--target", target, "--atlas", atlas.url, "--json"]) == 0
+    assert [(r["modelVersion"], r["status"], r["outcome"], r["targetKind"]) for r in json.loads(
+        capsys.readouterr().out)] == [("1.0", "stopped", "succeeded", "spark"), ("2.0", "deployed", "succeeded", "spark"),
+                                      ("3.0", "stopped", "failed", "spark")]
+    assert main(["report", "--since", "2000-01-01", "--until", "2100-01-01", "--format", "csv", "--atlas",
+                 atlas.url]) == 0
+    report = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert sorted(r["modelVersion"] for r in report if r["targetKind"] == "spark") == ["1.0", "2.0", "3.0"]
+
     # trace of each deployment lists the runs that used its binding, newest first
     assert main(["trace", v1, "--atlas", atlas.url, "--json"]) == 0
     runs_v1 = json.loads(capsys.readouterr().out)["scoringRuns"]
