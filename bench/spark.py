@@ -4,7 +4,7 @@
 
 Setup, outside the clock: the Atlas emulator, the iris table repeated to N rows (CSV), and the example model
 deployed to ``spark://local?cores=2`` through the library's saga (the binding, its smoke scoring, the records).
-Ours: ``governance.spark.run.score`` as ``modelgov score`` runs it: the binding and Atlas checks, the input's
+Ours: ``governance.deploy.scoring_run.score`` as ``modelgov score`` runs it: the binding and Atlas checks, the input's
 sha256, the intent record, the read, ``mapInPandas`` with the bound model, the write under a temporary name and
 the rename, the row counts, the output's version and the final record. Baseline: plain PySpark in the same
 session: read the CSV, ``mapInPandas`` with the same model broadcast, write the CSV. Both share one warm
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         from governance.atlas.client import AtlasClient, AtlasSettings
         from governance.deploy.request import resolve_request
         from governance.deploy.saga import run_deploy
-        from governance.spark.run import score
+        from governance.deploy.scoring_run import score
         from governance.spark.session import session
         from governance.targets import get_target
 

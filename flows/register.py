@@ -23,11 +23,12 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists
 
 from flows.deploy_model import deploy_model
+from flows.score import ENTRYPOINT as SCORE_ENTRYPOINT
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = "flows/deploy_model.py:deploy_model"
 ENTRYPOINTS = {"deploy-model": ENTRYPOINT, "deploy-models": "flows/batch.py:deploy_models",
-               "reconcile": "flows/reconcile.py:reconcile", "score-model": "flows/score.py:score_model"}
+               "reconcile": "flows/reconcile.py:reconcile", "score-model": SCORE_ENTRYPOINT}
 
 
 async def ensure_pool(name: str) -> None:

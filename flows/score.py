@@ -1,4 +1,4 @@
-"""Prefect flow ``score-model``: one Spark scoring run (``governance.spark.run``), manual or on a schedule.
+"""Prefect flow ``score-model``: one Spark scoring run (``governance.deploy.scoring_run``), manual or on a schedule.
 
 A Spark target with ``schedule=CRON`` gets, when a deploy binds a version to it, a Prefect deployment
 ``score-model/<model>-<target>`` on the target's work pool (``pool=``, default ``modelgov``) with that schedule:
@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from governance.deploy.request import DeployRequest
 from governance.deploy.summary import DeploySummary
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout workers run the flow from (as flows.register's)
+ENTRYPOINT = "flows/score.py:score_model"
 
 
 @flow(name="score-model", log_prints=False, validate_parameters=True)
@@ -24,8 +28,8 @@ def score_model(model: str, target: str, input: str | None = None, output: str |
     """Score ``input`` (default: the target's) with the version of ``model`` bound to the Spark ``target``."""
     from governance.atlas.client import AtlasClient
     from governance.config import load_config
+    from governance.deploy.scoring_run import score
     from governance.errors import ConfigError
-    from governance.spark.run import score
     from governance.targets import get_target
     from governance.targets.spark import SparkTarget
 
@@ -54,7 +58,6 @@ def schedule_scoring(request: DeployRequest, summary: DeploySummary) -> str | No
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
 
-    from flows.register import ROOT
     from governance.targets import get_target
     from governance.targets.spark import SparkTarget
 
@@ -64,7 +67,7 @@ def schedule_scoring(request: DeployRequest, summary: DeploySummary) -> str | No
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(WorkPoolCreate(name=target.pool, type="process"))
     name = schedule_name(summary.model_name, target.host_detail)
-    flow = score_model.from_source(source=str(ROOT), entrypoint="flows/score.py:score_model")
+    flow = score_model.from_source(source=str(ROOT), entrypoint=ENTRYPOINT)
     flow.deploy(name=name, work_pool_name=target.pool, cron=target.schedule, build=False, push=False,
                 print_next_steps=False, ignore_warnings=True,
                 parameters={"model": summary.model_name, "target": request.target_uri,

@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from governance.errors import ConfigError
-from governance.staging.requirements import Requirement, parse_level
+from governance.requirement_rules import Requirement, parse_level
 from governance.trust.signing import SigningSettings, TrustSettings
 
 DEFAULT_FILE = "modelgov.yaml"

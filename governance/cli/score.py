@@ -1,5 +1,5 @@
 """``modelgov score DEPLOYMENT | --model NAME --target T``: one batch scoring run of a Spark deployment
-(``governance.spark.run``), recorded in Atlas with its input and output versions."""
+(``governance.deploy.scoring_run``), recorded in Atlas with its input and output versions."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from governance.errors import ConfigError, GovernanceError
 def cmd_score(args: argparse.Namespace) -> int:
     from governance.atlas.client import AtlasClient
     from governance.config import load_config
-    from governance.spark.run import score
+    from governance.deploy.scoring_run import score
     from governance.targets import get_target
     from governance.targets.spark import SparkTarget
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from governance.atlas.constants import DEFAULT_NAMESPACE
 from governance.config import ENVIRONMENTS, Config, load_config
 from governance.errors import ConfigError
+from governance.requirement_rules import Requirement
 from governance.secrets import refuse_credentials, refuse_urls_with_credentials
 from governance.staging.limits import IntakeLimits
-from governance.staging.requirements import Requirement
 from governance.trust.signing import SigningSettings, TrustSettings
 
 

@@ -22,13 +22,18 @@ from dataclasses import dataclass
 from datetime import date
 
 from governance.errors import Problem
+from governance.requirement_rules import (  # noqa: F401 - the keys and values, defined once beside the rules
+    INTENDED_USE,
+    LIMITATIONS,
+    RISK_TIER,
+    RISK_TIERS,
+    VALIDATED_BY,
+    VALIDATION_DATE,
+    VALIDATION_STATUS,
+    VALIDATION_STATUSES,
+)
 
-RISK_TIER, INTENDED_USE, LIMITATIONS = "model.risk.tier", "model.intended.use", "model.limitations"
-VALIDATION_STATUS, VALIDATED_BY, VALIDATION_DATE = ("model.validation.status", "model.validation.by",
-                                                    "model.validation.date")
 RISK_KEYS = (RISK_TIER, INTENDED_USE, LIMITATIONS, VALIDATION_STATUS, VALIDATED_BY, VALIDATION_DATE)
-RISK_TIERS = ("high", "medium", "low")
-VALIDATION_STATUSES = ("pending", "approved", "conditional", "rejected")
 DECIDED = ("approved", "conditional", "rejected")  # a decision names who took it and when
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from governance.atlas.client import AtlasClient
 from governance.atlas.constants import (
@@ -40,9 +39,7 @@ from governance.spark.scoring import checked_bytes
 from governance.spark.session import session
 from governance.spark.storage import SparkStorage
 from governance.staging.data_versions import DataVersion
-
-if TYPE_CHECKING:
-    from governance.targets.spark import SparkTarget
+from governance.targets.spark import SparkTarget
 
 TMP_MARK = "._modelgov-tmp-"
 
