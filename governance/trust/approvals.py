@@ -12,7 +12,6 @@ verified key, never a typed name.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Mapping
@@ -21,13 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 
 from governance.errors import GovernanceError
-from governance.trust.dsse import pae as _pae
-from governance.trust.dsse import sign_envelope
+from governance.trust.dsse import Envelope, open_envelope, sign_envelope, signature_holds
 from governance.trust.signing import (
     APPROVER_CA_ENV,
     APPROVER_IDENTITIES_ENV,
@@ -92,31 +88,17 @@ class VerifiedApproval:
     reason: str
 
 
-@dataclass(frozen=True)
-class _Envelope:
-    keyid: str
-    signature: bytes
-    kind: str
-    body: bytes
-    certificates: tuple[bytes, ...]  # DER, leaf first; empty for a key signature
-
-
-def _opened(envelope: str) -> _Envelope:
-    """The parts of a DSSE envelope with one signature."""
+def _opened(envelope: str) -> Envelope:
+    """The parts of a DSSE envelope with one signature (``governance.trust.dsse``), bounded in size."""
     if len(envelope) > MAX_STATEMENT_BYTES:
         raise ApprovalNotValid(f"the approval statement is larger than {MAX_STATEMENT_BYTES} bytes")
     try:
-        data = json.loads(envelope)
-        body = base64.b64decode(data["payload"], validate=True)
-        [entry] = data["signatures"]
-        certificates = tuple(base64.b64decode(c, validate=True) for c in entry.get("certificates") or ())
-        return _Envelope(str(entry["keyid"]), base64.b64decode(entry["sig"], validate=True), str(data["payloadType"]),
-                         body, certificates)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return open_envelope(envelope)
+    except ValueError as exc:
         raise ApprovalNotValid("the approval is not a DSSE envelope with one signature") from exc
 
 
-def _signed_by(env: _Envelope, approvers: Approvers, at: datetime | None) -> tuple[Signer, set[str]]:
+def _signed_by(env: Envelope, approvers: Approvers, at: datetime | None) -> tuple[Signer, set[str]]:
     """The approver who signed ``env`` (a listed key, or a certificate chaining to the approvers' roots whose leaf
     is pinned, valid at ``at``, now by default), and every fingerprint that names them (key and certificate)."""
     if env.certificates:
@@ -130,14 +112,12 @@ def _signed_by(env: _Envelope, approvers: Approvers, at: datetime | None) -> tup
         if key_fingerprint(public) != env.keyid:
             raise ApprovalNotValid(f"the approval names key {env.keyid} but {approvers.keys[env.keyid]} is another key")
         signer = Signer("key", env.keyid)
-    try:
-        public.verify(env.signature, _pae(env.kind, env.body), ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
-    except (InvalidSignature, TypeError, AttributeError) as exc:
-        raise ApprovalNotValid(f"the approval's signature does not verify with {signer.describe()}") from exc
+    if not signature_holds(env, public):
+        raise ApprovalNotValid(f"the approval's signature does not verify with {signer.describe()}")
     return signer, {signer.fingerprint, key_fingerprint(public)}
 
 
-def _checked_certificate(env: _Envelope, approvers: Approvers, at: datetime | None):
+def _checked_certificate(env: Envelope, approvers: Approvers, at: datetime | None):
     """(leaf, its public key) once the chain leads to one of the approvers' roots and the leaf is pinned."""
     from OpenSSL import crypto
 
@@ -198,7 +178,7 @@ def verify_approval(envelope: str, subject: ApprovalSubject, approvers: Approver
     """The approval in ``envelope`` once it holds for ``subject``; ApprovalNotValid naming the failed check.
     ``later``: checked after the fact (``modelgov verify``), so a certificate is held to the time it signed."""
     env = _opened(envelope)
-    signed_subject, predicate = _statement(env.kind, env.body)
+    signed_subject, predicate = _statement(env.payload_type, env.body)
     approver, names = _signed_by(env, Approvers.of(approvers), _signing_time(predicate) if later else None)
     who = f"{approver.kind} {approver.fingerprint}"
     if deployer and deployer.split(" ", 1)[-1] in names:
@@ -252,7 +232,7 @@ def check_kept_approval(uri: str, data: bytes, model: str, version: str, content
                             "its bytes do not match the sha256 it is named by (rewritten, or not a kept approval)")
     try:
         env = _opened(data.decode("utf-8", errors="replace"))
-        signed_subject, predicate = _statement(env.kind, env.body)
+        signed_subject, predicate = _statement(env.payload_type, env.body)
         approvers = Approvers.of(approvers)
         if approvers:
             signer = _signed_by(env, approvers, _signing_time(predicate))[0]
