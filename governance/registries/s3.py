@@ -211,24 +211,16 @@ class S3Registry(Registry):
                                        ExtraArgs={"Metadata": {"sha256": file.sha256}})
 
     def _commit(self, attempt: Attempt, manifest: bytes) -> bool:
-        key = self._key(attempt.name, attempt.version, MANIFEST_NAME)
-        try:
-            with self._errors("write manifest", key):
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=manifest, IfNoneMatch="*",
-                                       ContentType="application/json",
-                                       Metadata={"sha256": hashlib.sha256(manifest).hexdigest()})
-        except RegistryError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and _code(cause) in ("PreconditionFailed", "412"):
-                return False  # a manifest exists: another publisher (or our own retried write) committed
-            raise
-        return True
+        # False: a manifest exists: another publisher (or our own retried write) committed
+        return self._create_only(self._key(attempt.name, attempt.version, MANIFEST_NAME), manifest, "write manifest")
 
     def _put_once(self, name: str, rel: str, data: bytes) -> bool:
-        """One PUT with ``IfNoneMatch="*"``, as the manifest's commit: created whole, or refused (412)."""
-        key = "/".join(p for p in (self.prefix, name, rel) if p)
+        return self._create_only("/".join(p for p in (self.prefix, name, rel) if p), data, "write")
+
+    def _create_only(self, key: str, data: bytes, action: str) -> bool:
+        """One PUT with ``IfNoneMatch="*"``: the object is created whole, or refused (412: it exists; False)."""
         try:
-            with self._errors("write", key):
+            with self._errors(action, key):
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
                                        ContentType="application/json",
                                        Metadata={"sha256": hashlib.sha256(data).hexdigest()})
