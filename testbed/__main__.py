@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("service", choices=sorted(SERVICES))
     parser.add_argument("--port", type=int, default=None, help="main port (default: a free one)")
     parser.add_argument("--workdir", default=None, help="state folder (default: a new temporary folder)")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve HTTPS with a certificate of a testbed CA (its bundle: ca_bundle in the ready "
+                             "line); the emulators support it")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"testbed-{args.service}-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service = service_class(args.service)(workdir, args.port)
+    if args.tls and not service.supports_tls:
+        print(f"testbed {args.service}: --tls is not supported by this service", file=sys.stderr)
+        return 2
+    service.tls = args.tls
     try:
         info = service.start()
         starting = False

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import tempfile
 import threading
 import time
@@ -591,15 +592,17 @@ class AtlasEmulator(ServedInBackground):
     """In-process Atlas v2 emulator: start() serves in a background thread, stop() shuts it down."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state_path: str | None = None,
-                 users: dict[str, str] | None = None, tokens: list[str] | None = None) -> None:
+                 users: dict[str, str] | None = None, tokens: list[str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.host, self.port = host, port
+        self.tls = tls  # a server context: serve HTTPS (the secured-cluster tests)
         self.core = AtlasCore(state_path)
         self.users = dict(users or {"admin": "admin"})
         self.tokens = set(tokens or [])
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def stop(self) -> None:
         super().stop()
@@ -608,6 +611,8 @@ class AtlasEmulator(ServedInBackground):
     def start(self) -> AtlasEmulator:
         server = ThreadingHTTPServer((self.host, self.port), make_handler(self.core, self.users, self.tokens))
         server.daemon_threads = True
+        if self.tls:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._serve(server, "atlas-emulator")
         return self

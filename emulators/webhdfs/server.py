@@ -7,6 +7,7 @@ The namenode answers metadata operations itself and redirects CREATE/APPEND/OPEN
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -210,7 +211,7 @@ class NamenodeHandler(_Handler):
             query = urlsplit(self.path).query + f"&namenoderpcaddress={NN_RPC}"
             if op == "CREATE" and "createparent" not in params:
                 query += "&createflag=&createparent=true"
-            location = f"http://{emu.host}:{emu.datanode_port}{PREFIX}{quote(path)}?{query}"
+            location = f"{'https' if emu.tls else 'http'}://{emu.host}:{emu.datanode_port}{PREFIX}{quote(path)}?{query}"
             if _bool(params, "noredirect"):
                 self._json({"Location": location})
             else:
@@ -322,18 +323,19 @@ class WebHdfsEmulator(ServedInBackground):
     """
 
     def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0, *, datanode_port: int = 0,
-                 standby: bool = False, namespace: Namespace | None = None):
+                 standby: bool = False, namespace: Namespace | None = None, tls: ssl.SSLContext | None = None):
         self.namespace = namespace or Namespace(Path(root))
         self.host = host
         self.port = port
         self.datanode_port = datanode_port
         self.standby = standby
+        self.tls = tls  # a server context: namenode and datanode speak HTTPS (swebhdfs://)
         self.failures = FailureSwitch()
         self.requests: list[str] = []
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def inject_write_failure(self, after_bytes: int = 0, *, exception: str = "DiskErrorException",
                              message: str = "No space left on device") -> None:
@@ -345,7 +347,10 @@ class WebHdfsEmulator(ServedInBackground):
 
     def _serve_role(self, handler: type[_Handler], port: int) -> _Server:
         cls = type(handler.__name__, (handler,), {"emulator": self})
-        return self._serve(_Server((self.host, port), cls), f"webhdfs-{handler.role}")
+        server = _Server((self.host, port), cls)
+        if self.tls:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        return self._serve(server, f"webhdfs-{handler.role}")
 
     def start(self) -> WebHdfsEmulator:
         dn = self._serve_role(DatanodeHandler, self.datanode_port)

@@ -74,13 +74,18 @@ class AtlasSettings:
 
     @classmethod
     def from_env(cls, url: str | None = None) -> AtlasSettings:
-        """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, ATLAS_CA_BUNDLE."""
+        """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, and the CA bundle:
+        ATLAS_CA_BUNDLE for Atlas alone, else the one of every client (``governance.tls``)."""
         from governance.secrets import refuse_credentials
+        from governance.tls import INSECURE_ENV, session_verify
 
         env = os.environ
         refuse_credentials(url or env.get("ATLAS_URL"), "Atlas URL")
-        ca = env.get("ATLAS_CA_BUNDLE")
-        verify: bool | str = ca if ca else env.get("ATLAS_TLS_VERIFY", "true").lower() != "false"
+        if env.get("ATLAS_TLS_VERIFY", "true").strip().lower() == "false":
+            raise ConfigError(f"ATLAS_TLS_VERIFY=false is no longer read: certificate verification is turned off "
+                              f"only by {INSECURE_ENV}=true (logged, refused for production); better, set "
+                              "ATLAS_CA_BUNDLE or MODELGOV_CA_BUNDLE to the CA that signed Atlas's certificate")
+        verify: bool | str = env.get("ATLAS_CA_BUNDLE") or session_verify()
         try:
             deadline = float(env.get(DEADLINE_ENV) or DEFAULT_DEADLINE)
         except ValueError as exc:
@@ -129,9 +134,8 @@ class AtlasClient:
         try:
             resp = request_within(self.session, method, url, deadline=settings.deadline, retries=settings.retries,
                                   timeout=settings.timeout, **kwargs)
-        except requests.exceptions.SSLError as exc:
-            raise AtlasError(f"Atlas at {settings.url}: TLS verification failed ({exc.__class__.__name__}); "
-                             "set ATLAS_CA_BUNDLE to your CA file") from exc
+        except requests.exceptions.SSLError as exc:  # the message names the host and the CA setting
+            raise AtlasError(f"Atlas at {settings.url}: {exc}; for Atlas alone, ATLAS_CA_BUNDLE") from exc
         except DeadlineExceeded as exc:
             raise AtlasUnavailable(
                 f"Atlas at {settings.url} did not answer {method} {path}"

@@ -1,6 +1,8 @@
-"""``hdfs://nn[:port][,nn2[:port]]/path`` (also ``webhdfs://``): a registry on HDFS through WebHDFS.
+"""``hdfs://nn[:port][,nn2[:port]]/path`` (also ``webhdfs://``): a registry on HDFS through WebHDFS;
+``swebhdfs://`` (Hadoop's own name for WebHDFS over HTTPS) speaks HTTPS to the namenodes, default port 9871,
+trusting the CA bundle of every client (``governance.tls``).
 
-The port is the namenode HTTP port (9870 on Hadoop 3). Several namenodes make an HA pair: the ``hdfs``
+The port is the namenode HTTP port (9870 on Hadoop 3; HTTPS: 9871). Several namenodes make an HA pair: the ``hdfs``
 client rotates to the next one on connection errors and on a StandbyException answer.
 Publish = stream every file into a temporary folder, write MANIFEST.json there last, then rename the folder
 into place with ``renameoptions=NONE`` (rename2): atomic, and refused with FileAlreadyExistsException when
@@ -54,6 +56,7 @@ from governance.registries.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9870
+DEFAULT_HTTPS_PORT = 9871
 TIMEOUT = (5.0, 120.0)  # (connect, read) seconds for every WebHDFS call
 FILE_PERMISSION = "644"  # octal strings: an int 0o644 would be sent as "420" and refused (§4.6)
 DIR_PERMISSION = "755"
@@ -62,17 +65,20 @@ TMP_MARK = ".tmp-"
 
 def _namenodes(uri: str) -> tuple[list[str], str]:
     parsed = urlparse(uri)
-    if parsed.scheme not in ("hdfs", "webhdfs"):
-        raise ConfigError(f"HDFS registry URI must start with hdfs:// or webhdfs://, got {uri!r}")
+    if parsed.scheme not in ("hdfs", "webhdfs", "swebhdfs"):
+        raise ConfigError(f"HDFS registry URI must start with hdfs://, webhdfs:// or swebhdfs:// (HTTPS), "
+                          f"got {uri!r}")
+    https = parsed.scheme == "swebhdfs"
     hosts = [h.strip() for h in parsed.netloc.split(",") if h.strip()]
     if not hosts:
         raise ConfigError(f"HDFS registry URI {uri!r} names no namenode (hdfs://namenode:9870/path)")
     urls = []
     for host in hosts:
-        name, _, port = host.rpartition(":") if ":" in host else (host, "", str(DEFAULT_PORT))
+        default = DEFAULT_HTTPS_PORT if https else DEFAULT_PORT
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", str(default))
         if not port.isdigit():
             raise ConfigError(f"HDFS registry URI {uri!r}: bad namenode port in {host!r}")
-        urls.append(f"http://{name}:{port}")
+        urls.append(f"{'https' if https else 'http'}://{name}:{port}")
     root = posixpath.normpath(unquote(parsed.path or ""))
     if not root.startswith("/") or root == "/":
         raise ConfigError(f"HDFS registry URI {uri!r} needs an absolute folder, e.g. hdfs://nn:9870/models")

@@ -118,7 +118,7 @@ def storage_uri(location: str, executable: str) -> str:
     path = parsed.path.rstrip("/")
     if folder:
         path = f"{path}/{folder}"
-    if scheme in ("hdfs", "webhdfs"):
+    if scheme in ("hdfs", "webhdfs", "swebhdfs"):
         return f"{scheme}://{path.lstrip('/')}"
     if scheme == "s3a":
         scheme = "s3"
