@@ -22,20 +22,20 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: spark demo demo-real java-tools gnu-time postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
+.PHONY: spark demo demo-real java-tools gnu-time kerberos postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | kerberos
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
+	$(VENV)/bin/pip install --quiet -e '.[test,bench,kerberos]'
 	touch $@
 
 # The spark extra (PySpark, pandas, pyarrow, scikit-learn) in modelgov's own environment: the Spark target's driver
 # runs in the modelgov process and its Python workers run the same interpreter.
 spark: $(SPARK_STAMP)
 $(SPARK_STAMP): $(STAMP) pyproject.toml
-	$(VENV)/bin/pip install --quiet -e '.[test,bench,spark]'
+	$(VENV)/bin/pip install --quiet -e '.[test,bench,spark,kerberos]'
 	touch $@
 
 # MLServer gets its own environment: its pins conflict with Prefect's (in one env pip falls back to MLServer 1.2.1).
@@ -82,6 +82,15 @@ postgresql:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# MIT Kerberos: the real KDC of the secured-cluster tests (python -m testbed kdc: krb5kdc, kdb5_util, kadmin.local,
+# kinit) and libkrb5-dev, which the kerberos extra's gssapi builds against (Debian packages).
+kerberos:
+	@{ command -v krb5kdc >/dev/null 2>&1 || test -x /usr/sbin/krb5kdc; } && test -f /usr/include/gssapi/gssapi.h || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends krb5-kdc krb5-admin-server \
+	    krb5-user libkrb5-dev >/dev/null; }
+
 # GNU time: the file registry's peak-RSS baseline (cp + sha256sum) is measured with /usr/bin/time -f %M.
 gnu-time:
 	@test -x /usr/bin/time || { \
@@ -106,7 +115,7 @@ demo-real: venv example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m demo.real
 
-test: venv spark example ceph java-tools chromium postgresql mlflow-env
+test: venv spark example ceph java-tools chromium postgresql mlflow-env kerberos
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 

@@ -110,15 +110,17 @@ class AtlasClient:
         self.session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
         if settings.token:
             self.session.headers["Authorization"] = f"Bearer {settings.token}"
-        elif settings.kerberos:
-            try:
-                from requests_kerberos import OPTIONAL, HTTPKerberosAuth
-            except ImportError as exc:
-                raise ConfigError("ATLAS_AUTH=kerberos needs the kerberos extra: pip install "
-                                  "'model-governance[kerberos]'") from exc
-            self.session.auth = HTTPKerberosAuth(mutual_authentication=OPTIONAL)
+        elif settings.kerberos:  # preflight: no ticket, an expired one or an unknown principal fails here
+            from governance.kerberos import spnego_auth
+
+            self.session.auth = spnego_auth()
         elif settings.username is not None:
             self.session.auth = (settings.username, settings.password or "")
+
+    @property
+    def ticket(self) -> Any:
+        """With ATLAS_AUTH=kerberos, the ``governance.kerberos.Ticket`` in use (renewed ones included)."""
+        return getattr(self.session.auth, "ticket", None)
 
     @classmethod
     def from_env(cls, url: str | None = None) -> AtlasClient:
@@ -164,6 +166,11 @@ class AtlasClient:
         except ValueError:
             body = None
         status = resp.status_code
+        if status == 401 and self.ticket is not None:
+            from governance.kerberos import refused_message
+
+            return AtlasAuthError(f"Atlas {refused_message(self.settings.url, self.ticket)}", status=401,
+                                  error_code=code)
         if status == 401:
             return AtlasAuthError(f"Atlas at {self.settings.url} rejected the credentials (HTTP 401): check "
                                   "ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN", status=401, error_code=code)

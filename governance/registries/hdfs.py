@@ -13,7 +13,8 @@ listing) has one total deadline, ``MODELGOV_HDFS_DEADLINE`` seconds (``governanc
 namenode failover included.
 
 Environment: ``MODELGOV_HDFS_USER`` or ``HADOOP_USER_NAME`` (simple auth user), ``MODELGOV_HDFS_AUTH``
-(``simple`` default, or ``kerberos``, which needs the ``kerberos`` extra: requests-kerberos).
+(``simple`` default, or ``kerberos``: SPNEGO with a keytab or the ticket cache, ``governance.kerberos``;
+needs the ``kerberos`` extra: requests-gssapi).
 """
 
 from __future__ import annotations
@@ -101,12 +102,13 @@ def _client(urls: list[str]) -> Client:
         user = os.environ.get("MODELGOV_HDFS_USER") or os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
         return InsecureClient(url, user=user, session=session, timeout=TIMEOUT)
     if auth == "kerberos":
-        try:
-            from hdfs.ext.kerberos import KerberosClient
-        except ImportError as exc:
-            raise ConfigError("MODELGOV_HDFS_AUTH=kerberos needs requests-kerberos: "
-                              "pip install 'model-governance[kerberos]' (and apt-get install libkrb5-dev)") from exc
-        return KerberosClient(url, mutual_auth="OPTIONAL", session=session, timeout=TIMEOUT)
+        # SPNEGO to the namenode (requests-gssapi, governance.kerberos: a keytab or the ticket cache, checked
+        # here, before anything is written); the namenode's redirects carry a delegation token for the
+        # datanode, as WebHDFS does on a secured cluster, so no user.name is sent
+        from governance.kerberos import spnego_auth
+
+        session.auth = spnego_auth()
+        return Client(url, session=session, timeout=TIMEOUT)
     raise ConfigError(f"MODELGOV_HDFS_AUTH={auth!r} is not supported; use 'simple' or 'kerberos'")
 
 
@@ -119,6 +121,11 @@ class HdfsRegistry(Registry):
         super().__init__(uri.rstrip("/"))
         self.deadline = hdfs_deadline()
         self.client = _client(self.namenodes)
+
+    @property
+    def ticket(self):  # noqa: ANN201 - governance.kerberos.Ticket | None
+        """With MODELGOV_HDFS_AUTH=kerberos, the Kerberos ticket in use (for doctor and error messages)."""
+        return getattr(self.client._session.auth, "ticket", None)
 
     # -- errors ------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -138,6 +145,11 @@ class HdfsRegistry(Registry):
         if isinstance(exc, HdfsError):
             # a datanode relays the namenode's exception with its Java stack trace: keep the first line
             message = str(exc).split("\n\tat ", 1)[0].strip()
+            ticket = self.ticket
+            if ticket is not None and message.startswith("Authentication failure"):  # a 401 to our SPNEGO token
+                from governance.kerberos import refused_message
+
+                return RegistryError(f"HDFS {action} {path}: {refused_message(', '.join(self.namenodes), ticket)}")
             if message.endswith("(is not a directory)"):
                 # a file where a folder belongs; HDFS calls it AccessControlException (or
                 # ParentNotDirectoryException), which reads like a permission problem

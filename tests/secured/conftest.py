@@ -55,3 +55,44 @@ def modelgov(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
     return subprocess.run([sys.executable, "-m", "governance", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**base, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin",
                                                 **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def kdc(tmp_path_factory):
+    """A real MIT KDC (``python -m testbed kdc``'s service), once per session. Its krb5.conf is this
+    process's too (the emulators' SPNEGO acceptors run here) and every modelgov subprocess's."""
+    from testbed.kdc import KdcService
+
+    service = KdcService(tmp_path_factory.mktemp("kdc"))
+    info = service.start()
+    before = os.environ.get("KRB5_CONFIG")
+    os.environ["KRB5_CONFIG"] = info["krb5_conf"]
+    try:
+        yield info
+    finally:
+        service.stop()
+        if before is None:
+            os.environ.pop("KRB5_CONFIG", None)
+        else:
+            os.environ["KRB5_CONFIG"] = before
+
+
+def keytab_of(kdc: dict, principal: str) -> str:
+    return kdc["principals"][f"{principal}@{kdc['realm']}"]
+
+
+@pytest.fixture(scope="session")
+def http_acceptor(kdc):
+    from emulators.spnego import SpnegoAcceptor
+
+    return SpnegoAcceptor(keytab_of(kdc, "HTTP/localhost"))
+
+
+@pytest.fixture(scope="session")
+def atlas_kerberos(company_ca, http_acceptor, tmp_path_factory):
+    """Atlas with ``atlas.authentication.method.kerberos=true`` over HTTPS: SPNEGO against the real KDC."""
+    cert = company_ca.server("atlas-kerberos")
+    state = tmp_path_factory.mktemp("atlas-kerberos") / "state.json"
+    with AtlasEmulator(host="localhost", state_path=str(state), tls=cert.server_context(),
+                       spnego=http_acceptor) as emu:
+        yield emu
