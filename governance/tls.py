@@ -21,6 +21,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -126,3 +127,56 @@ def untrusted_message(url: str, exc: BaseException, verify: bool | str = True) -
         trusted = "the default trust store (certifi)"
     return (f"TLS: the certificate of {where} is not trusted ({reason}); trusted CAs: {trusted}. "
             f"If {parts.hostname} is signed by the company's CA, {HOW_TO_SET}")
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    """What a server presents, for ``modelgov doctor``: subject, issuer, expiry, and whether we trust it."""
+
+    where: str
+    subject: str
+    issuer: str
+    expires: datetime
+    trusted: bool
+    problem: str | None = None
+
+
+def server_certificate(url: str, timeout: float = 5.0) -> ServerCertificate | None:
+    """The certificate of ``url``'s server (None for a plain-HTTP URL), checked against the CA bundle in force.
+    Read even when it does not verify, so doctor can say whose it is."""
+    import socket
+    import ssl
+
+    from cryptography import x509
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "swebhdfs"):
+        return None
+    host, port = parts.hostname or "localhost", parts.port or 443
+    where = f"{host}:{port}"
+    peek = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    peek.check_hostname, peek.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=timeout) as sock, \
+            peek.wrap_socket(sock, server_hostname=host) as tls:
+        der = tls.getpeercert(binary_form=True)
+    cert = x509.load_der_x509_certificate(der)
+    verify = tls_settings().verify
+    problem = None
+    if verify is not False:
+        if isinstance(verify, str):
+            check = ssl.create_default_context(cafile=verify if os.path.isfile(verify) else None,
+                                               capath=verify if os.path.isdir(verify) else None)
+        else:
+            import certifi
+
+            check = ssl.create_default_context(cafile=certifi.where())
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as sock, \
+                    check.wrap_socket(sock, server_hostname=host):
+                pass
+        except ssl.SSLCertVerificationError as exc:
+            problem = exc.verify_message or str(exc)
+    else:
+        problem = "not checked: TLS verification is off"
+    return ServerCertificate(where, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                             cert.not_valid_after_utc, problem is None, problem)

@@ -8,6 +8,7 @@ import base64
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -171,3 +172,33 @@ def test_simple_auth_is_refused_by_the_kerberized_namenode(hdfs_kerberos, compan
                     env={"MODELGOV_CA_BUNDLE": str(company_ca.bundle), "MODELGOV_HDFS_USER": "alice"})
     assert proc.returncode != 0
     assert "Authentication failure" in proc.stderr, proc.stderr
+
+
+def test_doctor_reports_auth_principal_ticket_expiry_and_certificates(kdc, atlas_kerberos, hdfs_kerberos, company_ca):
+    uri = f"swebhdfs://localhost:{hdfs_kerberos.port}/registry"
+    env = {**kerberos_env(kdc, company_ca, keytab=keytab_of(kdc, "alice")), "MODELGOV_HDFS_AUTH": "kerberos"}
+    proc = modelgov("atlas", "install-types", "--atlas", atlas_kerberos.url, env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = modelgov("doctor", "--atlas", atlas_kerberos.url, "--registry", uri, env=env)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert proc.returncode == 0, lines
+    auth = [line for line in lines if line.startswith("[ok] atlas auth: ")]
+    assert auth and "kerberos as alice@MODELGOV.TEST (realm MODELGOV.TEST, keytab " in auth[0], lines
+    assert "ticket expires 20" in auth[0]
+    assert any(line.startswith("[ok] registry auth: kerberos as alice@MODELGOV.TEST") for line in lines), lines
+    tls = [line for line in lines if line.startswith("[ok] atlas tls: ")]
+    assert tls and f"localhost:{urlsplit(atlas_kerberos.url).port} presents CN=localhost,O=modelgov testbed" in tls[0]
+    assert "issued by CN=company CA,O=modelgov testbed, expires 20" in tls[0], tls
+    assert any(line.startswith("[ok] registry tls: ") and "issued by CN=company CA" in line for line in lines)
+    no_keytab_bytes(proc.stdout + proc.stderr, keytab_of(kdc, "alice"))
+
+
+def test_doctor_names_an_untrusted_certificate_and_a_missing_ticket(kdc, atlas_kerberos, company_ca, other_ca):
+    env = {**kerberos_env(kdc, company_ca), "MODELGOV_CA_BUNDLE": str(other_ca.bundle)}
+    proc = modelgov("doctor", "--atlas", atlas_kerberos.url, env=env)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert proc.returncode != 0
+    assert any(line.startswith("[FAIL] atlas tls: ") and "issued by CN=company CA" in line and "NOT TRUSTED" in line
+               for line in lines), lines
+    assert any(line.startswith("[FAIL] atlas auth: ") and "no valid ticket for alice@MODELGOV.TEST" in line
+               for line in lines), lines
