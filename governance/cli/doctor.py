@@ -101,15 +101,19 @@ def _registry_checks(uri: str) -> list[Check]:
         return [*checks, Check("registry", False, f"{uri}: {exc}")]
 
 
-def _target_check(uri: str) -> Check:
+def _target_checks(uri: str) -> list[Check]:
     from governance.targets import get_target
 
+    checks: list[Check] = []
     try:
         target = get_target(uri)
+        base_url = getattr(target, "base_url", None)
+        if isinstance(base_url, str):
+            checks += _tls_check("target", base_url)
         state = target.status("modelgov-doctor-probe", "0")
-        return Check("target", True, f"{target.host_detail} answers (probe model {state})")
+        return [*checks, Check("target", True, f"{target.host_detail} answers (probe model {state})")]
     except Exception as exc:  # noqa: BLE001
-        return Check("target", False, f"{uri}: {exc}")
+        return [*checks, Check("target", False, f"{uri}: {exc}")]
 
 
 def run_checks(*, atlas_url: str | None, registry: str | None, target: str | None) -> list[Check]:
@@ -117,7 +121,7 @@ def run_checks(*, atlas_url: str | None, registry: str | None, target: str | Non
     if registry:
         checks.extend(_registry_checks(registry))
     if target:
-        checks.append(_target_check(target))
+        checks.extend(_target_checks(target))
     return checks
 
 

@@ -67,3 +67,17 @@ def test_insecure_is_refused_for_a_production_deploy(tmp_path, atlas_https):
     assert proc.returncode != 0
     assert "refused for a production deploy" in proc.stderr, proc.stderr
     assert not (tmp_path / "registry").exists()
+
+
+def test_doctor_names_the_certificate_of_each_https_service(atlas_https, atlas_other_ca, company_ca, tmp_path):
+    """An https MLServer target (?tls=true) whose server has another CA's certificate: doctor says whose."""
+    port = urlsplit(atlas_other_ca.url).port
+    proc = modelgov("doctor", "--atlas", atlas_https.url, "--target",
+                    f"mlserver://127.0.0.1:{port}?repository={tmp_path}&tls=true",
+                    env={"MODELGOV_CA_BUNDLE": str(company_ca.bundle)})
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("[ok] atlas tls: ") and "issued by CN=company CA" in line for line in lines), lines
+    target = [line for line in lines if line.startswith("[FAIL] target tls: ")]
+    assert target and f"127.0.0.1:{port} presents CN=localhost,O=modelgov testbed, issued by CN=other CA" in target[0]
+    assert "NOT TRUSTED (unable to get local issuer certificate)" in target[0], target
+    assert any(line.startswith("[FAIL] target: ") and "is not trusted" in line for line in lines), lines
