@@ -22,9 +22,11 @@ import itertools
 import os
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from governance.errors import ConfigError
 
@@ -97,9 +99,10 @@ def _gssapi() -> Any:
 _caches = itertools.count()
 
 
-def acquire(settings: KerberosSettings | None = None, *, fresh: bool = False) -> tuple[Any, Ticket]:
+def acquire(settings: KerberosSettings | None = None) -> tuple[Any, Ticket]:
     """``gssapi.Credentials`` to initiate SPNEGO with, and the ticket they stand for; KerberosError otherwise.
-    ``fresh``: from a keytab, into a new private cache (a new ticket, not the one held)."""
+    A keytab's tickets go to a new private cache each time (a renewal too): a cache named per principal
+    only was seen to hand a client the ticket of an earlier client of another KDC with the same realm name."""
     gssapi = _gssapi()
     settings = settings or KerberosSettings.load()
     who = settings.principal or "the ticket cache's principal"
@@ -108,7 +111,8 @@ def acquire(settings: KerberosSettings | None = None, *, fresh: bool = False) ->
     store: dict[bytes, bytes] = {}
     if settings.keytab:
         # a private cache: tickets from the keytab never land in (or are read from) the user's cache
-        store = {b"client_keytab": settings.keytab.encode(), b"ccache": f"MEMORY:modelgov-{os.getpid()}-{next(_caches) if fresh else 0}-{settings.principal}".encode()}
+        cache = f"MEMORY:modelgov-{os.getpid()}-{next(_caches)}"
+        store = {b"client_keytab": settings.keytab.encode(), b"ccache": cache.encode()}
     elif settings.ccache:
         store = {b"ccache": settings.ccache.encode()}
     try:
@@ -146,7 +150,7 @@ def _explain(exc: Exception, who: str, realm: str, settings: KerberosSettings) -
 RENEW_MARGIN_S = 5.0  # credentials with less left than this are replaced before a request
 
 
-def spnego_auth(settings: KerberosSettings | None = None) -> Any:
+def spnego_auth(settings: KerberosSettings | None = None, *, hosts: Iterable[str] | None = None) -> Any:
     """A requests auth (requests-gssapi) holding credentials from ``acquire`` (the preflight: it raises
     KerberosError now), whose ``ticket`` says who and until when.
 
@@ -156,7 +160,8 @@ def spnego_auth(settings: KerberosSettings | None = None) -> Any:
     KerberosError. Mutual authentication (the server's answer token) is not checked: requests-gssapi keeps one
     context per host, which the registry's parallel uploads to one namenode would overwrite, and the server
     is authenticated by its TLS certificate (``swebhdfs://``, ``https://`` Atlas) already. Token generation is
-    serialized for the same reason."""
+    serialized for the same reason. ``hosts``: the only hosts given a token (the namenodes: a datanode takes
+    the delegation token of the namenode's redirect, and has no HTTP service principal of its own)."""
     try:
         from requests_gssapi import DISABLED, HTTPSPNEGOAuth
     except ImportError as exc:
@@ -165,9 +170,12 @@ def spnego_auth(settings: KerberosSettings | None = None) -> Any:
     creds, ticket = acquire(settings)
 
     lock = threading.RLock()
+    only = {h.lower() for h in hosts} if hosts is not None else None
 
     class RenewingSpnegoAuth(HTTPSPNEGOAuth):
         def __call__(self, request: Any) -> Any:
+            if only is not None and (urlsplit(request.url).hostname or "").lower() not in only:
+                return request
             with lock:
                 self.renew()
                 return super().__call__(request)
@@ -182,7 +190,7 @@ def spnego_auth(settings: KerberosSettings | None = None) -> Any:
             except Exception:  # noqa: BLE001 - gssapi: the cache's ticket expired or went away
                 left = 0
             if left <= RENEW_MARGIN_S:
-                self.creds, self.ticket = acquire(settings, fresh=True)
+                self.creds, self.ticket = acquire(settings)
 
     auth = RenewingSpnegoAuth(creds=creds, mutual_authentication=DISABLED, opportunistic_auth=True)
     auth.ticket = ticket

@@ -107,7 +107,7 @@ def _client(urls: list[str]) -> Client:
         # datanode, as WebHDFS does on a secured cluster, so no user.name is sent
         from governance.kerberos import spnego_auth
 
-        session.auth = spnego_auth()
+        session.auth = spnego_auth(hosts=[urlparse(u).hostname or "" for u in urls])
         return Client(url, session=session, timeout=TIMEOUT)
     raise ConfigError(f"MODELGOV_HDFS_AUTH={auth!r} is not supported; use 'simple' or 'kerberos'")
 
