@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 SERVING_STAMP := $(SERVING_VENV)/.installed
 EXAMPLE_MODEL := staging_template/example/executable/model.joblib
 SPARK_STAMP := $(VENV)/.spark-installed
+KERBEROS_STAMP := $(VENV)/.kerberos-installed
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 # MLflow 3.17.2 is what mlserver-mlflow 1.7.1 resolves to; the test venv that logs models uses the same
@@ -22,7 +23,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export MODELGOV_MLSERVER ?= $(CURDIR)/$(SERVING_VENV)/bin/mlserver
 
-.PHONY: spark demo demo-real java-tools gnu-time postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
+.PHONY: spark kerberos-env demo demo-real java-tools gnu-time kerberos postgresql test test-fast lint bench profile example serving-env mlflow-env venv ceph chromium clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -36,6 +37,13 @@ $(STAMP): pyproject.toml
 spark: $(SPARK_STAMP)
 $(SPARK_STAMP): $(STAMP) pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test,bench,spark]'
+	touch $@
+
+# The kerberos extra (requests-gssapi on python-gssapi, built against MIT krb5's headers): for the secured-cluster
+# tests and users of Kerberized clusters; make demo does not need it (nor root for its Debian packages).
+kerberos-env: $(KERBEROS_STAMP)
+$(KERBEROS_STAMP): $(STAMP) pyproject.toml | kerberos
+	$(VENV)/bin/pip install --quiet -e '.[test,bench,kerberos]'
 	touch $@
 
 # MLServer gets its own environment: its pins conflict with Prefect's (in one env pip falls back to MLServer 1.2.1).
@@ -82,6 +90,15 @@ postgresql:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# MIT Kerberos: the real KDC of the secured-cluster tests (python -m testbed kdc: krb5kdc, kdb5_util, kadmin.local,
+# kinit) and libkrb5-dev, which the kerberos extra's gssapi builds against (Debian packages).
+kerberos:
+	@{ command -v krb5kdc >/dev/null 2>&1 || test -x /usr/sbin/krb5kdc; } && test -f /usr/include/gssapi/gssapi.h || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends krb5-kdc krb5-admin-server \
+	    krb5-user libkrb5-dev >/dev/null; }
+
 # GNU time: the file registry's peak-RSS baseline (cp + sha256sum) is measured with /usr/bin/time -f %M.
 gnu-time:
 	@test -x /usr/bin/time || { \
@@ -106,7 +123,7 @@ demo-real: venv spark example java-tools
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m demo.real
 
-test: venv spark example ceph java-tools chromium postgresql mlflow-env
+test: venv spark kerberos-env example ceph java-tools chromium postgresql mlflow-env
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m pytest -q
 

@@ -69,6 +69,8 @@ class Config:
     trust: dict = field(default_factory=dict)  # the trust policy's levels (_parse_trust), keys resolved
     signing: SigningSettings | None = None  # what signs this host's publishes (governance.trust.signing)
     requirements: dict = field(default_factory=dict)  # metadata required per level (_parse_requirements)
+    tls: dict = field(default_factory=dict)  # ca_bundle (path), insecure (bool): governance.tls
+    kerberos: dict = field(default_factory=dict)  # principal, keytab (paths only): governance.kerberos
 
     def target_name(self, target: str | None) -> str | None:
         """The name in ``targets:`` of ``target`` (a name or a URI; None: the default target), if it has one."""
@@ -159,7 +161,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _check_no_secrets(data, "", file)
     unknown = set(data) - {"atlas", "registries", "targets", "defaults", "mlflow", "state_dir", "limits",
-                           "data_roots", "trust", "signing", "requirements"}
+                           "data_roots", "trust", "signing", "requirements", "tls", "kerberos"}
     if unknown:
         raise ConfigError(f"{file}: unknown section(s) {', '.join(sorted(unknown))}")
     atlas = data.get("atlas") or {}
@@ -195,7 +197,28 @@ def load_config(path: str | Path | None = None) -> Config:
                   data_roots=tuple(_expand(str(r), "data_roots") for r in roots),
                   trust=_parse_trust(data.get("trust"), file, set(targets)),
                   signing=_parse_signing(data.get("signing"), file),
-                  requirements=_parse_requirements(data.get("requirements"), file, set(targets)))
+                  requirements=_parse_requirements(data.get("requirements"), file, set(targets)),
+                  tls=_parse_section(data.get("tls"), file, "tls", {"ca_bundle": str, "insecure": bool}),
+                  kerberos=_parse_section(data.get("kerberos"), file, "kerberos",
+                                          {"principal": str, "keytab": str, "ccache": str}))
+
+
+def _parse_section(node: object, file: Path, name: str, keys: dict[str, type]) -> dict:
+    """A flat section of known keys and types; string values may use ``${VAR}``, paths relative to the file."""
+    if node is None:
+        return {}
+    if not isinstance(node, dict) or set(node) - set(keys):
+        raise ConfigError(f"{file}: {name} takes only {', '.join(keys)}")
+    out: dict = {}
+    for key, value in node.items():
+        if not isinstance(value, keys[key]):
+            raise ConfigError(f"{file}: {name}.{key} must be a {keys[key].__name__}")
+        if isinstance(value, str):
+            value = _expand(value, f"{name}.{key}")
+            if key in ("ca_bundle", "keytab"):
+                value = str((file.parent / value).resolve())
+        out[key] = value
+    return out
 
 
 def _parse_requirements(section: object, file: Path, target_names: set[str]) -> dict:

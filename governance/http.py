@@ -20,6 +20,7 @@ from urllib3.util.retry import Retry
 
 from governance.deadlines import Clock, current_clock
 from governance.stops import interruption_point
+from governance.tls import session_verify, untrusted_message
 
 DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -64,10 +65,23 @@ class TimeoutSession(requests.Session):
         self.default_timeout = timeout
         self.attempts = attempts  # first try + retries of the mounted adapters: each gets a share of the clock
         self.retried_methods = retried_methods  # None: all; a method not retried gets all the time left
+        self.verify = session_verify()  # the company's CA bundle (governance.tls); a caller may narrow it
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """The call, with its TLS failure told as which server and which CA setting (governance.tls)."""
+        try:
+            return self._request(method, url, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            if "certificate verify failed" not in str(exc):
+                raise
+            raise requests.exceptions.SSLError(untrusted_message(url, exc, self.verify),
+                                               request=exc.request, response=exc.response) from exc
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         interruption_point()  # a batch's deploy that was asked to stop stops here, before its next call
         kwargs.setdefault("timeout", self.default_timeout)
+        # explicit, because requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's own verify
+        kwargs.setdefault("verify", self.verify)
         clock = current_clock()
         if clock is None:
             return super().request(method, url, **kwargs)

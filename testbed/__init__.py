@@ -18,4 +18,5 @@ SERVICES: dict[str, str] = {
     "prefect-server": "testbed.prefect_server:PrefectServerService",
     "hdfs": "testbed.hdfs:HdfsService",
     "spark": "testbed.spark:SparkService",
+    "kdc": "testbed.kdc:KdcService",
 }

@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("service", choices=sorted(SERVICES))
     parser.add_argument("--port", type=int, default=None, help="main port (default: a free one)")
     parser.add_argument("--workdir", default=None, help="state folder (default: a new temporary folder)")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve HTTPS with a certificate of a testbed CA (its bundle: ca_bundle in the ready "
+                             "line); the emulators support it")
+    parser.add_argument("--kerberos", action="store_true",
+                        help="hdfs: a Kerberized cluster against a KDC of its own (realm, krb5.conf and keytabs "
+                             "in the ready line)")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"testbed-{args.service}-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -34,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service = service_class(args.service)(workdir, args.port)
+    cls = service_class(args.service)
+    if args.kerberos and args.service != "hdfs":
+        print(f"testbed {args.service}: --kerberos is supported by hdfs only", file=sys.stderr)
+        return 2
+    service = cls(workdir, args.port, kerberos=True) if args.kerberos else cls(workdir, args.port)
+    if args.tls and not service.supports_tls:
+        print(f"testbed {args.service}: --tls is not supported by this service", file=sys.stderr)
+        return 2
+    service.tls = args.tls
     try:
         info = service.start()
         starting = False

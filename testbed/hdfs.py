@@ -33,9 +33,25 @@ class HdfsService(Service):
 
     name = "hdfs"
 
-    def __init__(self, workdir: Path, port: int | None = None, *, ha: bool = False):
+    def __init__(self, workdir: Path, port: int | None = None, *, ha: bool = False, kerberos: bool = False):
         super().__init__(workdir, port)
         self.ha = ha
+        self.kerberos = kerberos  # secured against a KDC of its own (testbed.kdc): SPNEGO on WebHDFS
+
+    def _kerberos_flags(self) -> tuple[list[str], dict[str, Any]]:
+        """JVM flags of a Kerberized cluster and what the ready line adds (realm, krb5.conf, user keytabs)."""
+        from testbed.kdc import KdcService
+
+        self.kdc = KdcService(self.workdir / "kerberos")
+        kdc = self.kdc.start()
+        realm, keytabs = kdc["realm"], kdc["principals"]
+        flags = [f"-Djava.security.krb5.conf={kdc['krb5_conf']}",
+                 f"-Dmodelgov.hdfs.principal=hdfs/localhost@{realm}",
+                 f"-Dmodelgov.hdfs.keytab={keytabs[f'hdfs/localhost@{realm}']}",
+                 f"-Dmodelgov.http.principal=HTTP/localhost@{realm}",
+                 f"-Dmodelgov.http.keytab={keytabs[f'HTTP/localhost@{realm}']}"]
+        return flags, {"realm": realm, "krb5_conf": kdc["krb5_conf"], "principals": {
+            p: k for p, k in keytabs.items() if "/" not in p}, "kdc_pid": kdc["pid"]}
 
     def start(self) -> dict[str, Any]:
         if self.ha and self.port:
@@ -45,7 +61,14 @@ class HdfsService(Service):
         exe = java()
         lib = fetch_jars(JAVA_DIR / "pom.xml")
         owner = registry_user()
-        argv = [exe, "-Xmx768m", "-XX:TieredStopAtLevel=1",  # C1 only: starts in half the time
+        secured: list[str] = []
+        extra: dict[str, Any] = {}
+        if self.kerberos:
+            if self.ha:
+                raise ServiceError("--kerberos with ha is not supported")
+            secured, extra = self._kerberos_flags()
+            owner = "alice"  # the KDC's user principal: the SPNEGO user the namenode sees
+        argv = [exe, "-Xmx768m", "-XX:TieredStopAtLevel=1", *secured,  # C1 only: starts in half the time
                 f"-Dlog4j.configuration=file:{JAVA_DIR / 'log4j.properties'}",
                 "-cp", f"{lib}/*", str(JAVA_DIR / "MiniHdfs.java"),
                 str(self.workdir / "dfs"), "0", str(self.port or 0), owner, *(["ha"] if self.ha else [])]
@@ -54,11 +77,14 @@ class HdfsService(Service):
         proc = self.process.start()
         ports = self.process.read_ready_line(START_TIMEOUT * (2 if self.ha else 1), "HDFS MiniDFSCluster")
         http = ports["http_ports"]
-        namenodes = ",".join(f"127.0.0.1:{p}" for p in http)
+        host = "localhost" if self.kerberos else "127.0.0.1"  # SPNEGO's service principal is HTTP/localhost
+        namenodes = ",".join(f"{host}:{p}" for p in http)
         self.info = {"service": self.name, "url": f"http://127.0.0.1:{http[0]}", "pid": proc.pid,
                      "registry_uri": f"hdfs://{namenodes}/registry", "rpc_port": ports["rpc_ports"][0],
                      "datanode_http_port": ports["datanode_http_port"], "superuser": ports["superuser"],
-                     "registry_user": owner}
+                     "registry_user": owner, **extra}
+        if self.kerberos:
+            self.info["url"] = f"http://localhost:{http[0]}"
         if self.ha:
             self.info["namenode_urls"] = [f"http://127.0.0.1:{p}" for p in http]
             self.info["rpc_ports"] = ports["rpc_ports"]
@@ -77,3 +103,7 @@ class HdfsService(Service):
         if process is not None:
             process.stop()
             self.process = None
+        kdc = getattr(self, "kdc", None)
+        if kdc is not None:
+            kdc.stop()
+            self.kdc = None

@@ -72,6 +72,8 @@ class Service(ABC):
     ``{"service", "url", "pid"}`` plus ``registry_uri``/``target_uri`` and service-specific fields."""
 
     name: ClassVar[str]
+    supports_tls: ClassVar[bool] = False  # may serve HTTPS with a testbed CA's certificate (testbed.certs)
+    tls: bool = False
 
     def __init__(self, workdir: Path, port: int | None = None):
         self.workdir = Path(workdir).resolve()

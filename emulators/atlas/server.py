@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import tempfile
 import threading
 import time
@@ -492,7 +493,8 @@ def _not_found() -> _NotFound:
     return _NotFound()
 
 
-def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> type[BaseHTTPRequestHandler]:
+def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str],
+                 spnego: Any = None) -> type[BaseHTTPRequestHandler]:
     """Build the request handler class bound to one emulator instance."""
     compiled = [(m, re.compile("^" + p + "/?$"), fn, mut) for m, p, fn, mut in core.routes()]
 
@@ -508,6 +510,8 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
 
         def _send(self, status: int, body: bytes | None, ctype: str = "application/json;charset=UTF-8") -> None:
             self.send_response(status)
+            if spnego is not None and (status == 401 or self._negotiate):  # Kerberos: the SPNEGO challenge/answer
+                self.send_header("WWW-Authenticate", f"Negotiate {self._negotiate}" if self._negotiate else "Negotiate")
             if body is None:  # Atlas's AuditFilter sets requestId after the body is committed: bodiless only
                 self.send_header("requestId", str(uuid.uuid4()))
             if body is not None:
@@ -521,6 +525,9 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
             if path.rstrip("/") == "/api/atlas/admin/status":
                 return "anonymous"
             header = self.headers.get("Authorization") or ""
+            if spnego is not None:  # atlas.authentication.method.kerberos=true: SPNEGO only
+                user, self._negotiate = spnego.authenticate(header)
+                return user
             if header.startswith("Basic "):
                 try:
                     user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
@@ -532,6 +539,7 @@ def make_handler(core: AtlasCore, users: dict[str, str], tokens: set[str]) -> ty
             return None
 
         def _handle(self) -> None:
+            self._negotiate = None
             split = urlsplit(self.path)
             path = unquote(split.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -591,23 +599,29 @@ class AtlasEmulator(ServedInBackground):
     """In-process Atlas v2 emulator: start() serves in a background thread, stop() shuts it down."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state_path: str | None = None,
-                 users: dict[str, str] | None = None, tokens: list[str] | None = None) -> None:
+                 users: dict[str, str] | None = None, tokens: list[str] | None = None,
+                 tls: ssl.SSLContext | None = None, spnego: Any = None) -> None:
         self.host, self.port = host, port
+        self.tls = tls  # a server context: serve HTTPS (the secured-cluster tests)
+        self.spnego = spnego  # an emulators.spnego.SpnegoAcceptor: Kerberos (SPNEGO) instead of basic auth
         self.core = AtlasCore(state_path)
         self.users = dict(users or {"admin": "admin"})
         self.tokens = set(tokens or [])
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def stop(self) -> None:
         super().stop()
         self.core.flush()
 
     def start(self) -> AtlasEmulator:
-        server = ThreadingHTTPServer((self.host, self.port), make_handler(self.core, self.users, self.tokens))
+        server = ThreadingHTTPServer((self.host, self.port), make_handler(self.core, self.users, self.tokens,
+                                                                         self.spnego))
         server.daemon_threads = True
+        if self.tls:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._serve(server, "atlas-emulator")
         return self

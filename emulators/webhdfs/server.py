@@ -7,6 +7,8 @@ The namenode answers metadata operations itself and redirects CREATE/APPEND/OPEN
 from __future__ import annotations
 
 import json
+import secrets
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -106,6 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
               content_type: str = "application/json") -> None:
         self.send_response(status)
+        if getattr(self, "_negotiate", None):  # SPNEGO's answer token (mutual authentication)
+            self.send_header("WWW-Authenticate", f"Negotiate {self._negotiate}")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         if body or content_type == "application/json":
@@ -163,7 +167,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, b"Not Found", content_type="text/plain")
                 return
             hdfs_path = Namespace.normalize(path[len(PREFIX):] or "/")
-            user = params.get("doas") or params.get("user.name") or DEFAULT_USER
+            self._negotiate = None
+            if self.emulator.spnego is not None:
+                user = self._kerberos_user(params)
+                if user is None:
+                    return
+            else:
+                user = params.get("doas") or params.get("user.name") or DEFAULT_USER
             op = params.get("op", "").upper()
             self.handle_op(op, hdfs_path, user, params)
         except RemoteError as err:
@@ -171,6 +181,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(err)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
+
+    def _kerberos_user(self, params: dict) -> str | None:
+        """Secure mode: the namenode authenticates SPNEGO (user.name is ignored, as on a Kerberized cluster)
+        and hands a delegation token to the datanode in its redirect; the datanode accepts only that token.
+        None when this request was refused (the answer is sent)."""
+        emu = self.emulator
+        if self.role == "datanode":
+            user = emu.delegation_tokens.get(params.get("delegation", ""))
+            if user is None:
+                self._drain_quietly()
+                refused = RemoteError("SecurityException", "Failed to obtain user group information: "
+                                      "java.io.IOException: Security enabled but user not authenticated by filter")
+                refused.java_class, refused.status = "java.lang.SecurityException", 403
+                self._error(refused)
+            return user
+        user, self._negotiate = emu.spnego.authenticate(self.headers.get("Authorization"))
+        if user is None:
+            self._drain_quietly()
+            self._send(401, b"<html><body><h2>HTTP ERROR 401 Authentication required</h2></body></html>",
+                       headers={"WWW-Authenticate": "Negotiate"}, content_type="text/html;charset=iso-8859-1")
+        return user
 
     def _drain_quietly(self) -> None:
         try:
@@ -208,9 +239,11 @@ class NamenodeHandler(_Handler):
             if op != "CREATE":
                 ns.open_file(user, path)  # 404 before redirecting, as the namenode does
             query = urlsplit(self.path).query + f"&namenoderpcaddress={NN_RPC}"
+            if emu.spnego is not None:
+                query += f"&delegation={emu.delegation_token(user)}"
             if op == "CREATE" and "createparent" not in params:
                 query += "&createflag=&createparent=true"
-            location = f"http://{emu.host}:{emu.datanode_port}{PREFIX}{quote(path)}?{query}"
+            location = f"{'https' if emu.tls else 'http'}://{emu.host}:{emu.datanode_port}{PREFIX}{quote(path)}?{query}"
             if _bool(params, "noredirect"):
                 self._json({"Location": location})
             else:
@@ -322,18 +355,28 @@ class WebHdfsEmulator(ServedInBackground):
     """
 
     def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0, *, datanode_port: int = 0,
-                 standby: bool = False, namespace: Namespace | None = None):
+                 standby: bool = False, namespace: Namespace | None = None, tls: ssl.SSLContext | None = None,
+                 spnego: object = None):
         self.namespace = namespace or Namespace(Path(root))
         self.host = host
         self.port = port
         self.datanode_port = datanode_port
         self.standby = standby
+        self.tls = tls  # a server context: namenode and datanode speak HTTPS (swebhdfs://)
+        self.spnego = spnego  # an emulators.spnego.SpnegoAcceptor: a Kerberized namenode
+        self.delegation_tokens: dict[str, str] = {}
         self.failures = FailureSwitch()
         self.requests: list[str] = []
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def delegation_token(self, user: str) -> str:
+        """A delegation token for ``user`` (what a Kerberized namenode puts in its datanode redirects)."""
+        token = secrets.token_urlsafe(24)
+        self.delegation_tokens[token] = user
+        return token
 
     def inject_write_failure(self, after_bytes: int = 0, *, exception: str = "DiskErrorException",
                              message: str = "No space left on device") -> None:
@@ -345,7 +388,10 @@ class WebHdfsEmulator(ServedInBackground):
 
     def _serve_role(self, handler: type[_Handler], port: int) -> _Server:
         cls = type(handler.__name__, (handler,), {"emulator": self})
-        return self._serve(_Server((self.host, port), cls), f"webhdfs-{handler.role}")
+        server = _Server((self.host, port), cls)
+        if self.tls:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        return self._serve(server, f"webhdfs-{handler.role}")
 
     def start(self) -> WebHdfsEmulator:
         dn = self._serve_role(DatanodeHandler, self.datanode_port)

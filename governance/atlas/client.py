@@ -74,13 +74,18 @@ class AtlasSettings:
 
     @classmethod
     def from_env(cls, url: str | None = None) -> AtlasSettings:
-        """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, ATLAS_CA_BUNDLE."""
+        """Read ATLAS_URL, ATLAS_USERNAME, ATLAS_PASSWORD, ATLAS_TOKEN, ATLAS_AUTH=kerberos, and the CA bundle:
+        ATLAS_CA_BUNDLE for Atlas alone, else the one of every client (``governance.tls``)."""
         from governance.secrets import refuse_credentials
+        from governance.tls import INSECURE_ENV, session_verify
 
         env = os.environ
         refuse_credentials(url or env.get("ATLAS_URL"), "Atlas URL")
-        ca = env.get("ATLAS_CA_BUNDLE")
-        verify: bool | str = ca if ca else env.get("ATLAS_TLS_VERIFY", "true").lower() != "false"
+        if env.get("ATLAS_TLS_VERIFY", "true").strip().lower() == "false":
+            raise ConfigError(f"ATLAS_TLS_VERIFY=false is no longer read: certificate verification is turned off "
+                              f"only by {INSECURE_ENV}=true (logged, refused for production); better, set "
+                              "ATLAS_CA_BUNDLE or MODELGOV_CA_BUNDLE to the CA that signed Atlas's certificate")
+        verify: bool | str = env.get("ATLAS_CA_BUNDLE") or session_verify()
         try:
             deadline = float(env.get(DEADLINE_ENV) or DEFAULT_DEADLINE)
         except ValueError as exc:
@@ -105,15 +110,17 @@ class AtlasClient:
         self.session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
         if settings.token:
             self.session.headers["Authorization"] = f"Bearer {settings.token}"
-        elif settings.kerberos:
-            try:
-                from requests_kerberos import OPTIONAL, HTTPKerberosAuth
-            except ImportError as exc:
-                raise ConfigError("ATLAS_AUTH=kerberos needs the kerberos extra: pip install "
-                                  "'model-governance[kerberos]'") from exc
-            self.session.auth = HTTPKerberosAuth(mutual_authentication=OPTIONAL)
+        elif settings.kerberos:  # preflight: no ticket, an expired one or an unknown principal fails here
+            from governance.kerberos import spnego_auth
+
+            self.session.auth = spnego_auth()
         elif settings.username is not None:
             self.session.auth = (settings.username, settings.password or "")
+
+    @property
+    def ticket(self) -> Any:
+        """With ATLAS_AUTH=kerberos, the ``governance.kerberos.Ticket`` in use (renewed ones included)."""
+        return getattr(self.session.auth, "ticket", None)
 
     @classmethod
     def from_env(cls, url: str | None = None) -> AtlasClient:
@@ -129,9 +136,8 @@ class AtlasClient:
         try:
             resp = request_within(self.session, method, url, deadline=settings.deadline, retries=settings.retries,
                                   timeout=settings.timeout, **kwargs)
-        except requests.exceptions.SSLError as exc:
-            raise AtlasError(f"Atlas at {settings.url}: TLS verification failed ({exc.__class__.__name__}); "
-                             "set ATLAS_CA_BUNDLE to your CA file") from exc
+        except requests.exceptions.SSLError as exc:  # the message names the host and the CA setting
+            raise AtlasError(f"Atlas at {settings.url}: {exc}; for Atlas alone, ATLAS_CA_BUNDLE") from exc
         except DeadlineExceeded as exc:
             raise AtlasUnavailable(
                 f"Atlas at {settings.url} did not answer {method} {path}"
@@ -160,6 +166,11 @@ class AtlasClient:
         except ValueError:
             body = None
         status = resp.status_code
+        if status == 401 and self.ticket is not None:
+            from governance.kerberos import refused_message
+
+            return AtlasAuthError(f"Atlas {refused_message(self.settings.url, self.ticket)}", status=401,
+                                  error_code=code)
         if status == 401:
             return AtlasAuthError(f"Atlas at {self.settings.url} rejected the credentials (HTTP 401): check "
                                   "ATLAS_USERNAME/ATLAS_PASSWORD or ATLAS_TOKEN", status=401, error_code=code)

@@ -97,7 +97,7 @@ def add_location(batch: EntityBatch, uri: str, *, is_file: bool, namespace: str)
     if parsed.scheme in ("s3", "s3a"):
         return _add_s3(batch, parsed.netloc, parsed.path, is_file=is_file, namespace=namespace)
     name = parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.path
-    if parsed.scheme in ("hdfs", "webhdfs"):
+    if parsed.scheme in ("hdfs", "webhdfs", "swebhdfs"):
         return batch.add("hdfs_path", {"qualifiedName": f"{uri}@{namespace}", "name": parsed.path, "path": uri,
                                        "isFile": is_file, "clusterName": namespace})
     if parsed.scheme == "file":

@@ -18,6 +18,7 @@ from governance.errors import ConfigError
 from governance.requirement_rules import Requirement
 from governance.secrets import refuse_credentials, refuse_urls_with_credentials
 from governance.staging.limits import IntakeLimits
+from governance.tls import refuse_insecure_for
 from governance.trust.signing import SigningSettings, TrustSettings
 
 
@@ -62,6 +63,7 @@ def resolve_request(source: str = "", target: str | None = None, registry: str |
     if environment is not None and environment not in ENVIRONMENTS:
         raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
     registry_uri = cfg.registry_uri(registry)
+    refuse_insecure_for(environment or named.environment, cfg)
     refuse_urls_with_credentials(target=named.uri, registry=registry_uri,
                                  atlas=atlas_url or cfg.atlas_url or os.environ.get("ATLAS_URL"))
     return DeployRequest(target_uri=named.uri, registry_uri=registry_uri, atlas_url=atlas_url or cfg.atlas_url,

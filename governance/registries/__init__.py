@@ -13,6 +13,7 @@ _BUILTIN: dict[str, str] = {
     "s3": "governance.registries.s3:S3Registry",
     "hdfs": "governance.registries.hdfs:HdfsRegistry",
     "webhdfs": "governance.registries.hdfs:HdfsRegistry",
+    "swebhdfs": "governance.registries.hdfs:HdfsRegistry",
 }
 
 

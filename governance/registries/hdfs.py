@@ -1,6 +1,8 @@
-"""``hdfs://nn[:port][,nn2[:port]]/path`` (also ``webhdfs://``): a registry on HDFS through WebHDFS.
+"""``hdfs://nn[:port][,nn2[:port]]/path`` (also ``webhdfs://``): a registry on HDFS through WebHDFS;
+``swebhdfs://`` (Hadoop's own name for WebHDFS over HTTPS) speaks HTTPS to the namenodes, default port 9871,
+trusting the CA bundle of every client (``governance.tls``).
 
-The port is the namenode HTTP port (9870 on Hadoop 3). Several namenodes make an HA pair: the ``hdfs``
+The port is the namenode HTTP port (9870 on Hadoop 3; HTTPS: 9871). Several namenodes make an HA pair: the ``hdfs``
 client rotates to the next one on connection errors and on a StandbyException answer.
 Publish = stream every file into a temporary folder, write MANIFEST.json there last, then rename the folder
 into place with ``renameoptions=NONE`` (rename2): atomic, and refused with FileAlreadyExistsException when
@@ -11,7 +13,8 @@ listing) has one total deadline, ``MODELGOV_HDFS_DEADLINE`` seconds (``governanc
 namenode failover included.
 
 Environment: ``MODELGOV_HDFS_USER`` or ``HADOOP_USER_NAME`` (simple auth user), ``MODELGOV_HDFS_AUTH``
-(``simple`` default, or ``kerberos``, which needs the ``kerberos`` extra: requests-kerberos).
+(``simple`` default, or ``kerberos``: SPNEGO with a keytab or the ticket cache, ``governance.kerberos``;
+needs the ``kerberos`` extra: requests-gssapi).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from governance.registries.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9870
+DEFAULT_HTTPS_PORT = 9871
 TIMEOUT = (5.0, 120.0)  # (connect, read) seconds for every WebHDFS call
 FILE_PERMISSION = "644"  # octal strings: an int 0o644 would be sent as "420" and refused (§4.6)
 DIR_PERMISSION = "755"
@@ -62,17 +66,20 @@ TMP_MARK = ".tmp-"
 
 def _namenodes(uri: str) -> tuple[list[str], str]:
     parsed = urlparse(uri)
-    if parsed.scheme not in ("hdfs", "webhdfs"):
-        raise ConfigError(f"HDFS registry URI must start with hdfs:// or webhdfs://, got {uri!r}")
+    if parsed.scheme not in ("hdfs", "webhdfs", "swebhdfs"):
+        raise ConfigError(f"HDFS registry URI must start with hdfs://, webhdfs:// or swebhdfs:// (HTTPS), "
+                          f"got {uri!r}")
+    https = parsed.scheme == "swebhdfs"
     hosts = [h.strip() for h in parsed.netloc.split(",") if h.strip()]
     if not hosts:
         raise ConfigError(f"HDFS registry URI {uri!r} names no namenode (hdfs://namenode:9870/path)")
     urls = []
     for host in hosts:
-        name, _, port = host.rpartition(":") if ":" in host else (host, "", str(DEFAULT_PORT))
+        default = DEFAULT_HTTPS_PORT if https else DEFAULT_PORT
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", str(default))
         if not port.isdigit():
             raise ConfigError(f"HDFS registry URI {uri!r}: bad namenode port in {host!r}")
-        urls.append(f"http://{name}:{port}")
+        urls.append(f"{'https' if https else 'http'}://{name}:{port}")
     root = posixpath.normpath(unquote(parsed.path or ""))
     if not root.startswith("/") or root == "/":
         raise ConfigError(f"HDFS registry URI {uri!r} needs an absolute folder, e.g. hdfs://nn:9870/models")
@@ -95,12 +102,13 @@ def _client(urls: list[str]) -> Client:
         user = os.environ.get("MODELGOV_HDFS_USER") or os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
         return InsecureClient(url, user=user, session=session, timeout=TIMEOUT)
     if auth == "kerberos":
-        try:
-            from hdfs.ext.kerberos import KerberosClient
-        except ImportError as exc:
-            raise ConfigError("MODELGOV_HDFS_AUTH=kerberos needs requests-kerberos: "
-                              "pip install 'model-governance[kerberos]' (and apt-get install libkrb5-dev)") from exc
-        return KerberosClient(url, mutual_auth="OPTIONAL", session=session, timeout=TIMEOUT)
+        # SPNEGO to the namenode (requests-gssapi, governance.kerberos: a keytab or the ticket cache, checked
+        # here, before anything is written); the namenode's redirects carry a delegation token for the
+        # datanode, as WebHDFS does on a secured cluster, so no user.name is sent
+        from governance.kerberos import spnego_auth
+
+        session.auth = spnego_auth(hosts=[urlparse(u).hostname or "" for u in urls])
+        return Client(url, session=session, timeout=TIMEOUT)
     raise ConfigError(f"MODELGOV_HDFS_AUTH={auth!r} is not supported; use 'simple' or 'kerberos'")
 
 
@@ -113,6 +121,11 @@ class HdfsRegistry(Registry):
         super().__init__(uri.rstrip("/"))
         self.deadline = hdfs_deadline()
         self.client = _client(self.namenodes)
+
+    @property
+    def ticket(self):  # noqa: ANN201 - governance.kerberos.Ticket | None
+        """With MODELGOV_HDFS_AUTH=kerberos, the Kerberos ticket in use (for doctor and error messages)."""
+        return getattr(self.client._session.auth, "ticket", None)
 
     # -- errors ------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -132,6 +145,11 @@ class HdfsRegistry(Registry):
         if isinstance(exc, HdfsError):
             # a datanode relays the namenode's exception with its Java stack trace: keep the first line
             message = str(exc).split("\n\tat ", 1)[0].strip()
+            ticket = self.ticket
+            if ticket is not None and message.startswith("Authentication failure"):  # a 401 to our SPNEGO token
+                from governance.kerberos import refused_message
+
+                return RegistryError(f"HDFS {action} {path}: {refused_message(', '.join(self.namenodes), ticket)}")
             if message.endswith("(is not a directory)"):
                 # a file where a folder belongs; HDFS calls it AccessControlException (or
                 # ParentNotDirectoryException), which reads like a permission problem

@@ -121,7 +121,12 @@ def make_client(endpoint_url: str | None = None, deadline: float | None = None):
     config = Config(connect_timeout=min(5.0, share), read_timeout=min(60.0, share),
                     retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
                     s3={"addressing_style": "path"} if endpoint_url else None)
-    client = _session().client("s3", endpoint_url=endpoint_url, config=config)
+    from governance.tls import tls_settings
+
+    tls = tls_settings()  # the company's CA bundle, as for every client (None: botocore's own, AWS_CA_BUNDLE)
+    if tls.insecure:
+        log.warning("TLS certificate verification is OFF for S3 %s", endpoint_url or "(AWS)")
+    client = _session().client("s3", endpoint_url=endpoint_url, config=config, verify=tls.boto_verify)
     client.meta.events.register("before-send.s3", _check_clock)
     return client
 

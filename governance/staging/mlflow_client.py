@@ -117,11 +117,11 @@ class TrackingSettings:
         if parsed.password or parsed.username:
             raise MLflowError("MLFLOW_TRACKING_URI contains credentials; remove them and set "
                               "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN")
-        verify: bool | str = True
-        if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-            verify = False
-        elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
-            verify = os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"]
+        from governance.tls import session_verify
+
+        # MLflow's own settings first (its users know them), else the CA bundle of every client; MLflow's
+        # insecure switch counts as insecure (governance.tls: logged loudly, refused for production)
+        verify: bool | str = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or session_verify()
         return cls(uri=uri.rstrip("/"), token=os.environ.get("MLFLOW_TRACKING_TOKEN") or None,
                    username=os.environ.get("MLFLOW_TRACKING_USERNAME") or None,
                    password=os.environ.get("MLFLOW_TRACKING_PASSWORD") or None, verify=verify)

@@ -118,7 +118,7 @@ def storage_uri(location: str, executable: str) -> str:
     path = parsed.path.rstrip("/")
     if folder:
         path = f"{path}/{folder}"
-    if scheme in ("hdfs", "webhdfs"):
+    if scheme in ("hdfs", "webhdfs", "swebhdfs"):
         return f"{scheme}://{path.lstrip('/')}"
     if scheme == "s3a":
         scheme = "s3"
@@ -383,7 +383,8 @@ class KServeTarget(ServingTarget):
                 timed_out = late(exc, clock, f"kserve smoke test POST {endpoint}", self.where)
                 if timed_out:
                     raise timed_out from exc
-                if isinstance(exc, requests.ConnectionError):
+                # (an untrusted certificate is an SSLError, a ConnectionError too: a failure, never a skip)
+                if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.exceptions.SSLError):
                     details["smoke"] = f"skipped: {url} is not reachable from here ({type(exc).__name__})"
                     return None, {}
                 raise TargetError(f"kserve {self.where}: smoke test POST {endpoint} failed: {exc}") from exc

@@ -63,7 +63,7 @@ IMPLEMENTATIONS = {
 SUFFIX_FRAMEWORK = {".joblib": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn", ".bst": "xgboost",
                     ".ubj": "xgboost", ".txt": "lightgbm"}
 SETTINGS_FILE = "model-settings.json"
-QUERY_KEYS = {"repository", "public_url", "keep_previous", "ready_timeout"}
+QUERY_KEYS = {"repository", "public_url", "keep_previous", "ready_timeout", "tls"}
 DEFAULT_READY_TIMEOUT_S = 1800.0  # large models take minutes to load; ?ready_timeout=SECONDS per target
 LOCK_FILE = ".modelgov-deploy.lock"
 PROOF_MARK = "--modelgov-proof-"  # NAME--modelgov-proof-ID: where other bytes of a serving version are proven
@@ -82,7 +82,9 @@ class MLServerTarget(ServingTarget):
             raise ConfigError(f"{uri}: missing ?repository=DIR (MLServer's model repository folder)")
         self.repository = Path(query["repository"])
         self._host_detail = f"{parsed.hostname}:{parsed.port}"
-        self.base_url = f"http://{self._host_detail}"
+        # ?tls=true: MLServer behind HTTPS (its own TLS or a proxy), verified with the CA bundle (governance.tls)
+        scheme = "https" if query.get("tls", "false").lower() == "true" else "http"
+        self.base_url = f"{scheme}://{self._host_detail}"
         self.public_url = query.get("public_url", self.base_url).rstrip("/")
         self.keep_previous = query.get("keep_previous", "false").lower() == "true"
         self.ready_timeout_s = ready_timeout_s if ready_timeout_s is not None else parse_seconds(
@@ -113,6 +115,8 @@ class MLServerTarget(ServingTarget):
                 timed_out = late(exc, active, f"MLServer {method} {path}", self.host_detail, setting)
                 if timed_out:
                     raise timed_out from exc
+                if isinstance(exc, requests.exceptions.SSLError):  # names the host and the CA setting
+                    raise TargetError(f"MLServer at {self.host_detail}: {exc}") from exc
                 raise TargetError(f"MLServer at {self.host_detail} is not reachable: "
                                   f"{exc.__class__.__name__}") from exc
 

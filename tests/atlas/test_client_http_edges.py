@@ -143,7 +143,7 @@ def test_kerberos_without_extra_is_a_clear_error(monkeypatch):
     real_import = builtins.__import__
 
     def no_kerberos(name, *args, **kwargs):
-        if name == "requests_kerberos":
+        if name in ("requests_gssapi", "gssapi"):
             raise ImportError(name)
         return real_import(name, *args, **kwargs)
 

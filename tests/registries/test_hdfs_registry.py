@@ -312,8 +312,8 @@ def test_uri_parsing_and_config_errors(monkeypatch):
 
 def test_kerberos_without_the_extra_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("MODELGOV_HDFS_AUTH", "kerberos")
-    monkeypatch.setitem(sys.modules, "hdfs.ext.kerberos", None)  # as if requests-kerberos were missing
-    with pytest.raises(ConfigError, match="requests-kerberos"):
+    monkeypatch.setitem(sys.modules, "requests_gssapi", None)  # as if the kerberos extra were missing
+    with pytest.raises(ConfigError, match=r"model-governance\[kerberos\]' \(requests-gssapi"):
         HdfsRegistry("hdfs://nn1:9870/registry")
 
 

@@ -251,3 +251,19 @@ def test_a_failed_compensation_is_reported_plainly(fake_kubectl, tmp_path: Path)
     assert isinstance(info.value.cause, TargetError)
     # what serves is still the rolled-out v1 revision: the record can say so
     assert {m.version: m.traffic_percent for m in target().served("price-model")} == {"1.0": 100}
+
+
+def test_smoke_against_an_untrusted_certificate_fails_and_is_never_skipped(fake_kubectl, release, tmp_path,
+                                                                          monkeypatch) -> None:
+    """requests' SSLError is a ConnectionError: it must not read as "not reachable from here" (issue 25)."""
+    from emulators.atlas import AtlasEmulator
+    from testbed.certs import TestCa
+
+    monkeypatch.delenv("MODELGOV_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    rel = release.__class__(metadata=release.metadata, registered=release.registered, registry=release.registry,
+                            example_request=V2_REQUEST)
+    with AtlasEmulator(tls=TestCa(tmp_path / "ca", "other").server("kserve").server_context()) as https:
+        fake_kubectl.set(url=https.url)
+        with pytest.raises(TargetError, match=rf"the certificate of 127.0.0.1:{https.port} is not trusted"):
+            target().deploy(rel)
