@@ -11,8 +11,8 @@ import shutil
 import pytest
 
 from governance.atlas.typedefs import install_types
+from testbed.counting_proxy import CountingProxy
 from tests.conftest import EXAMPLE, write_metadata
-from tests.counting_proxy import CountingProxy
 from tests.flow.test_cli import modelgov
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
