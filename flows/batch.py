@@ -65,6 +65,12 @@ def _progress_printer(total: int, enabled: bool) -> Callable[[str, DeploySummary
     return show
 
 
+def _not_started(source: str, show) -> DeploySummary:
+    summary = DeploySummary.failed_before_record(source, "deploy", "interrupted before it started")
+    show(source, summary)
+    return summary
+
+
 @task(name="validate-one", cache_policy=NO_CACHE)
 def validate_one(request: DeployRequest, show) -> Validated | DeploySummary:
     """Fetch and validate one source before the batch reads its models' records ahead; the failed summary
@@ -89,9 +95,7 @@ def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecis
         if stop_requested():  # the batch got SIGTERM/SIGINT: what has not started does not start
             if validated is not None:
                 validated[1].cleanup()
-            summary = DeploySummary.failed_before_record(source, "deploy", "interrupted before it started")
-            show(source, summary)
-            return summary
+            return _not_started(source, show)
         show(source, None)
         try:
             summary = run_saga(request, approval=approval, run=run, validated=validated)
@@ -108,6 +112,8 @@ def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecis
 def _deploy_chunk(requests: list[DeployRequest], limit: int, show, approval: ApprovalDecision | None,
                   run: BatchRun) -> list[DeploySummary]:
     """Validate a chunk of the batch, read its models' records ahead in bulk, deploy it."""
+    if stop_requested():  # the batch got SIGTERM/SIGINT: a chunk not started is not even validated
+        return [_not_started(r.source, show) for r in requests]
     checked = [f.result() for f in [validate_one.submit(r, show) for r in requests]]
     run.read_ahead([v[0].metadata.name for v in checked if not isinstance(v, DeploySummary)])
     futures = [None if isinstance(v, DeploySummary) else deploy_one.submit(r, limit, show, approval, run, v)
