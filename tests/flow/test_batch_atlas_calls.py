@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 
 import pytest
 
@@ -64,3 +65,47 @@ def test_batch_of_new_models_makes_at_most_four_atlas_calls_per_model(prefect_ap
             (hit["attributes"]["status"], hit["attributes"]["outcome"]))
     expected = {f"batch{size}-m{i}" for size in SIZES for i in range(size)}
     assert recorded == {name: [("deployed", "succeeded")] for name in expected}
+
+
+@pytest.mark.real_atlas
+def test_read_ahead_is_one_call_a_page_on_real_atlas(real_atlas, example_repo, tmp_path):
+    """What the read-ahead relies on, on a real Apache Atlas: ``GET /v2/entity/bulk/uniqueAttribute`` answers a
+    page that names a model Atlas does not hold (it leaves it out instead of refusing the page, so no
+    name-by-name fallback), and the project comes with its builds as owned children."""
+    from datetime import UTC, datetime
+
+    from governance.atlas.client import AtlasClient, AtlasSettings
+    from governance.deploy.ledger import Ledger
+    from governance.deploy.record import DeploymentRecord, TargetInfo
+    from governance.registries.file import FileRegistry
+    from governance.staging.validate import validate_repo
+
+    name = f"read-ahead-{uuid.uuid4().hex[:8]}"
+    write_metadata(example_repo, model_name=name)
+    staged = validate_repo(example_repo)
+    registered = FileRegistry(f"file://{tmp_path / 'registry'}").publish(staged)
+    record = DeploymentRecord(deployment_id="run-1", staged=staged, registered=registered,
+                              target=TargetInfo("mlserver", "mlserver://h:1?repository=/x", "h:1"),
+                              started_at=datetime.now(UTC), deployed_by="tester", run_id="run-1")
+    settings = AtlasSettings(url=real_atlas["url"], username=real_atlas["username"],
+                             password=real_atlas["password"])
+    writer = Ledger(AtlasClient(settings))
+    try:
+        writer.check()
+        writer.record_intent(record)
+    finally:
+        writer.close()
+    with CountingProxy(real_atlas["url"]) as proxy:
+        reader = Ledger(AtlasClient(AtlasSettings(url=proxy.url, username=settings.username,
+                                                  password=settings.password)))
+        try:
+            found = reader.read_models([name, f"{name}-never-recorded"])
+            reads = dict(proxy.by_endpoint())
+            deployments = found[name].deployments(reader.atlas)
+            print(f"read-ahead: {reads}; deployments then: {dict(proxy.by_endpoint())}")
+        finally:
+            reader.close()
+    assert reads == {"GET /api/atlas/v2/entity/bulk/uniqueAttribute/type/ml_project": 1}, reads
+    assert found[f"{name}-never-recorded"].project is None
+    assert [b["attributes"]["modelVersion"] for b in found[name].builds] == ["1.0"]
+    assert [d["attributes"]["status"] for d in deployments] == ["deploying"]
