@@ -14,6 +14,9 @@ the Atlas emulator and a real MLServer. Every case runs as its own process, the 
   Target: ratio at most 0.1 (10x faster).
 - ``deploy_batch_100_vs_bare_loop``: the same batch against a shell loop of ``bare_deploy.sh`` over 100 models.
   Target: ratio at most 3.
+- ``atlas_calls_per_model_batch`` (issue 23): the Atlas calls a ``deploy --from-file`` of new models adds per
+  model (the growth from 10 to 40 models, through ``testbed.counting_proxy`` in front of the emulator) against
+  the calls per model of separate ``modelgov deploy`` runs. Target: at most 4 calls per model.
 The cases of one run go in a rotating order; every run deploys new versions.
 """
 
@@ -30,7 +33,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.common import ROOT, Target, emit, failed, log, result
+from bench.common import ROOT, Target, alternate, emit, failed, log, result
 
 EXAMPLE = ROOT / "staging_template" / "example"
 BARE = ROOT / "bench" / "bare_deploy.sh"
@@ -70,15 +73,17 @@ class Bench:
             raise RuntimeError(f"{what} exited {proc.returncode}: {(proc.stderr or proc.stdout)[-1500:]}")
         return seconds
 
-    def modelgov_deploy(self, sources: list[Path]) -> float:
+    def modelgov_deploy(self, sources: list[Path], atlas_url: str | None = None) -> float:
+        """Seconds of one `modelgov deploy` of ``sources`` (a batch when several), to ``atlas_url`` if given."""
         if len(sources) == 1:
             args = [str(sources[0])]
         else:
             listing = self.work / f"batch-{time.monotonic_ns()}.txt"
             listing.write_text("\n".join(str(s) for s in sources) + "\n")
             args = ["--from-file", str(listing)]
+        atlas = ["--atlas", atlas_url] if atlas_url else []
         return self._run([*MODELGOV, "deploy", *args, "--target", self.target, "--registry", self.registry,
-                          "--environment", "staging", "--json"], f"modelgov deploy of {len(sources)}")
+                          "--environment", "staging", "--json", *atlas], f"modelgov deploy of {len(sources)}")
 
     def bare(self, name: str, version: int) -> float:
         return self._run(["sh", str(BARE), str(self.staged(name, version)), str(self.work / "bare-registry"),
@@ -178,13 +183,51 @@ def bench_batch(b: Bench, runs: int, size: int, sample: int) -> None:
                 models=size))
 
 
+def bench_batch_calls(b: Bench, runs: int, sizes: tuple[int, int], sample: int) -> None:
+    """``atlas_calls_per_model_batch``: the Atlas calls a batch of new models adds per model, measured as the
+    growth between two batch sizes through a counting proxy in front of the emulator (new model names each
+    run); against the calls per model of separate ``modelgov deploy`` runs (``sample`` of them)."""
+    from testbed.counting_proxy import CountingProxy
+
+    small, large = sizes
+    totals: dict[int, list[int]] = {small: [], large: []}
+    by_endpoint: dict[str, int] = {}
+    with CountingProxy(b.atlas_url) as proxy:
+        def batch(run: int) -> float:
+            nonlocal by_endpoint
+            for size in sizes:
+                proxy.reset()
+                b.modelgov_deploy([b.staged(f"calls-r{run + 1}-{size}-{i:03d}", 1) for i in range(size)], proxy.url)
+                totals[size].append(proxy.total)
+            by_endpoint = dict(proxy.by_endpoint())  # the larger batch's
+            return (totals[large][-1] - totals[small][-1]) / (large - small)
+
+        def separate(run: int) -> float:
+            proxy.reset()
+            for i in range(sample):
+                b.modelgov_deploy([b.staged(f"calls-one-r{run + 1}-{i:03d}", 1)], proxy.url)
+            return proxy.total / sample
+
+        # warm-up (uncounted): the first run against a fresh emulator installs the types, once
+        ours, base = alternate(batch, separate, runs, warmup=True)
+        totals = {size: counts[1:] for size, counts in totals.items()}
+    emit(result("atlas_calls_per_model_batch", ours, base, unit="calls/model", higher_is_better=False,
+                baseline_name=f"separate modelgov deploy runs ({sample} per run), calls per model",
+                target=Target("value", "<=", 4.0), server="emulator", sizes=list(sizes),
+                calls_small=round(statistics.median(totals[small])), calls_large=round(statistics.median(totals[large])),
+                calls_by_endpoint_large=by_endpoint,
+                note=f"`modelgov deploy --from-file` of {small} and of {large} new models to one MLServer, Atlas "
+                     "emulator behind testbed.counting_proxy; value: (calls at the larger size - calls at the "
+                     "smaller) / the models more, so the constant part of a run cancels out"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 runs, a batch of 10, 2 separate deploys")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--one-by-one", type=int, default=10, help="separate deploys measured per run")
-    parser.add_argument("--only", choices=["single", "batch"], help="one of the two benchmarks")
+    parser.add_argument("--only", choices=["single", "batch", "calls"], help="one of the benchmarks")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.batch, args.one_by_one = min(args.runs, 2), 10, 2
@@ -194,14 +237,16 @@ def main(argv: list[str] | None = None) -> int:
             b = start_servers(work, stack)
         except Exception as exc:  # noqa: BLE001 - the table shows the gap
             for bench in ("deploy_single_warm_vs_bare_script", "deploy_batch_100_vs_one_by_one",
-                          "deploy_batch_100_vs_bare_loop"):
+                          "deploy_batch_100_vs_bare_loop", "atlas_calls_per_model_batch"):
                 failed(bench, f"servers did not start: {exc}")
             return 1
         status = 0
         for key, fn, bench_args, names in (
                 ("single", bench_single, (args.runs,), ["deploy_single_warm_vs_bare_script"]),
                 ("batch", bench_batch, (args.runs, args.batch, args.one_by_one),
-                 ["deploy_batch_100_vs_one_by_one", "deploy_batch_100_vs_bare_loop"])):
+                 ["deploy_batch_100_vs_one_by_one", "deploy_batch_100_vs_bare_loop"]),
+                ("calls", bench_batch_calls, (args.runs, (5, 10) if args.quick else (10, 40), 2),
+                 ["atlas_calls_per_model_batch"])):
             if args.only and args.only != key:
                 continue
             try:

@@ -27,6 +27,7 @@ ORDER = [
     "peak_rss_publish_1gib_hdfs",
     "atlas_bulk_vs_per_entity",
     "atlas_calls_per_deployment_report",
+    "atlas_calls_per_model_batch",
     "mlflow_peer_s3_publish_register",
 ]
 COLUMNS = ["bench", "value", "baseline", "ratio", "spread", "target", "ok"]

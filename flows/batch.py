@@ -17,16 +17,19 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
 from flows.artifacts import publish_batch
-from flows.deploy_model import run_saga
+from flows.deploy_model import prefect_hooks, run_saga
 from flows.target_limits import target_slot
+from governance.deploy.batch_run import BatchRun
 from governance.deploy.record import ApprovalDecision
 from governance.deploy.request import DeployRequest, resolve_run
+from governance.deploy.saga import Validated, validate_source
 from governance.deploy.summary import DeploySummary
 from governance.errors import DeployInterrupted, StepFailed
 from governance.stops import stop_requested, stops_forwarded
 from governance.targets import get_target
 
 MAX_THREADS = 16
+READ_AHEAD = 100  # sources validated, and their records read ahead from Atlas, per chunk of a batch
 _gates: dict[str, threading.BoundedSemaphore] = {}
 _gates_lock = threading.Lock()
 
@@ -62,19 +65,40 @@ def _progress_printer(total: int, enabled: bool) -> Callable[[str, DeploySummary
     return show
 
 
+def _not_started(source: str, show) -> DeploySummary:
+    summary = DeploySummary.failed_before_record(source, "deploy", "interrupted before it started")
+    show(source, summary)
+    return summary
+
+
+@task(name="validate-one", cache_policy=NO_CACHE)
+def validate_one(request: DeployRequest, show) -> Validated | DeploySummary:
+    """Fetch and validate one source before the batch reads its models' records ahead; the failed summary
+    (shown at once) when it is not a valid staged repo."""
+    try:
+        return validate_source(request, prefect_hooks())
+    except StepFailed as exc:
+        summary = DeploySummary.of_step_failure(request.source, exc)
+    except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the batch
+        summary = DeploySummary.failed_before_record(request.source, "unexpected", f"{exc.__class__.__name__}: {exc}")
+    show(request.source, summary)
+    return summary
+
+
 @task(name="deploy-one", cache_policy=NO_CACHE)
-def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecision | None = None) -> DeploySummary:
+def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecision | None = None,
+               run: BatchRun | None = None, validated: Validated | None = None) -> DeploySummary:
     """One model's saga; always returns its summary (failed or deployed), never raises for the model's fault."""
     source = request.source
     gate = target_gate(str(flow_run.id), request.target_uri, limit)
     with gate:
         if stop_requested():  # the batch got SIGTERM/SIGINT: what has not started does not start
-            summary = DeploySummary.failed_before_record(source, "deploy", "interrupted before it started")
-            show(source, summary)
-            return summary
+            if validated is not None:
+                validated[1].cleanup()
+            return _not_started(source, show)
         show(source, None)
         try:
-            summary = run_saga(request, approval=approval)
+            summary = run_saga(request, approval=approval, run=run, validated=validated)
         except StepFailed as exc:
             summary = DeploySummary.of_step_failure(source, exc)
         except DeployInterrupted as exc:  # stopped outside the governed deploy, which records its own
@@ -83,6 +107,18 @@ def deploy_one(request: DeployRequest, limit: int, show, approval: ApprovalDecis
             summary = DeploySummary.failed_before_record(source, "unexpected", f"{exc.__class__.__name__}: {exc}")
     show(source, summary)
     return summary
+
+
+def _deploy_chunk(requests: list[DeployRequest], limit: int, show, approval: ApprovalDecision | None,
+                  run: BatchRun) -> list[DeploySummary]:
+    """Validate a chunk of the batch, read its models' records ahead in bulk, deploy it."""
+    if stop_requested():  # the batch got SIGTERM/SIGINT: a chunk not started is not even validated
+        return [_not_started(r.source, show) for r in requests]
+    checked = [f.result() for f in [validate_one.submit(r, show) for r in requests]]
+    run.read_ahead([v[0].metadata.name for v in checked if not isinstance(v, DeploySummary)])
+    futures = [None if isinstance(v, DeploySummary) else deploy_one.submit(r, limit, show, approval, run, v)
+               for r, v in zip(requests, checked, strict=True)]
+    return [v if f is None else f.result() for v, f in zip(checked, futures, strict=True)]
 
 
 @flow(name="deploy-models", log_prints=False, validate_parameters=True,
@@ -95,7 +131,9 @@ def deploy_models(sources: list[str], target: str | None = None, registry: str |
     """Deploy every source; return one summary per source, in the order given. The names are resolved once
     for the whole batch (the CLI passes the ``request`` it resolved instead).
 
-    A production batch asks for one approval, for all its models, before any of them deploys."""
+    A production batch asks for one approval, for all its models, before any of them deploys. Sources are
+    validated and their records read ahead ``READ_AHEAD`` at a time (Atlas is checked once for the run:
+    ``governance.deploy.batch_run``), which also bounds how many fetched copies wait on disk."""
     if per_target_limit < 1:
         raise ValueError("per_target_limit must be at least 1")
     settings = request or resolve_run(target, registry, atlas_url, environment, namespace, config)
@@ -110,9 +148,11 @@ def deploy_models(sources: list[str], target: str | None = None, registry: str |
     # puts its target back (governance.stops)
     with target_slot(get_target(settings.target_uri), get_run_logger().info, run_id=str(flow_run.id)), \
             stops_forwarded():
-        futures = [deploy_one.submit(settings.for_source(src, progress=False), per_target_limit, show, approval)
-                   for src in sources]
-        summaries = [f.result() for f in futures]
+        run = BatchRun(settings.atlas_url, settings.namespace)  # what the run's models share of Atlas
+        requests = [settings.for_source(src, progress=False) for src in sources]
+        summaries: list[DeploySummary] = []
+        for start in range(0, len(requests), READ_AHEAD):
+            summaries += _deploy_chunk(requests[start:start + READ_AHEAD], per_target_limit, show, approval, run)
     publish_batch(summaries)
     return summaries
 

@@ -21,9 +21,10 @@ from flows.approval import DEFAULT_APPROVAL_TIMEOUT, await_approval
 from flows.artifacts import publish_deployment
 from flows.score import schedule_scoring
 from flows.target_limits import target_slot
+from governance.deploy.batch_run import BatchRun
 from governance.deploy.record import ApprovalDecision
 from governance.deploy.request import DeployRequest, resolve_request
-from governance.deploy.saga import SagaHooks, run_deploy
+from governance.deploy.saga import SagaHooks, Validated, run_deploy
 from governance.deploy.summary import DeploySummary
 from governance.errors import AtlasError, AtlasUnavailable, ConfigError, RegistryUnavailable, StepFailed
 
@@ -67,9 +68,11 @@ def prefect_hooks(approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT) -> SagaHooks
 
 
 def run_saga(request: DeployRequest, *, approval_timeout: int = DEFAULT_APPROVAL_TIMEOUT,
-               approval: ApprovalDecision | None = None) -> DeploySummary:
-    """One model's saga inside the current flow run (``deploy-model``, or one model of ``deploy-models``)."""
-    return run_deploy(request, prefect_hooks(approval_timeout), approval=approval)
+               approval: ApprovalDecision | None = None, run: BatchRun | None = None,
+               validated: Validated | None = None) -> DeploySummary:
+    """One model's saga inside the current flow run (``deploy-model``, or one model of ``deploy-models``, which
+    passes the ``run`` its models share and the source it validated)."""
+    return run_deploy(request, prefect_hooks(approval_timeout), approval=approval, run=run, validated=validated)
 
 
 @flow(name="deploy-model", log_prints=False, validate_parameters=True)

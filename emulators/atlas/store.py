@@ -263,19 +263,29 @@ class EntityStore:
         the entities mapped so far, by guid, shared by the listed entities and their owned children. So with
         minExtInfo an entity listed after its container comes back in the minimal form it was first mapped
         in, without relationshipAttributes (as Atlas 2.1 answers); compact() then leaves out of
-        referredEntities what is listed."""
+        referredEntities what is listed. Without minExtInfo an owned child is mapped in full, and so are its
+        own owned children (``mapVertexToAtlasEntity`` recurses: a project brings its builds and their
+        deployments, as Atlas 2.1 answers)."""
         mapped: dict[str, Any] = {}
         for guid in guids:
             if guid not in mapped:
                 mapped[guid] = self.entity_json(guid, ignore_rel)
-            info = self.reg.entity(self.entities[guid]["typeName"])
-            for opts in info.rel_attrs.values():
-                for opt in opts:
-                    if opt.category == "COMPOSITION" and opt.is_container:
-                        for r in self.related(guid, opt):
-                            child = r["end2"] if opt.end == 1 else r["end1"]
-                            if child not in mapped:
-                                mapped[child] = self.header(child) if min_ext else self.entity_json(child, ignore_rel)
+            queue = [guid]
+            while queue:
+                parent = queue.pop(0)
+                info = self.reg.entity(self.entities[parent]["typeName"])
+                for opts in info.rel_attrs.values():
+                    for opt in opts:
+                        if opt.category == "COMPOSITION" and opt.is_container:
+                            for r in self.related(parent, opt):
+                                child = r["end2"] if opt.end == 1 else r["end1"]
+                                if child in mapped:
+                                    continue
+                                if min_ext:
+                                    mapped[child] = self.header(child)
+                                else:
+                                    mapped[child] = self.entity_json(child, ignore_rel)
+                                    queue.append(child)
         return {"entities": [mapped[g] for g in guids],
                 "referredEntities": {g: e for g, e in mapped.items() if g not in guids}}
 

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from governance.deploy.batch_run import BatchRun
 from governance.deploy.interrupts import interrupts_raise
 from governance.deploy.ledger import Ledger, Settlement
 from governance.deploy.payload import AtlasRecord
 from governance.deploy.record import DeploymentRecord
+from governance.deploy.reference import ModelEntities
 from governance.deploy.summary import DeploySummary
 from governance.errors import (
     AtlasError,
@@ -116,7 +118,9 @@ class GovernedDeploy:
     """Runs steps 1-4 above for one record; the saga's task hook wraps ``run``, the library needs no Prefect."""
 
     def __init__(self, target: ServingTarget, ledger: Ledger, *, on_wait: Callable[[str], None] | None = None,
-                 lock_timeout_s: float | None = None, trust: TrustSettings | None = None):
+                 lock_timeout_s: float | None = None, trust: TrustSettings | None = None,
+                 run: BatchRun | None = None):
+        self.batch = run  # the batch this deploy belongs to: other models' stale records are settled once per run
         self.target = target
         self.ledger = ledger
         self.trust = trust  # modelgov.yaml's trust policy for this target; the environment's joins it
@@ -133,9 +137,11 @@ class GovernedDeploy:
             return self._locked(release, record)
 
     # -- steps -----------------------------------------------------------------------------------------------
-    def _records(self, model: str) -> list[dict]:
+    def _records(self, model: str, known: ModelEntities | None = None) -> list[dict]:
+        """The model's ``deployed``/``deploying`` records on this target (every model's on a single-model
+        target), newest first; ``known``: the model's entities as read under this lock a moment ago."""
         detail = self.target.host_detail
-        rows = {r["qualifiedName"]: r for r in self.ledger.records_on(detail, model)}
+        rows = {r["qualifiedName"]: r for r in self.ledger.records_on(detail, model, model=known)}
         if self.target.single_model:
             rows.update({r["qualifiedName"]: r for r in self.ledger.records_on(detail)})
         return sorted(rows.values(), key=lambda r: (r["createTimeMs"] or 0, r["qualifiedName"]), reverse=True)
@@ -143,8 +149,10 @@ class GovernedDeploy:
     def _served(self, model: str) -> list[ServedModel]:
         return self.target.served(None if self.target.single_model else model)
 
-    def _reconcile(self, model: str, *, keep: str | None, when: datetime) -> tuple[list[str], list[Settlement]]:
-        retire, settle = plan_reconcile(self._records(model), self._served(model), keep=keep)
+    def _reconcile(self, model: str, *, keep: str | None, when: datetime, rows: list[dict] | None = None
+                   ) -> tuple[list[str], list[Settlement]]:
+        rows = self._records(model) if rows is None else rows
+        retire, settle = plan_reconcile(rows, self._served(model), keep=keep)
         settled = [self.ledger.settle(name, serving=live, reason=ABANDONED, when=when) for name, live in settle]
         retired = self.ledger.retire(retire, when)
         for item in settled:
@@ -156,21 +164,32 @@ class GovernedDeploy:
         """Stale ``deploying`` records of other models on this target (found by search: they are old)."""
         if self.target.single_model:
             return []
-        stale = [r for r in self.ledger.deploying_on(self.target.host_detail) if r["modelName"] != model]
+        detail = self.target.host_detail
+        if self.batch is not None and not self.batch.settles_others_on(detail):
+            return []  # the run's first deploy to this target did it, under this lock
+        stale = [r for r in self.ledger.deploying_on(detail) if r["modelName"] != model]
         if not stale:
+            if self.batch is not None:
+                self.batch.others_settled_on(detail)
             return []
         serving = {(m.name, m.version) for m in self.target.served()}
         covered = {(r["modelName"], r["modelVersion"]) for r in self.ledger.deployed_on(self.target.host_detail)}
         now = datetime.now(UTC)
-        return [self.ledger.settle(r["qualifiedName"], reason=ABANDONED, when=now,
-                                   serving=(r["modelName"], r["modelVersion"]) in serving - covered)
-                for r in stale]
+        settled = [self.ledger.settle(r["qualifiedName"], reason=ABANDONED, when=now,
+                                      serving=(r["modelName"], r["modelVersion"]) in serving - covered)
+                   for r in stale]
+        if self.batch is not None:
+            self.batch.others_settled_on(detail)
+        return settled
 
     def _locked(self, release: Release, record: DeploymentRecord) -> Governed:
         model = release.metadata.name
         registered = release.registered
         try:
-            record = record.referring_to(self.ledger.check_version(registered.manifest, registered.location))
+            # one consistent read of the model under the lock answers both the reference check and which of
+            # its deployments are recorded on this target
+            known = self.ledger.read_model(model)
+            record = record.referring_to(self.ledger.check_version(registered.manifest, registered.location, known))
         except RecordMismatch as exc:
             self._refuse(record.referring_to(exc.recorded), exc)
         except GovernanceError as exc:
@@ -185,7 +204,8 @@ class GovernedDeploy:
             removed = self.target.recover(model)
             if removed:
                 log.warning("removed what a killed deploy left on %s: %s", self.target.host_detail, removed)
-            retired, settled = self._reconcile(model, keep=None, when=datetime.now(UTC))
+            before = self._records(model, known)
+            retired, settled = self._reconcile(model, keep=None, when=datetime.now(UTC), rows=before)
             settled += self._settle_other_models(model)
             current = serves_exactly(self._served(model), release, self.target.canary_percent)
         except GovernanceError as exc:
@@ -225,6 +245,13 @@ class GovernedDeploy:
         if recorded.pending:  # Atlas is down: the outcome waits in the outbox; the next deploy reconciles
             log.warning("%s v%s serves at %s; its Atlas record is pending in the outbox", model,
                         release.metadata.version, result.endpoint_url)
+            return Governed(final, recorded, retired, settled)
+        if not before and not self.target.single_model:
+            # nothing was recorded deployed or deploying for this model here under this lock (a consistent
+            # read), and nothing else writes such a record while it is held (deploys and reconcile take it; an
+            # outbox replay writes deployed/deploying only for a deployment whose intent Atlas already held):
+            # this deploy's record is the only one, nothing to supersede. A single-model target's other models come from a search, which a real
+            # Atlas answers from its index a moment late: those are read again below.
             return Governed(final, recorded, retired, settled)
         try:
             superseded, more = self._reconcile(model, keep=recorded.deployment.qualified_name,

@@ -17,11 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from governance.atlas.client import AtlasClient, AtlasSettings, related_guids
+from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.constants import (
     DEFAULT_NAMESPACE,
     DEPLOYMENT_TYPE,
-    PROJECT_TYPE,
     iso_from_millis,
     millis,
 )
@@ -29,7 +28,14 @@ from governance.atlas.typedefs import ensure_types
 from governance.deploy.outbox import Outbox, OutboxEntry
 from governance.deploy.payload import AtlasRecord, apply_deployment, deployment_payload, pending_record
 from governance.deploy.record import DeploymentRecord
-from governance.deploy.reference import RecordedBuild, check_against_record, recorded_build
+from governance.deploy.reference import (
+    ModelEntities,
+    RecordedBuild,
+    check_against_record,
+    read_model,
+    read_models,
+    recorded_build,
+)
 from governance.errors import AtlasError, AtlasNotFound, AtlasRecordPending, AtlasUnavailable, RecordMismatch
 from governance.registries.base import Manifest
 
@@ -87,6 +93,21 @@ class Ledger:
         return ledger
 
     @classmethod
+    def unchecked(cls, atlas_url: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
+        """The writer's ledger for a run that already made ``open``'s check (a batch checks once for all its
+        models, ``governance.deploy.run``): no status or type calls; the outbox is still replayed first when
+        it holds records for this Atlas (a local listing, no Atlas call when it is empty)."""
+        ledger = cls(AtlasClient(AtlasSettings.from_env(atlas_url)), namespace, outbox=Outbox())
+        try:
+            if ledger.outbox is not None and any(e.atlas_url.rstrip("/") == ledger.url.rstrip("/")
+                                                 for e in ledger.outbox.pending()):
+                ledger.sync_outbox()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    @classmethod
     def reader(cls, atlas: AtlasClient, namespace: str = DEFAULT_NAMESPACE) -> Ledger:
         """A read-only view over an existing client (``verify``): no outbox, so it can never write."""
         return cls(atlas, namespace, outbox=None)
@@ -123,11 +144,21 @@ class Ledger:
         self.sync_outbox()
 
     # -- the reference -------------------------------------------------------------------------------------
-    def check_version(self, manifest: Manifest, location: str) -> RecordedBuild | None:
+    def read_model(self, model_name: str) -> ModelEntities:
+        """The model's project and builds in one consistent read: pass it to ``check_version`` and
+        ``records_on`` to answer both from it (``governance.deploy.reference.read_model``)."""
+        return read_model(self.atlas, self.namespace, model_name)
+
+    def read_models(self, model_names: list[str]) -> dict[str, ModelEntities]:
+        """``read_model`` for many models in bulk (a batch reads its models ahead)."""
+        return read_models(self.atlas, self.namespace, model_names)
+
+    def check_version(self, manifest: Manifest, location: str, model: ModelEntities | None = None
+                      ) -> RecordedBuild | None:
         """Refuse a version that is not the one Atlas recorded for its name and version (RecordMismatch), or
         whose identifier or version number another spelling holds (ModelIdentityTaken); the recorded build,
-        or None for a version never recorded (``governance.deploy.reference``)."""
-        return check_against_record(self.atlas, self.namespace, manifest, location)
+        or None for a version never recorded (``governance.deploy.reference``). ``model``: already read."""
+        return check_against_record(self.atlas, self.namespace, manifest, location, model)
 
     def confirm_written(self, manifest: Manifest, location: str, written: AtlasRecord) -> RecordedBuild:
         """After the first write of a build: read it back and refuse when it is not ours, because another run
@@ -234,10 +265,12 @@ class Ledger:
         return self.records_on(target_detail, model_name, statuses=("deploying",))
 
     def records_on(self, target_detail: str, model_name: str | None = None,
-                   statuses: tuple[str, ...] = ("deployed", "deploying")) -> list[dict]:
-        """Deployment records on one target with one of ``statuses``, newest first."""
+                   statuses: tuple[str, ...] = ("deployed", "deploying"), model: ModelEntities | None = None
+                   ) -> list[dict]:
+        """Deployment records on one target with one of ``statuses``, newest first. ``model``: the model's
+        entities as just read (``read_model``), so that only its deployments are read."""
         if model_name:
-            rows = [deployment_row(e) for e in self._deployments_of(model_name)]
+            rows = [deployment_row(e) for e in self._deployments_of(model_name, model)]
         else:
             rows = self._search_on(target_detail, statuses)
         rows = [r for r in rows if r["targetDetail"] == target_detail and r["status"] in statuses]
@@ -252,19 +285,15 @@ class Ledger:
         self.atlas.close()
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def _deployments_of(self, model_name: str) -> list[dict]:
-        """Every deployment entity of a model, through project -> builds -> deployments relationships."""
-        try:
-            project = self.atlas.get_entity_by_unique(PROJECT_TYPE, f"{model_name}@{self.namespace}")
-        except AtlasNotFound:
-            project = None
-        if not project:
-            return []
-        builds = related_guids(project["entity"], "builds")
-        deployments: list[str] = []
-        for build in self.atlas.get_active_entities(builds):
-            deployments.extend(related_guids(build, "deployments"))
-        return [e for e in self.atlas.get_active_entities(deployments) if e.get("typeName") == DEPLOYMENT_TYPE]
+    def _deployments_of(self, model_name: str, model: ModelEntities | None = None) -> list[dict]:
+        """Every deployment entity of a model, through project -> builds -> deployments relationships: the
+        project with its builds in one read, their deployments in bulk (none for a model never deployed)."""
+        if model is None:
+            try:
+                model = self.read_model(model_name)
+            except AtlasNotFound:
+                return []
+        return [e for e in model.deployments(self.atlas) if e.get("typeName") == DEPLOYMENT_TYPE]
 
     def _search_on(self, target_detail: str, statuses: tuple[str, ...]) -> list[dict]:
         criteria = [{"attributeName": "targetDetail", "operator": "=", "attributeValue": target_detail}]

@@ -15,8 +15,8 @@ Builds recorded before content digests existed are compared by their recorded ch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from governance.atlas.client import AtlasClient, related_guids
 from governance.atlas.constants import BUILD_TYPE, PROJECT_TYPE
@@ -86,15 +86,87 @@ def recorded_build(client: AtlasClient, namespace: str, name: str, version: str)
     return RecordedBuild.of(found) if found else None
 
 
-def check_against_record(client: AtlasClient, namespace: str, manifest: Manifest, location: str
-                         ) -> RecordedBuild | None:
+@dataclass(frozen=True)
+class ModelEntities:
+    """A model's project and its active builds, from one consistent read (``read_model``): what the reference
+    check and the model's deployment history both start from, so a deploy reads them once, not once each."""
+
+    project: dict | None
+    builds: tuple[dict, ...] = ()
+    referred: Mapping[str, dict] = field(default_factory=dict, repr=False)  # what else the read carried
+
+    def deployments(self, client: AtlasClient) -> list[dict]:
+        """The active entities at the builds' ``deployments`` ends: those the read carried (a real Atlas maps
+        COMPOSITION children recursively) and the others in bulk, paged, none when there are none."""
+        return related_entities(client, self.builds, "deployments", self.referred)
+
+    def build(self, qualified_name: str) -> dict | None:
+        return next((b for b in self.builds if (b.get("attributes") or {}).get("qualifiedName") == qualified_name),
+                    None)
+
+
+def read_model(client: AtlasClient, namespace: str, name: str) -> ModelEntities:
+    """The project ``<name>@ns`` and its builds in one ``GET .../uniqueAttribute/type/ml_project``: a build is
+    owned by its project (COMPOSITION ``ml_project_model_build``; Atlas deletes the builds with their project),
+    so Atlas returns the builds in full as the project's referred entities. Builds a server leaves out of
+    ``referredEntities`` are read in bulk. No active project: the model was never recorded (no build either)."""
+    found = client.get_entity_by_unique(PROJECT_TYPE, f"{name}@{namespace}")
+    project = (found or {}).get("entity") or {}
+    if not project or project.get("status", "ACTIVE") != "ACTIVE":
+        return ModelEntities(None)
+    referred = (found or {}).get("referredEntities") or {}
+    return ModelEntities(project, tuple(related_entities(client, [project], "builds", referred)), referred)
+
+
+def read_models(client: AtlasClient, namespace: str, names: Iterable[str]) -> dict[str, ModelEntities]:
+    """``read_model`` for many models at once (a batch): their projects in bulk by unique name
+    (``AtlasClient.get_entities_by_unique``), builds the answers did not carry in bulk by guid. Every name asked
+    for has an answer; a model never recorded has no project."""
+    names = list(dict.fromkeys(names))
+    found = client.get_entities_by_unique(PROJECT_TYPE, [f"{n}@{namespace}" for n in names])
+    referred = found.get("referredEntities") or {}
+    projects = {(p.get("attributes") or {}).get("qualifiedName"): p for p in found.get("entities") or []
+                if p.get("status", "ACTIVE") == "ACTIVE"}
+    listed = [p for p in (projects.get(f"{n}@{namespace}") for n in names) if p]
+    builds = {b.get("guid"): b for b in related_entities(client, listed, "builds", referred)}
+    out = {}
+    for name in names:
+        project = projects.get(f"{name}@{namespace}")
+        if project is None:
+            out[name] = ModelEntities(None)
+            continue
+        mine = tuple(builds[g] for g in related_guids(project, "builds") if g in builds)
+        out[name] = ModelEntities(project, mine, referred)
+    return out
+
+
+def related_entities(client: AtlasClient, entities: list[dict] | tuple[dict, ...], relationship: str,
+                     referred: Mapping[str, dict]) -> list[dict]:
+    """The active entities at the ``relationship`` ends of ``entities``: from ``referred`` where an answer
+    carried them, the others in bulk (``GET /v2/entity/bulk``, paged; no call when all were carried)."""
+    guids = list(dict.fromkeys(g for e in entities for g in related_guids(e, relationship)))
+    missing = [g for g in guids if g not in referred]
+    read = {e.get("guid"): e for e in client.get_active_entities(missing)} if missing else {}
+    out = [referred.get(g) or read.get(g) for g in guids]
+    return [e for e in out if e and e.get("status", "ACTIVE") == "ACTIVE"]
+
+
+def check_against_record(client: AtlasClient, namespace: str, manifest: Manifest, location: str,
+                         model: ModelEntities | None = None) -> RecordedBuild | None:
     """Refuse ``manifest`` (at ``location``) unless it is exactly the version Atlas recorded for its name and
     version, or a new version whose identifier and version number no other spelling or version string holds.
-    Returns the recorded build (None: this version was never recorded, the deploy will write it)."""
+    Returns the recorded build (None: this version was never recorded, the deploy will write it). ``model``:
+    the model's entities when the caller already read them (``read_model``), else they are read here."""
     name, version = manifest.model_name, manifest.model_version
-    build = recorded_build(client, namespace, name, version)
+    model = model if model is not None else read_model(client, namespace, name)
+    project = model.project
+    found = model.build(f"{name}/{version}@{namespace}")
+    build = None
+    if found is not None:
+        build = RecordedBuild.of(found)
+        if not build.project_guid and project:
+            build = replace(build, project_guid=project.get("guid") or "")
     meta = _metadata(manifest)
-    project = _by_unique(client, PROJECT_TYPE, f"{name}@{namespace}")
     if project and meta is not None:
         _check_spelling(project, meta, namespace)
     if build is not None:
@@ -109,7 +181,7 @@ def check_against_record(client: AtlasClient, namespace: str, manifest: Manifest
                 f"names one set of bytes: publish these bytes as a new model.version", recorded=build)
         return build
     if project and meta is not None:
-        _check_version_number(client, project, meta, location)
+        _check_version_number(model.builds, meta, location)
     return None
 
 
@@ -123,10 +195,10 @@ def _check_spelling(project: dict, meta: ModelMetadata, namespace: str) -> None:
             f"write model.name exactly as {taken!r} for a new version of that model, or choose another name")
 
 
-def _check_version_number(client: AtlasClient, project: dict, meta: ModelMetadata, location: str) -> None:
+def _check_version_number(builds: tuple[dict, ...], meta: ModelMetadata, location: str) -> None:
     """Targets order versions as one integer (``ModelMetadata.version_number``): two spellings of one number
     would be one version on the target and two in the record."""
-    for entity in client.get_active_entities(related_guids(project, "builds")):
+    for entity in builds:
         attrs = entity.get("attributes") or {}
         other = str(attrs.get("modelVersion") or "")
         if other and other != meta.version and attrs.get("version") == meta.version_number:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from governance.deploy.batch_run import BatchRun
 from governance.deploy.governed import GovernedDeploy
 from governance.deploy.ledger import Ledger
 from governance.deploy.record import ApprovalDecision, DeploymentRecord
@@ -31,7 +32,7 @@ from governance.deploy.summary import DeploySummary
 from governance.errors import ApprovalRefused, DeployInterrupted, GovernanceError, StepFailed
 from governance.registries import Registry, RegistryVersion, get_registry
 from governance.registries.base import Manifest
-from governance.staging.intake import fetch_and_validate
+from governance.staging.intake import FetchedSource, fetch_and_validate
 from governance.staging.repo import StagedRepo
 from governance.staging.requirements import check_requirements
 from governance.targets import ServingTarget, get_target
@@ -39,6 +40,7 @@ from governance.trust.approvals import ApprovalNotValid, ApprovalSubject, verify
 from governance.trust.signing import APPROVER_KEYS_ENV, SigningIdentity, SigningSettings, TrustPolicy
 
 _log = logging.getLogger(__name__)
+Validated = tuple[StagedRepo, FetchedSource]  # a validated source and its fetched copy (to clean up)
 
 def _direct(step: str, fn: Callable[..., Any], *args: Any) -> Any:  # noqa: ARG001 - the default: no wrapper
     return fn(*args)
@@ -79,11 +81,13 @@ def run_step(step: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> An
         raise StepFailed(step, exc) from exc
 
 
-def preflight(request: DeployRequest) -> Resources:
-    """Resolve registry and target URIs and make sure Atlas answers and has our types, before writing anything."""
+def preflight(request: DeployRequest, run: BatchRun | None = None) -> Resources:
+    """Resolve registry and target URIs and make sure Atlas answers and has our types, before writing anything
+    (once per batch ``run``: its first model checks for all)."""
     registry = get_registry(request.registry_uri)
     target = get_target(request.target_uri)
-    return Resources(registry, target, Ledger.open(request.atlas_url, request.namespace))
+    ledger = run.open_ledger() if run is not None else Ledger.open(request.atlas_url, request.namespace)
+    return Resources(registry, target, ledger)
 
 
 def start_record(staged: StagedRepo, registered: RegistryVersion, target: ServingTarget,
@@ -101,34 +105,51 @@ def publish(registry: Registry, staged: StagedRepo, progress: bool,
 
 
 def run_deploy(request: DeployRequest, hooks: SagaHooks | None = None, *,
-               approval: ApprovalDecision | None = None) -> DeploySummary:
+               approval: ApprovalDecision | None = None, run: BatchRun | None = None,
+               validated: Validated | None = None) -> DeploySummary:
     """Govern one deployment of ``request.source``; returns its summary or raises StepFailed naming the step
-    (with the summary of what was recorded). ``approval``: a decision already taken (a batch asks once)."""
+    (with the summary of what was recorded). ``approval``: a decision already taken (a batch asks once);
+    ``run``: the batch this model belongs to (``governance.deploy.batch_run``); ``validated``: the source as
+    ``validate_source`` left it (a batch validates first), cleaned up here either way."""
     hooks = hooks or SagaHooks()
+    staged, fetched = validated or validate_source(request, hooks)
     try:
-        staged, fetched = hooks.step("validate", fetch_and_validate, request.source, None, request.limits)
-    except Exception as exc:
-        raise StepFailed("validate", exc) from exc
-    try:
-        meta = staged.metadata
-        # what the target and environment require of the metadata: refused before anything is written
-        run_step("validate", check_requirements, staged, request.requirements)
-        hooks.log(f"validated {meta.name} {meta.version} from {request.source}")
-        res = run_step("preflight", preflight, request)
+        res = run_step("preflight", preflight, request, run)
         try:
-            return _registered_and_deployed(request, hooks, approval, staged, res)
+            return _registered_and_deployed(request, hooks, approval, staged, res, run)
         finally:
             res.ledger.close()
     finally:
         fetched.cleanup()
 
 
+def validate_source(request: DeployRequest, hooks: SagaHooks | None = None) -> Validated:
+    """The validate step: fetch and validate ``request.source`` and check what the target and environment
+    require of its metadata, before anything is written; StepFailed("validate") otherwise. The caller cleans
+    up the fetched copy (``run_deploy`` does)."""
+    hooks = hooks or SagaHooks()
+    try:
+        staged, fetched = hooks.step("validate", fetch_and_validate, request.source, None, request.limits)
+    except Exception as exc:
+        raise StepFailed("validate", exc) from exc
+    try:
+        run_step("validate", check_requirements, staged, request.requirements)
+    except BaseException:
+        fetched.cleanup()
+        raise
+    meta = staged.metadata
+    hooks.log(f"validated {meta.name} {meta.version} from {request.source}")
+    return staged, fetched
+
+
 def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval: ApprovalDecision | None,
-                             staged: StagedRepo, res: Resources) -> DeploySummary:
+                             staged: StagedRepo, res: Resources, run: BatchRun | None = None) -> DeploySummary:
     meta = staged.metadata
     # the record is the reference: a version Atlas holds with other content is refused before anything is written
+    # (a batch read its models' records ahead, in bulk: checked against that, then again under the target's lock)
     recorded = run_step("preflight", res.ledger.check_version, Manifest.for_staged(staged),
-                        res.registry.version_location(meta.name, meta.version))
+                        res.registry.version_location(meta.name, meta.version),
+                        run.read_ahead_of(meta.name) if run is not None else None)
     registered = run_step("publish", hooks.step, "publish", publish, res.registry, staged, request.progress,
                           request.signing)
     hooks.log(f"registered {registered.location} ({'new' if registered.created else 'already present'})")
@@ -157,7 +178,7 @@ def _registered_and_deployed(request: DeployRequest, hooks: SagaHooks, approval:
             raise StepFailed("approval", ApprovalRefused(refused.failure), DeploySummary.of(refused, atlas_record))
         record = record.approved(decision)
     release = release_for(staged, registered, res.registry)
-    governed_deploy = GovernedDeploy(res.target, res.ledger, on_wait=hooks.on_wait, trust=request.trust)
+    governed_deploy = GovernedDeploy(res.target, res.ledger, on_wait=hooks.on_wait, trust=request.trust, run=run)
     try:
         with hooks.slot(res.target):
             governed = hooks.step("deploy", governed_deploy.run, release, record)

@@ -63,3 +63,36 @@ def test_intent_outcome_retire_and_settle(ledger, example_repo, tmp_path):
     assert ledger.retire([row["qualifiedName"]], datetime.now(UTC)) == [row["qualifiedName"]]
     assert ledger.deployed_on("h:1", "ledger-model") == []
     assert ledger.get(row["qualifiedName"])["stoppedTime"]
+
+
+class PagesRefused(AtlasClient):
+    """A server that answers 404 for a bulk page by unique names when one of them is missing."""
+
+    def _request(self, method, path, **kwargs):
+        if "/bulk/uniqueAttribute/" in path and len(kwargs.get("params") or []) > 1:
+            from governance.errors import AtlasNotFound
+
+            raise AtlasNotFound("Atlas GET failed with HTTP 404", status=404)
+        return super()._request(method, path, **kwargs)
+
+
+@pytest.mark.parametrize("client_class", [AtlasClient, PagesRefused])
+def test_bulk_read_by_unique_names_leaves_out_the_missing(ledger, example_repo, tmp_path, client_class):
+    """A batch reads its models ahead in bulk: a recorded model comes back with its builds (the project's owned
+    children), a model never recorded without a project, whether the server leaves missing names out of the
+    page (Atlas) or refuses the page (then each name is read alone)."""
+    first = record_for(example_repo, tmp_path, "1.0", "run-a")
+    ledger.record_intent(first)
+    second = record_for(example_repo, tmp_path, "2.0", "run-b")
+    ledger.record_intent(second.referring_to(None))
+    client = client_class(ledger.atlas.settings)
+    try:
+        found = Ledger(client).read_models(["ledger-model", "never-recorded"])
+    finally:
+        client.close()
+    assert found["never-recorded"].project is None and found["never-recorded"].builds == ()
+    model = found["ledger-model"]
+    assert model.project["attributes"]["qualifiedName"] == "ledger-model@modelgov"
+    assert sorted(b["attributes"]["modelVersion"] for b in model.builds) == ["1.0", "2.0"]
+    assert model.build("ledger-model/2.0@modelgov") is not None
+    assert {d["attributes"]["qualifiedName"].split("/")[1] for d in model.deployments(ledger.atlas)} == {"1.0", "2.0"}

@@ -23,7 +23,7 @@ from governance.atlas.client import AtlasClient, AtlasSettings
 from governance.atlas.typedefs import install_types
 from governance.compliance.times import iso
 from testbed.atlas_fleet import NS, START_MS, deployment_name, shared_name, write_fleet
-from tests.counting_proxy import CountingProxy
+from testbed.counting_proxy import CountingProxy
 
 # inside one search page, past it, and where 4 reads per 100 rows would break the bound (emulator only)
 SIZES = {"emulator": (10, 120, 600), "real": (10, 120)}

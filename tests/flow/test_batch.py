@@ -34,7 +34,7 @@ def max_overlap(intervals):
 
 def test_batch_of_ten_with_one_failing(prefect_api, example_repo, tmp_path, mlserver, atlas, atlas_client):
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     names = [f"batch-{i}" for i in range(10)]
     sources = [stage(example_repo, tmp_path, name, broken=(name == "batch-6")) for name in names]
@@ -58,13 +58,13 @@ def test_batch_of_ten_with_one_failing(prefect_api, example_repo, tmp_path, mlse
             deployments[hit["attributes"]["modelName"]] = hit["attributes"]
     assert {n: (d["status"], d["outcome"]) for n, d in deployments.items()} == {
         n: ("stopped", "failed") if n == "batch-6" else ("deployed", "succeeded") for n in names}
-    assert len({d["orchestratorRunId"] for d in deployments.values()}) == 1  # one flow run
+    [run_id] = {d["orchestratorRunId"] for d in deployments.values()}  # one flow run
     spans = [(d["createTime"], d["deployedTime"]) for n, d in deployments.items() if n != "batch-6"]
     assert 1 < max_overlap(spans) <= 3  # concurrent, never more than the per-target limit
 
     with get_client(sync_client=True) as client:
-        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["deploy-batch"])),
-                                           limit=1)
+        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(  # this run's: the session runs others
+            key=ArtifactFilterKey(any_=["deploy-batch"]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
     assert "# Batch deploy: 9 of 10 deployed" in artifact.data and artifact.data.count("| batch-") == 10
 
 
