@@ -100,7 +100,7 @@ def test_path_that_is_a_file(example_repo, tmp_path):
 
 
 def test_bad_uris():
-    with pytest.raises(ConfigError, match="known: file, hdfs, s3, webhdfs"):
+    with pytest.raises(ConfigError, match="known: file, hdfs, s3, swebhdfs, webhdfs"):
         get_registry("ftp://host/x")
     with pytest.raises(ConfigError, match="file:///abs/path"):
         get_registry("file://host/relative")
