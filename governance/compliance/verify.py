@@ -60,11 +60,11 @@ def _check_kept_approval(result: Verification, registry, registered, statement: 
         return
     where = registry.approvals_location(registered.manifest.model_name, registered.manifest.model_version)
     try:
-        kept = {data for _, data in registry.kept_approvals(registered)}
+        kept = registry.is_kept(registered, statement)
     except GovernanceError as exc:
         result.mismatches.append(f"approval: cannot list the approvals kept at {where}: {exc}")
         return
-    if statement.encode() in kept:
+    if kept:
         result.checked.append(f"approval: the signed statement Atlas records is kept in the registry at {where}")
     else:
         result.mismatches.append(f"approval: the signed statement Atlas records is not kept in the registry at "

@@ -199,8 +199,9 @@ def _settle_killed(atlas: AtlasClient, storage: SparkStorage, target: SparkTarge
     """Runs of this model on this target still ``pending`` whose process is gone (their lock is free): recorded
     failed, their temporary output removed."""
     settled = []
-    hits = atlas.search_basic({"typeName": SCORING_RUN_TYPE, "attributes": ["outcome", "orchestratorRunId",
-                                                                            "targetDetail", "modelName"],
+    hits = atlas.search_basic({"typeName": SCORING_RUN_TYPE, "attributes": [
+                                   "qualifiedName", "outcome", "orchestratorRunId", "targetDetail", "modelName",
+                                   "outputUri"],
                                "entityFilters": {"condition": "AND", "criterion": [
                                    {"attributeName": "modelName", "operator": "=", "attributeValue": model},
                                    {"attributeName": "outcome", "operator": "=", "attributeValue": "pending"}]}})
@@ -217,21 +218,15 @@ def _settle_killed(atlas: AtlasClient, storage: SparkStorage, target: SparkTarge
             continue  # still running
         finally:
             os.close(fd)
-        entity = atlas.get_entity(hit["guid"])["entity"]["attributes"]
-        output = _output_of(entity)
-        if output:
-            storage.delete(_tmp_output(output, other))
-        atlas.partial_update_by_unique(SCORING_RUN_TYPE, entity["qualifiedName"], {
+        if attrs.get("outputUri"):  # the search header carries it: no read of the entity
+            storage.delete(_tmp_output(attrs["outputUri"], other))
+        atlas.partial_update_by_unique(SCORING_RUN_TYPE, attrs["qualifiedName"], {
             "outcome": "failed", "endTime": millis(datetime.now(UTC)),
             "failureReason": "interrupted: the scoring process died before it finished; its partial output was "
                              "removed"})
         path.unlink(missing_ok=True)
-        settled.append(entity["qualifiedName"])
+        settled.append(attrs["qualifiedName"])
     return settled
-
-
-def _output_of(attrs: dict) -> str | None:
-    return attrs.get("outputUri")
 
 
 def _tmp_output(output: str, run_id: str) -> str:

@@ -513,6 +513,16 @@ class Registry(ABC):
                                     "someone rewrote it; not replaced")
         return uri
 
+    def is_kept(self, version: RegistryVersion, statement: str) -> bool:
+        """Whether ``statement`` is kept beside ``version`` byte for byte: one listing, and one read of the object
+        named by its sha256 when it is there (not a read of every kept approval)."""
+        m = version.manifest
+        data = statement.encode()
+        filename = f"{hashlib.sha256(data).hexdigest()}{KEPT_SUFFIX}"
+        if filename not in self._list_names(m.model_name, f"{APPROVALS_FOLDER}/{m.model_version}"):
+            return False
+        return self._read_kept(m.model_name, m.model_version, filename) == data
+
     def kept_approvals(self, version: RegistryVersion) -> list[tuple[str, bytes]]:
         """(URI, bytes) of every approval kept beside ``version``, each bounded; names that are not a kept
         approval's are listed with empty bytes, so the caller reports them instead of reading them."""

@@ -99,7 +99,11 @@ class SparkTarget(ServingTarget):
         fresh = not copy_dir.exists()
         try:
             self._copy_checked(release, model_file, executable)
-            smoke = self._smoke(release, executable.read_bytes(), expected.sha256, framework)
+            data = executable.read_bytes()
+            if framework == "sparkml" and not is_pipeline_zip(data):
+                raise TargetError(f"{self.where}: {model_file} is not a zip of a saved Spark ML PipelineModel "
+                                  "(its metadata/part-* must name org.apache.spark.ml.PipelineModel)")
+            smoke = self._smoke(release, data, expected.sha256, framework)
         except BaseException:
             if fresh and not (previous and self.bindings / previous.executable == executable):
                 shutil.rmtree(copy_dir, ignore_errors=True)  # the failed attempt's copy; the binding is untouched
@@ -125,16 +129,12 @@ class SparkTarget(ServingTarget):
             loaded_version=binding.target_version, smoke=smoke, details=details)
 
     def _model_file(self, release: Release) -> tuple[str, str]:
-        """(the registry file the job unpickles, its framework): a scikit-learn file, or the pickled model of an
-        MLflow model's sklearn flavor (MLflow itself is not needed to load it). Anything else is refused."""
+        """(the registry file the job loads, its framework): a scikit-learn file, the pickled model of an MLflow
+        model's sklearn flavor (MLflow itself is not needed to load it), or a zipped Spark ML PipelineModel.
+        Anything else is refused."""
         executable = release.executable
         if executable.endswith(".zip") and (release.metadata.framework or "").lower() in PIPELINE_FRAMEWORKS:
-            data = b"".join(release.registry.read_verified(release.registered, executable,
-                                                           purpose=f"read it for {self.where}"))
-            if not is_pipeline_zip(data):
-                raise TargetError(f"{self.where}: {executable} is not a zip of a saved Spark ML PipelineModel "
-                                  "(its metadata/part-* must name org.apache.spark.ml.PipelineModel)")
-            return executable, "sparkml"
+            return executable, "sparkml"  # the zip's content is checked on the bound copy (deploy)
         if executable.endswith(SUPPORTED):
             return executable, "sklearn"
         if Path(executable).name == "MLmodel":
