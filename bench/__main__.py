@@ -3,7 +3,8 @@
     python -m bench [--runs N] [--only MODULE ...] [--quick]
 
 Modules: deploy (single, batch), registry (file, S3, HDFS, peak RSS), atlas (bulk vs per entity, emulator and
-real Atlas), compliance (Atlas calls of a report, emulator and real Atlas), mlflow_peer. Each starts the servers it needs once (``testbed``). Results go to a fresh
+real Atlas), compliance (Atlas calls of a report, emulator and real Atlas), fleet (report and impact over
+100 to 10,000 records on real Atlas: seconds, calls, peak RSS), spark, mlflow_peer. Each starts the servers it needs once (``testbed``). Results go to a fresh
 ``.modelgov/bench/results-<time>.jsonl`` (also copied to ``results.jsonl``); the table ends the run.
 Run it on an idle machine: the numbers are only as quiet as the machine.
 """
@@ -20,7 +21,7 @@ import time
 from bench.common import ROOT, log, results_path
 from bench.table import load, print_rich
 
-MODULES = ["deploy", "registry", "atlas", "compliance", "spark", "mlflow_peer"]
+MODULES = ["deploy", "registry", "atlas", "compliance", "fleet", "spark", "mlflow_peer"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,11 +7,14 @@ scripts; the logic lives in ``governance.compliance``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from governance.cli.common import (
     EXIT_FAILED,
@@ -144,11 +147,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from governance.compliance.report import build_report, render
+    from governance.compliance.report import build_report, render, stream_csv
 
     client = _client(args)
     since = parse_moment(args.since, option="--since")
     until = parse_moment(args.until, option="--until", end_of_day=True)
+    if args.format == "csv":  # streamed: a year of a fleet's deployments in flat memory
+        with _document(args.output, "csv report") as out:
+            stream_csv(client, since, until, client.settings.url, out)
+        return EXIT_OK
     text = render(build_report(client, since, until, client.settings.url), args.format)
     _write(text, args.output, f"{args.format} report")
     return EXIT_OK
@@ -293,6 +300,24 @@ def _write(text: str, output: str | None, what: str) -> None:
         say(f"wrote {what} to {output}", stderr=True)
     else:
         sys.stdout.write(text)
+
+
+@contextlib.contextmanager
+def _document(output: str | None, what: str) -> Iterator[IO[str]]:
+    """A document written as it is made: to stdout, or to a temporary sibling of ``output`` renamed into
+    place once complete, so a failure half-way leaves no partial file where ``output`` should be."""
+    if not output:
+        yield sys.stdout
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    say(f"wrote {what} to {output}", stderr=True)
 
 
 # -- parsers -------------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@ deployment of those versions, past and present, with its window and whether it s
 
 Read along Atlas lineage from the dataset, never from a scan of the deployments: the dataset entity's
 ``inputToProcesses`` -> the train process (``modelgov_train_build_process``) -> its ``outputs`` (the builds)
--> each build's ``deployments`` relationship. Every hop is a read by guid (``GET /v2/entity/bulk``), a
-consistent read, so a deployment made a second ago is already in the answer.
+-> each build's ``deployments`` relationship. Every hop is a read by guid (``GET /v2/entity/bulk``, a page of
+guids a call, every build's deployments together), a consistent read, so a deployment made a second ago is
+already in the answer; the calls grow with pages of records, not with records.
 
 A dataset reference is what ``model.training.data`` takes (``governance.staging.data_versions``): with its
 version (``iceberg://cat/db.tbl@SNAPSHOT``, ``s3://b/k?versionId=V``, ``PATH#sha256=HEX``, ``URI#digest=D``)
@@ -126,16 +127,21 @@ def impact(client: AtlasClient, reference: str, *, namespace: str = DEFAULT_NAME
         da = dataset.get("attributes") or {}
         data = {"dataset": da.get("qualifiedName"), "dataLocation": da.get("location") or da.get("path")
                 or da.get("uri"), "dataVersion": da.get("dataVersion"), "dataVersionKind": da.get("dataVersionKind")}
-        processes = client.get_active_entities(related_guids(dataset, "inputToProcesses"))
+        processes = _active(client, related_guids(dataset, "inputToProcesses"))
         rows += [(key, {**data, **values}) for key, values in _scored(processes, data["dataset"], moment)]
         trained = [p for p in processes if p.get("typeName") == TRAIN_PROCESS_TYPE]
-        builds = client.get_active_entities(list(dict.fromkeys(g for p in trained for g in related_guids(p, "outputs"))))
-        for build in (b for b in builds if b.get("typeName") == BUILD_TYPE):
+        builds = [b for b in _active(client, list(dict.fromkeys(g for p in trained for g in related_guids(p, "outputs"))))
+                  if b.get("typeName") == BUILD_TYPE]
+        del processes, trained
+        # every build's deployments in one paged bulk read, not one read per build (issue 23)
+        recorded = {e["guid"]: e for e in _active(
+            client, list(dict.fromkeys(g for b in builds for g in related_guids(b, "deployments"))))}
+        for build in builds:
             ba = build.get("attributes") or {}
             model = {"model": (ba.get("qualifiedName") or "").split("/", 1)[0], "modelVersion": ba.get("modelVersion"),
                      "build": ba.get("qualifiedName")}
             deployments = [(deployment_of(e), (e.get("attributes") or {}).get("targetUri")) for e in
-                           client.get_active_entities(related_guids(build, "deployments"))]
+                           (recorded[g] for g in related_guids(build, "deployments") if g in recorded)]
             if moment is not None:
                 deployments = [(d, uri) for d, uri in deployments if d.serving_at(moment)]
             elif not deployments:  # trained on it, registered, never deployed
@@ -145,6 +151,12 @@ def impact(client: AtlasClient, reference: str, *, namespace: str = DEFAULT_NAME
                 rows.append(((data["dataset"], model["build"], d.deployed_ms or 0, d.qualified_name),
                              {**data, **model, **_deployment(d, uri, ba.get("owner"), ask)}))
     return [ImpactRow({f: values.get(f) for f in FIELDS}) for _, values in sorted(rows, key=lambda r: r[0])]
+
+
+def _active(client: AtlasClient, guids: list[str]) -> list[dict]:
+    """The ACTIVE entities of ``guids``, without their referred entities (``minExtInfo``): an impact over
+    ten thousand deployments holds only the entities it reads."""
+    return [e for e in client.get_entities_paged(guids, min_ext_info=True) if e.get("status", "ACTIVE") == "ACTIVE"]
 
 
 def _scored(processes: list[dict], dataset: str, moment: int | None) -> list[tuple[tuple, dict]]:

@@ -148,6 +148,21 @@ def test_report_without_build_guids_in_search_headers_reads_builds_by_name_per_p
         assert calls <= pages(size) * 5 + 5, f"report over {size} deployments made {calls} Atlas calls"
 
 
+class _BulkReadsFailAfterTheFirst:
+    """Answers the second and later `GET /v2/entity/bulk` with a body that is not JSON: a report that breaks
+    after its first rows were written."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def __call__(self, method: str, path: str, body: bytes) -> bytes:
+        if method == "GET" and path.endswith("/v2/entity/bulk"):
+            self.seen += 1
+            if self.seen > 1:
+                return b"<html>proxy error</html>"
+        return body
+
+
 def test_history_reads_per_page(fleets):
     def check(fleet: Fleet, proc: subprocess.CompletedProcess) -> None:
         assert proc.returncode == 0, proc.stderr
@@ -185,3 +200,47 @@ def test_verify_reads_the_model_records_per_page(fleets):
     calls = measure(fleets, lambda fleet: ("verify", deployment_name(0, fleet.model), "--json"), check)
     for size, n in calls.items():  # the deployment, its build, its project; the model's builds and deployments
         assert n <= 3 + 2 * pages(size), f"verify with {size} records of the model made {n} Atlas calls"
+
+
+def test_impact_reads_per_page(fleets):
+    """`modelgov impact` of the dataset every version was trained on: dataset -> train processes -> builds ->
+    deployments, each level a page of guids a call (it read each build's deployments on its own before)."""
+    def check(fleet: Fleet, proc: subprocess.CompletedProcess) -> None:
+        assert proc.returncode == 0, proc.stderr
+        rows = json.loads(proc.stdout)
+        assert sorted(r["deployment"] for r in rows) == sorted(deployment_name(i, fleet.model)
+                                                                for i in range(fleet.size))
+        assert {r["kind"] for r in rows} == {"deployment"}
+
+    def args(fleet: Fleet) -> tuple[str, ...]:
+        return ("impact", shared_name(fleet.model).rsplit("@", 1)[0], "--json")
+
+    calls = measure(fleets, args, check)
+    for size, n in calls.items():  # finding the dataset (two spellings of a file), then three levels of pages
+        assert n <= 11 + 3 * pages(size), f"impact over {size} deployments made {n} Atlas calls"
+
+
+def test_streamed_csv_report_is_the_rendered_one(fleets, tmp_path):
+    """`report --format csv` streams (builds read a page of rows at a time, rows written as they are read):
+    the same bytes as rendering the whole report, and to --output only once complete."""
+    from governance.atlas.client import AtlasClient, AtlasSettings
+    from governance.compliance.report import build_report, render
+    from governance.compliance.times import parse_moment
+
+    fleet = fleets[max(fleets)]
+    streamed, _ = modelgov(fleet.proxy, *report_args(fleet))
+    client = AtlasClient(AtlasSettings(url=fleet.proxy.url, username="admin", password="admin"))
+    rendered = render(build_report(client, parse_moment(fleet.since, option="--since"),
+                                   parse_moment(fleet.until, option="--until", end_of_day=True), fleet.proxy.url),
+                      "csv")
+    assert streamed.stdout == rendered
+
+    target = tmp_path / "report.csv"
+    broken = CountingProxy(fleet.proxy.url, rewrite=_BulkReadsFailAfterTheFirst())
+    with broken:
+        proc, _ = modelgov(broken, *report_args(fleet), "--output", str(target))
+    assert proc.returncode != 0
+    assert list(tmp_path.iterdir()) == [], "a report that failed half-way left a file behind"
+    proc, _ = modelgov(fleet.proxy, *report_args(fleet), "--output", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text(encoding="utf-8") == rendered
