@@ -81,7 +81,8 @@ class RadosgwCluster:
     """mon, osd (memstore) and radosgw bound to 127.0.0.1 on free ports, with one S3 user."""
 
     def __init__(self, workdir: str | Path | None = None, *, memstore_bytes: int = 1 << 30,
-                 access_key: str | None = None, secret_key: str | None = None, keep_dir: bool = False):
+                 access_key: str | None = None, secret_key: str | None = None, keep_dir: bool = False,
+                 tls: tuple[Path, Path] | None = None):
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="modelgov-ceph-"))
         self.memstore_bytes = memstore_bytes
@@ -89,12 +90,19 @@ class RadosgwCluster:
         self.secret_key = secret_key or secrets.token_urlsafe(30)
         self.keep_dir = keep_dir
         self.rgw_port = 0
+        self.tls = tls  # (certificate PEM, private key PEM) of an HTTPS endpoint beside the HTTP one
+        self.tls_port = 0
         self.pids: dict[str, int] = {}
         self._procs: dict[str, subprocess.Popen] = {}
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.rgw_port}"
+
+    @property
+    def https_url(self) -> str | None:
+        """The same gateway over HTTPS (when started with ``tls``), as clients name it: by host name."""
+        return f"https://localhost:{self.tls_port}" if self.tls else None
 
     @property
     def conf(self) -> Path:
@@ -191,7 +199,7 @@ osd crush chooseleaf type = 0
         for sub in ("mon", "osd", "run", "log"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         fsid = str(uuid.uuid4())
-        mon_v2, mon_v1, self.rgw_port = free_port(), free_port(), free_port()
+        mon_v2, mon_v1, self.rgw_port, self.tls_port = free_port(), free_port(), free_port(), free_port()
         self._write_conf(fsid, mon_v2, mon_v1)
         conf, keyring = str(self.conf), str(d / "keyring")
         self._run("ceph-authtool", "--create-keyring", keyring, "--gen-key", "-n", "mon.", "--cap", "mon", "allow *")
@@ -209,8 +217,12 @@ osd crush chooseleaf type = 0
         self._spawn("osd", ["ceph-osd", "-c", conf, "-i", osd_id, "-f"], detach)
         self._wait("ceph-osd up", lambda: '"num_up_osds":1' in self._ceph("osd", "stat", "-f", "json")
                    .replace(" ", ""), timeout / 2, f"osd.{osd_id}")
+        frontends = f"beast endpoint=127.0.0.1:{self.rgw_port}"
+        if self.tls:  # HTTPS beside HTTP, on its own port
+            frontends += (f" ssl_endpoint=127.0.0.1:{self.tls_port} ssl_certificate={self.tls[0]} "
+                          f"ssl_private_key={self.tls[1]}")
         self._spawn("rgw", ["radosgw", "-c", conf, "-n", "client.rgw.a", "-f", *MS_FLAGS,
-                            "--rgw-frontends", f"beast endpoint=127.0.0.1:{self.rgw_port}"], detach)
+                            "--rgw-frontends", frontends], detach)
         self._wait("radosgw HTTP", lambda: requests.get(self.endpoint_url, timeout=2).status_code == 200,
                    timeout / 2, "client.rgw.a")
         self._run("radosgw-admin", "-c", conf, "user", "create", "--uid=modelgov", "--display-name=modelgov",
@@ -229,7 +241,7 @@ osd crush chooseleaf type = 0
     # -- state for the CLI -------------------------------------------------------------------------------
     def state(self) -> dict:
         return {"dir": str(self.dir), "own_dir": self._own_dir, "pids": self.pids,
-                "endpoint_url": self.endpoint_url, "access_key": self.access_key, "secret_key": self.secret_key}
+                "endpoint_url": self.endpoint_url, "tls_port": self.tls_port, "access_key": self.access_key, "secret_key": self.secret_key}
 
     @classmethod
     def from_state(cls, state: dict) -> RadosgwCluster:
@@ -237,6 +249,7 @@ osd crush chooseleaf type = 0
         cluster._own_dir = state.get("own_dir", False)
         cluster.pids = {k: int(v) for k, v in state["pids"].items()}
         cluster.rgw_port = int(state["endpoint_url"].rsplit(":", 1)[1])
+        cluster.tls_port = int(state.get("tls_port") or 0)
         return cluster
 
     def __enter__(self) -> RadosgwCluster:

@@ -26,6 +26,8 @@ class S3Server:
     endpoint_url: str
     access_key: str
     secret_key: str
+    https_url: str | None = None  # the same server over HTTPS (real radosgw), its CA in ca_bundle
+    ca_bundle: Path | None = None
 
     def client(self, secret_key: str | None = None):
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
@@ -34,18 +36,22 @@ class S3Server:
 
 
 @pytest.fixture(scope="session")
-def radosgw_server():
+def radosgw_server(tmp_path_factory):
     missing = missing_binaries()
     if missing:
         pytest.fail(f"Ceph radosgw is required for the S3 registry tests; missing {', '.join(missing)}. "
                     f"Install with: {INSTALL_HINT}", pytrace=False)
-    cluster = RadosgwCluster(memstore_bytes=1 << 30)
+    from testbed.certs import TestCa
+
+    cert = TestCa(tmp_path_factory.mktemp("radosgw-ca"), "radosgw").server("radosgw")
+    cluster = RadosgwCluster(memstore_bytes=1 << 30, tls=(cert.cert, cert.key))
     try:
         cluster.start()
     except RadosgwError as exc:
         pytest.fail(f"could not start the Ceph radosgw test cluster: {exc}", pytrace=False)
     try:
-        yield S3Server("radosgw", cluster.endpoint_url, cluster.access_key, cluster.secret_key)
+        yield S3Server("radosgw", cluster.endpoint_url, cluster.access_key, cluster.secret_key,
+                       https_url=cluster.https_url, ca_bundle=cert.ca_bundle)
     finally:
         cluster.stop()
 

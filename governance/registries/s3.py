@@ -120,7 +120,7 @@ def make_client(endpoint_url: str | None = None, deadline: float | None = None):
     share = (deadline or s3_deadline()) / ATTEMPTS
     config = Config(connect_timeout=min(5.0, share), read_timeout=min(60.0, share),
                     retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
-                    s3={"addressing_style": "path"} if endpoint_url else None)
+                    s3={"addressing_style": "path"} if endpoint_url else None, **_checksums(endpoint_url))
     from governance.tls import tls_settings
 
     tls = tls_settings()  # the company's CA bundle, as for every client (None: botocore's own, AWS_CA_BUNDLE)
@@ -129,6 +129,16 @@ def make_client(endpoint_url: str | None = None, deadline: float | None = None):
     client = _session().client("s3", endpoint_url=endpoint_url, config=config, verify=tls.boto_verify)
     client.meta.events.register("before-send.s3", _check_clock)
     return client
+
+
+def _checksums(endpoint_url: str | None) -> dict[str, str]:
+    """botocore (1.36+) sends every upload as ``aws-chunked`` with a trailing CRC32 over HTTPS, which
+    S3-compatible servers before that change refuse (Ceph 16 radosgw: ``MissingContentLength``). For a custom
+    endpoint, checksums only where the API requires them, unless ``AWS_REQUEST_CHECKSUM_CALCULATION`` says
+    otherwise; the bytes are still checked end to end against the manifest's sha256 (``read_verified``)."""
+    if not endpoint_url or os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+        return {}
+    return {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
 
 
 def _code(exc: ClientError) -> str:
