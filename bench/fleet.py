@@ -149,7 +149,7 @@ def bench_server(server: str, info: dict, sizes: list[int], runs: int, work: Pat
     # writing the fleet is outside the clock; classifying its shared dataset makes Atlas 2.1 propagate the
     # classification to every entity downstream inside the call: minutes at 10,000 records
     client = AtlasClient(AtlasSettings(url=info["url"], username=info["username"], password=info["password"],
-                                       timeout=(5.0, 1800.0)))
+                                       timeout=(5.0, 1800.0), deadline=3600.0))
     install_types(client)
     fleets = []
     for day, size in enumerate(sizes):

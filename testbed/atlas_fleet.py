@@ -61,13 +61,13 @@ def fleet_batches(size: int, repository: str, *, model: str = MODEL, start_ms: i
 
 
 def _version(i: int, size: int, repository: str, model: str, start_ms: int, wide_first: bool) -> list[dict]:
-    v, base = f"{i + 1}.0", -10 * (i + 1)
+    v, base = f"{i + 1}.0", -10 * (i + 1)  # ml_model_build.version is an int32: the plain index, not 10^6 per major
     build, deployment = str(base - 2), str(base - 3)
     data = range(size) if wide_first and i == 0 else [i]
     deployed = start_ms + i * 1000
     return [
         {"typeName": "modelgov_model_build", "guid": build, "attributes": {
-            "qualifiedName": f"{model}/{v}@{NS}", "name": f"{model} v{v}", "version": (i + 1) * 1_000_000,
+            "qualifiedName": f"{model}/{v}@{NS}", "name": f"{model} v{v}", "version": i + 1,
             "modelVersion": v, "owner": "ana", "ownerLob": "risk", "registryUri": f"file:///nowhere/{model}/{v}",
             "executablePath": "executable/model.joblib", "executableSha256": f"{i:064x}",
             "artifactChecksums": {"executable/model.joblib": f"{i:064x}"}},
@@ -93,13 +93,19 @@ def _version(i: int, size: int, repository: str, model: str, start_ms: int, wide
 def write_fleet(client, size: int, repository: str, *, model: str = MODEL, start_ms: int = START_MS,
                 wide_first: bool = False) -> None:
     """Write the fleet (``fleet_batches``) through ``client`` (an ``AtlasClient`` with modelgov's types
-    installed) and classify the shared dataset sensitive (``pii``)."""
-    for batch in fleet_batches(size, repository, model=model, start_ms=start_ms, wide_first=wide_first):
+    installed), the shared dataset classified sensitive (``pii``) once written and before the lineage that
+    reads it: Atlas then propagates the classification batch by batch, inside each upsert, instead of to
+    the whole fleet in one call (minutes, past an operation's deadline, at 10,000 records on Atlas 2.1)."""
+    for n, batch in enumerate(fleet_batches(size, repository, model=model, start_ms=start_ms, wide_first=wide_first)):
         client.upsert_entities(batch)
-    shared = client.get_entity_by_unique("modelgov_dataset", shared_name(model))["entity"]["guid"]
+        if n == 0:  # the first batch holds the shared dataset
+            _classify(client, client.get_entity_by_unique("modelgov_dataset", shared_name(model))["entity"]["guid"])
+
+
+def _classify(client, guid: str) -> None:
     try:
-        client.add_classifications(shared, [{"typeName": "modelgov_sensitive_data", "propagate": True,
-                                             "attributes": {"category": "pii"}}])
-    except AtlasError as exc:  # a retry after a timeout whose first attempt landed: Atlas 2.1 propagates the
-        if "already associated" not in str(exc):  # classification to every lineage entity inside the call
+        client.add_classifications(guid, [{"typeName": "modelgov_sensitive_data", "propagate": True,
+                                           "attributes": {"category": "pii"}}])
+    except AtlasError as exc:  # a retry after a timeout whose first attempt landed
+        if "already associated" not in str(exc):
             raise

@@ -35,7 +35,10 @@ def mlflow_env() -> dict[str, str]:
 
 
 class MLflowService(Service):
+    """With ``tls``: HTTPS only (uvicorn's own TLS), a certificate of a testbed CA for ``localhost``."""
+
     name = "mlflow"
+    supports_tls = True
 
     def start(self) -> dict[str, Any]:
         python = mlflow_python()
@@ -48,12 +51,18 @@ class MLflowService(Service):
         artifacts = self.workdir / "artifacts"
         artifacts.mkdir(exist_ok=True)
         log_path = self.workdir / "mlflow-server.log"
-        url = f"http://127.0.0.1:{port}"
+        url, tls_opts, verify = f"http://127.0.0.1:{port}", [], True
+        if getattr(self, "tls", False):
+            from testbed.certs import TestCa
+
+            cert = TestCa(self.workdir / "tls").server("mlflow")
+            url, verify = f"https://localhost:{port}", str(cert.ca_bundle)
+            tls_opts = ["--uvicorn-opts", f"--ssl-keyfile {cert.key} --ssl-certfile {cert.cert}"]
         with log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [str(python), "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                  "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
-                 "--serve-artifacts", "--artifacts-destination", artifacts.as_uri(), "--workers", "1"],
+                 "--serve-artifacts", "--artifacts-destination", artifacts.as_uri(), "--workers", "1", *tls_opts],
                 cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=mlflow_env(), start_new_session=True)
 
         def exited() -> str | None:
@@ -62,13 +71,15 @@ class MLflowService(Service):
             return f"exited with code {self._proc.returncode}:\n{log_tail(log_path)}"
 
         try:
-            wait_until(lambda: requests.get(f"{url}/health", timeout=2).status_code == 200,
+            wait_until(lambda: requests.get(f"{url}/health", timeout=2, verify=verify).status_code == 200,
                        timeout=STARTUP_TIMEOUT_S, what=f"mlflow server on {url}", alive=exited)
         except ServiceError:
             self.stop()
             raise
         self.info = {"service": self.name, "url": url, "pid": self._proc.pid, "tracking_uri": url,
                      "python": str(python), "log": str(log_path)}
+        if verify is not True:
+            self.info["ca_bundle"] = verify
         return self.info
 
     def stop(self) -> None:

@@ -164,6 +164,9 @@ class MLflowClient:
         try:
             resp = self._session.request(method, f"{self.base}{path}", params=params, stream=stream,
                                          timeout=(min(connect, left), min(read, left)))
+        except requests.exceptions.SSLError as exc:  # the message names the host and the CA setting
+            raise MLflowError(f"MLflow at {self.base} ({what}): {exc}; for MLflow alone, "
+                              "MLFLOW_TRACKING_SERVER_CERT_PATH") from exc
         except requests.RequestException as exc:
             raise MLflowUnavailable(f"MLflow at {self.base} is not reachable ({what}): "
                                     f"{exc.__class__.__name__}") from exc

@@ -27,24 +27,25 @@ LOG_SCRIPT = ROOT / "tests" / "fixtures" / "mlflow_log_model.py"
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """One real ``mlflow server`` (SQLite store, proxied local artifacts) for this module, started the way a
-    person starts it: ``python -m testbed mlflow`` prints one ready line and stops cleanly on SIGTERM."""
+    person starts it: ``python -m testbed mlflow --tls`` prints one ready line and stops cleanly on SIGTERM.
+    HTTPS only, with a certificate of a testbed CA: the clients here trust it because they are told to."""
     if not mlflow_python().exists():
         pytest.fail(f"MLflow's venv is missing at {mlflow_python()}: run `make mlflow-env` (make test does it)")
-    proc = subprocess.Popen([sys.executable, "-m", "testbed", "mlflow", "--workdir",
+    proc = subprocess.Popen([sys.executable, "-m", "testbed", "mlflow", "--tls", "--workdir",
                              str(tmp_path_factory.mktemp("mlflow"))], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = proc.stdout.readline()
         assert line, proc.stderr.read()[-3000:]
         info = json.loads(line)
-        assert info["service"] == "mlflow" and info["url"].startswith("http://127.0.0.1:")
-        assert requests.get(f"{info['url']}/health", timeout=10).status_code == 200
+        assert info["service"] == "mlflow" and info["url"].startswith("https://localhost:")
+        assert requests.get(f"{info['url']}/health", timeout=10, verify=info["ca_bundle"]).status_code == 200
         yield info
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         assert proc.stdout.read() == ""  # exactly one line
         with pytest.raises(requests.ConnectionError):
-            requests.get(f"{info['url']}/health", timeout=2)
+            requests.get(f"{info['url']}/health", timeout=2, verify=info["ca_bundle"])
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -64,7 +65,8 @@ def registered(mlflow_server, tmp_path_factory) -> dict[str, dict]:
             {"name": "iris-no-owner", "omit": ["model.owner"]}]
     proc = subprocess.run([str(mlflow_python()), str(LOG_SCRIPT), "--data-dir",
                            str(tmp_path_factory.mktemp("mlflow-data")), "--plan", json.dumps(plan)],
-                          env={**mlflow_env(), "MLFLOW_TRACKING_URI": mlflow_server["url"]},
+                          env={**mlflow_env(), "MLFLOW_TRACKING_URI": mlflow_server["url"],
+                               "MLFLOW_TRACKING_SERVER_CERT_PATH": mlflow_server["ca_bundle"]},
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -74,7 +76,7 @@ def registered(mlflow_server, tmp_path_factory) -> dict[str, dict]:
 @pytest.fixture
 def env(prefect_api, mlflow_server, atlas) -> dict[str, str]:
     return {"PREFECT_API_URL": prefect_api, "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin",
-            "MLFLOW_TRACKING_URI": mlflow_server["url"]}
+            "MLFLOW_TRACKING_URI": mlflow_server["url"], "MODELGOV_CA_BUNDLE": mlflow_server["ca_bundle"]}
 
 
 def deploy(source: str, mlserver, registry, atlas, env) -> dict:
@@ -150,6 +152,32 @@ def test_version_missing_owner_tag_is_refused_naming_the_tag(registered, env, ml
                     f"file://{tmp_path / 'registry'}", "--atlas", atlas.url, env=env, timeout=400)
     assert proc.returncode == 1 and "validate step failed" in proc.stderr
     assert not (tmp_path / "registry").exists() and not (mlserver.repository / "iris-no-owner").exists()
+
+
+@pytest.mark.parametrize("trust", ["no bundle", "another CA"])
+def test_an_https_mlflow_server_is_refused_without_its_ca(registered, env, mlserver, atlas, tmp_path, trust):
+    """The HTTPS tracking server's certificate is checked: without its CA (or with another CA's bundle) the
+    deploy stops at the fetch naming the host and where the trusted CAs came from, and writes nothing."""
+    from testbed.certs import TestCa
+
+    bad = {k: v for k, v in env.items() if k != "MODELGOV_CA_BUNDLE"}
+    if trust == "another CA":
+        bad["MODELGOV_CA_BUNDLE"] = str(TestCa(tmp_path / "other-ca", "other").bundle)
+    proc = modelgov("deploy", "models:/iris-mlflow/1", "--target", mlserver.target_uri(), "--registry",
+                    f"file://{tmp_path / 'registry'}", "--atlas", atlas.url, env=bad, timeout=400)
+    assert proc.returncode != 0
+    port = mlflow_port(env)
+    last = proc.stderr.strip().splitlines()[-2:]  # modelgov's own last word (Prefect's run log is above it)
+    assert any(line.startswith("modelgov deploy: validate step failed: MLflow at ") and
+               f"the certificate of localhost:{port} is not trusted" in line and "MODELGOV_CA_BUNDLE" in line
+               for line in last), proc.stderr[-2000:]
+    assert not (tmp_path / "registry").exists()
+
+
+def mlflow_port(env: dict[str, str]) -> int:
+    from urllib.parse import urlparse
+
+    return urlparse(env["MLFLOW_TRACKING_URI"]).port
 
 
 def test_configured_tag_name_and_unknown_version(registered, env, tmp_path):
