@@ -134,7 +134,7 @@ test-fast: venv example
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# Benchmarks against what users would pick instead (bench/README.md); run on an idle machine, 30-40 minutes.
+# Benchmarks against what users would pick instead (bench/README.md); run on an idle machine, about 65 minutes.
 bench: venv spark example ceph java-tools postgresql mlflow-env gnu-time
 	@mkdir -p $(PREFECT_HOME)
 	$(PY) -m bench
