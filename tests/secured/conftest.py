@@ -58,19 +58,15 @@ def modelgov(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
 
 
 @pytest.fixture(scope="session")
-def kdc(tmp_path_factory):
-    """A real MIT KDC (``python -m testbed kdc``'s service), once per session. Its krb5.conf is this
-    process's too (the emulators' SPNEGO acceptors run here) and every modelgov subprocess's."""
-    from testbed.kdc import KdcService
-
-    service = KdcService(tmp_path_factory.mktemp("kdc"))
-    info = service.start()
+def kdc(shared_kdc):
+    """The session's real MIT KDC (``python -m testbed kdc``'s service, shared with the Kerberized HDFS and the
+    secured real Atlas). Its krb5.conf is this process's too (the emulators' SPNEGO acceptors run here) and
+    every modelgov subprocess's."""
     before = os.environ.get("KRB5_CONFIG")
-    os.environ["KRB5_CONFIG"] = info["krb5_conf"]
+    os.environ["KRB5_CONFIG"] = shared_kdc["krb5_conf"]
     try:
-        yield info
+        yield shared_kdc
     finally:
-        service.stop()
         if before is None:
             os.environ.pop("KRB5_CONFIG", None)
         else:
@@ -96,3 +92,20 @@ def atlas_kerberos(company_ca, http_acceptor, tmp_path_factory):
     with AtlasEmulator(host="localhost", state_path=str(state), tls=cert.server_context(),
                        spnego=http_acceptor) as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def kerberized_hdfs(tmp_path_factory, shared_kdc):
+    from testbed.hdfs import HdfsService
+    from testbed.service import ServiceError
+
+    service = HdfsService(tmp_path_factory.mktemp("kerberized-hdfs"), kerberos=True, kdc=shared_kdc)
+    try:
+        info = service.start()
+    except ServiceError as exc:
+        service.stop()
+        pytest.fail(f"the Kerberized MiniDFSCluster did not start: {exc}", pytrace=False)
+    try:
+        yield info, service
+    finally:
+        service.stop()

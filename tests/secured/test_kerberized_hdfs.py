@@ -12,23 +12,6 @@ from tests.secured.test_swebhdfs import _staged
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def kerberized_hdfs(tmp_path_factory):
-    from testbed.hdfs import HdfsService
-    from testbed.service import ServiceError
-
-    service = HdfsService(tmp_path_factory.mktemp("kerberized-hdfs"), kerberos=True)
-    try:
-        info = service.start()
-    except ServiceError as exc:
-        service.stop()
-        pytest.fail(f"the Kerberized MiniDFSCluster did not start: {exc}", pytrace=False)
-    try:
-        yield info, service
-    finally:
-        service.stop()
-
-
 def env_for(info: dict, *, keytab: bool = True) -> dict[str, str]:
     env = {"KRB5_CONFIG": info["krb5_conf"], "MODELGOV_HDFS_AUTH": "kerberos", "KRB5CCNAME": "FILE:/nonexistent/cc",
            "MODELGOV_KERBEROS_PRINCIPAL": f"alice@{info['realm']}"}
