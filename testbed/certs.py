@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
+import shutil
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +104,36 @@ class TestCa:
         key_path.chmod(0o600)
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return ServerCert(cert_path, key_path, self.bundle)
+
+
+def java_keystores(cert: ServerCert, keystore: Path, truststore: Path, password: str) -> None:
+    """The server's key and certificate chain as a JKS keystore, the CA as a JKS truststore, for Java servers
+    (Atlas 2.1 opens both as ``jks``; Hadoop's ssl-server.xml names them). ``keytool`` reads the passwords from
+    the environment (``:env``), never from argv. RuntimeError when keytool is missing or fails."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        raise RuntimeError("keytool (the JDK's) is not on PATH: a Java server over TLS needs it for its keystore")
+    key = serialization.load_pem_private_key(cert.key.read_bytes(), None)
+    chain = [x509.load_pem_x509_certificate(cert.cert.read_bytes()),
+             x509.load_pem_x509_certificate(cert.ca_bundle.read_bytes())]
+    p12 = keystore.with_suffix(".p12")
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"atlas", key, chain[0], chain[1:], serialization.BestAvailableEncryption(password.encode())))
+    env = {**os.environ, "MODELGOV_STORE_PASSWORD": password}
+    for path in (keystore, truststore):
+        path.unlink(missing_ok=True)
+    commands = [[keytool, "-importkeystore", "-noprompt", "-srckeystore", str(p12), "-srcstoretype", "PKCS12",
+                 "-srcstorepass:env", "MODELGOV_STORE_PASSWORD", "-destkeystore", str(keystore),
+                 "-deststoretype", "JKS", "-deststorepass:env", "MODELGOV_STORE_PASSWORD",
+                 "-destkeypass:env", "MODELGOV_STORE_PASSWORD"],
+                [keytool, "-importcert", "-noprompt", "-alias", "testbed-ca", "-file", str(cert.ca_bundle),
+                 "-keystore", str(truststore), "-storetype", "JKS", "-storepass:env", "MODELGOV_STORE_PASSWORD"]]
+    try:
+        for command in commands:
+            run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+            if run.returncode != 0:
+                raise RuntimeError(f"keytool {command[1]} failed: {(run.stdout + run.stderr)[-1000:]}")
+    finally:
+        p12.unlink(missing_ok=True)

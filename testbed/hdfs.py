@@ -55,7 +55,44 @@ class HdfsService(Service):
                  f"-Dmodelgov.http.principal=HTTP/localhost@{realm}",
                  f"-Dmodelgov.http.keytab={keytabs[f'HTTP/localhost@{realm}']}"]
         return flags, {"realm": realm, "krb5_conf": kdc["krb5_conf"], "principals": {
-            p: k for p, k in keytabs.items() if "/" not in p}, "kdc_pid": kdc["pid"]}
+            p: k for p, k in keytabs.items() if "/" not in p}, "kdc_pid": kdc["pid"], **self._tls_files()}
+
+    def _tls_files(self) -> dict[str, Any]:
+        """A certificate of a testbed CA for localhost and 127.0.0.1 in JKS stores, named by the ssl-server.xml and
+        ssl-client.xml Hadoop reads from the class path (the client side: the DataNode's and NameNode's own
+        HTTPS calls to each other). What the ready line adds: the CA bundle a client must trust."""
+        import secrets
+
+        from testbed.certs import TestCa, java_keystores
+
+        folder = self.workdir / "tls"
+        ca = TestCa(folder, "hdfs-testbed")
+        cert = ca.server("hdfs")
+        password = secrets.token_urlsafe(18)  # the stores' only use: this test cluster's own files (mode 600)
+        keystore, truststore = folder / "hdfs.keystore.jks", folder / "hdfs.truststore.jks"
+        try:
+            java_keystores(cert, keystore, truststore, password)
+        except RuntimeError as exc:
+            raise ServiceError(str(exc)) from exc
+        conf = self.workdir / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+
+        def site(values: dict[str, str]) -> str:
+            props = "".join(f"<property><name>{k}</name><value>{v}</value></property>\n" for k, v in values.items())
+            return f"<?xml version=\"1.0\"?>\n<configuration>\n{props}</configuration>\n"
+
+        for name, values in (("ssl-server.xml", {
+                "ssl.server.keystore.location": str(keystore), "ssl.server.keystore.password": password,
+                "ssl.server.keystore.keypassword": password, "ssl.server.keystore.type": "jks",
+                "ssl.server.truststore.location": str(truststore), "ssl.server.truststore.password": password,
+                "ssl.server.truststore.type": "jks"}),
+                ("ssl-client.xml", {"ssl.client.truststore.location": str(truststore),
+                                    "ssl.client.truststore.password": password,
+                                    "ssl.client.truststore.type": "jks"})):
+            path = conf / name
+            path.write_text(site(values))
+            path.chmod(0o600)
+        return {"ca_bundle": str(ca.bundle)}
 
     def start(self) -> dict[str, Any]:
         if self.ha and self.port:
@@ -74,7 +111,8 @@ class HdfsService(Service):
             owner = "alice"  # the KDC's user principal: the SPNEGO user the namenode sees
         argv = [exe, "-Xmx768m", "-XX:TieredStopAtLevel=1", *secured,  # C1 only: starts in half the time
                 f"-Dlog4j.configuration=file:{JAVA_DIR / 'log4j.properties'}",
-                "-cp", f"{lib}/*", str(JAVA_DIR / "MiniHdfs.java"),
+                "-cp", f"{lib}/*" + (f"{os.pathsep}{self.workdir / 'conf'}" if self.kerberos else ""),
+                str(JAVA_DIR / "MiniHdfs.java"),
                 str(self.workdir / "dfs"), "0", str(self.port or 0), owner, *(["ha"] if self.ha else [])]
         self.process = JavaProcess(argv, log=self.workdir / "hdfs.log", cwd=self.workdir,
                                    env={"HADOOP_USER_NAME": SUPERUSER}, commands=self.ha)
@@ -83,12 +121,13 @@ class HdfsService(Service):
         http = ports["http_ports"]
         host = "localhost" if self.kerberos else "127.0.0.1"  # SPNEGO's service principal is HTTP/localhost
         namenodes = ",".join(f"{host}:{p}" for p in http)
+        scheme = "swebhdfs" if ports.get("https") else "hdfs"  # a Kerberized cluster serves HTTPS only
         self.info = {"service": self.name, "url": f"http://127.0.0.1:{http[0]}", "pid": proc.pid,
-                     "registry_uri": f"hdfs://{namenodes}/registry", "rpc_port": ports["rpc_ports"][0],
+                     "registry_uri": f"{scheme}://{namenodes}/registry", "rpc_port": ports["rpc_ports"][0],
                      "datanode_http_port": ports["datanode_http_port"], "superuser": ports["superuser"],
                      "registry_user": owner, **extra}
         if self.kerberos:
-            self.info["url"] = f"http://localhost:{http[0]}"
+            self.info["url"] = f"https://localhost:{http[0]}"
         if self.ha:
             self.info["namenode_urls"] = [f"http://127.0.0.1:{p}" for p in http]
             self.info["rpc_ports"] = ports["rpc_ports"]

@@ -1,6 +1,6 @@
 """Apache Atlas 2.1 itself, secured as a Kerberized HDP cluster runs it (``python -m testbed atlas --tls --kerberos``):
 HTTPS with a certificate of a CA of its own, SPNEGO against the session's KDC, beside the Kerberized MiniDFSCluster
-on the same realm. A whole deploy with a keytab publishes to the real HDFS and records in the real Atlas, which
+on the same realm (HTTPS only, SASL data transfer: swebhdfs://). A whole deploy with a keytab publishes to the real HDFS and records in the real Atlas, which
 names the Kerberos principal as the author; without a ticket it stops at preflight and neither HDFS nor Atlas
 hears of it; a certificate from another CA is refused; a keytab renews an expired ticket; no keytab byte is in
 anything printed or stored, Atlas's own entities included."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -62,17 +63,21 @@ def test_a_keytab_deploy_publishes_to_real_hdfs_and_records_in_real_atlas(typed,
     atlas = typed
     hdfs, service = kerberized_hdfs
     assert hdfs["realm"] == atlas["realm"] and hdfs["krb5_conf"] == atlas["krb5_conf"]  # one KDC for both
+    assert hdfs["registry_uri"].startswith("swebhdfs://localhost:")  # HTTPS only, as a secure DataNode needs
     write_metadata(example_repo, model_name="secured-real-model")
+    company_cas = tmp_path / "company-cas.pem"  # one bundle for every client: Atlas's CA and the cluster's
+    company_cas.write_text(Path(atlas["ca_bundle"]).read_text() + Path(hdfs["ca_bundle"]).read_text())
     args = ["deploy", str(example_repo), "--target", mlserver.target_uri(), "--registry", hdfs["registry_uri"],
             "--atlas", atlas["url"], "--json"]
     before = len(audit(service))
-    denied = modelgov(*args, env=secured_env(atlas, keytab=False, tmp_path=tmp_path), timeout=600)
+    denied = modelgov(*args, env=secured_env(atlas, keytab=False, tmp_path=tmp_path, ca=str(company_cas)),
+                      timeout=600)
     assert denied.returncode != 0
     assert "no valid ticket for alice@MODELGOV.TEST (realm MODELGOV.TEST)" in denied.stderr, denied.stderr
     assert not [line for line in audit(service)[before:] if "secured-real-model" in line]
     assert entities_of(atlas, BUILD_TYPE, "secured-real-model") == []
 
-    ok = modelgov(*args, env=secured_env(atlas, tmp_path=tmp_path), timeout=600)
+    ok = modelgov(*args, env=secured_env(atlas, tmp_path=tmp_path, ca=str(company_cas)), timeout=600)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["status"] == "deployed"
     lines = [line for line in audit(service)[before:] if "secured-real-model" in line]

@@ -39,8 +39,9 @@ public class MiniHdfs {
         conf.setInt("dfs.heartbeat.interval", 1);
         // -Dmodelgov.hdfs.keytab=K -Dmodelgov.hdfs.principal=hdfs/localhost@R -Dmodelgov.http.keytab=...
         // -Dmodelgov.http.principal=HTTP/localhost@R (and -Djava.security.krb5.conf): a Kerberized cluster, the
-        // settings of Hadoop's own secure-cluster tests (SaslDataTransferTestCase), without SASL data transfer
-        // or privileged ports (ignore.secure.ports.for.testing), WebHDFS behind SPNEGO
+        // settings of Hadoop's own secure-cluster tests (SaslDataTransferTestCase.createSecureConfig): SASL on
+        // data transfer and HTTPS only (a secure DataNode without privileged ports needs both), the servers'
+        // keystores named by ssl-server.xml and ssl-client.xml on the class path, WebHDFS behind SPNEGO
         String keytab = System.getProperty("modelgov.hdfs.keytab");
         if (keytab != null) {
             String principal = System.getProperty("modelgov.hdfs.principal");
@@ -60,8 +61,14 @@ public class MiniHdfs {
             conf.set("hadoop.http.authentication.kerberos.keytab", System.getProperty("modelgov.http.keytab"));
             conf.setBoolean("hadoop.http.authentication.simple.anonymous.allowed", false);
             conf.setBoolean("dfs.block.access.token.enable", true);
-            conf.setBoolean("ignore.secure.ports.for.testing", true);
-            conf.set("dfs.http.policy", "HTTP_ONLY");
+            conf.set("dfs.data.transfer.protection", "authentication");
+            conf.set("dfs.http.policy", "HTTPS_ONLY");
+            conf.set("dfs.namenode.https-address", "localhost:" + httpPort);
+            conf.set("dfs.namenode.https-bind-host", "127.0.0.1");
+            conf.set("dfs.datanode.https.address", "127.0.0.1:0");
+            conf.set("dfs.client.https.keystore.resource", "ssl-client.xml");
+            conf.set("dfs.https.server.keystore.resource", "ssl-server.xml");
+            conf.setInt("ipc.client.connect.max.retries.on.sasl", 10);
             org.apache.hadoop.security.UserGroupInformation.setConfiguration(conf);
             org.apache.hadoop.security.UserGroupInformation.loginUserFromKeytab(principal, keytab);
         }
@@ -90,15 +97,18 @@ public class MiniHdfs {
 
         List<String> httpPorts = new ArrayList<>();
         List<String> rpcPorts = new ArrayList<>();
+        boolean https = keytab != null;
         for (int i = 0; i < cluster.getNumNameNodes(); i++) {
-            httpPorts.add(String.valueOf(cluster.getNameNode(i).getHttpAddress().getPort()));
+            httpPorts.add(String.valueOf(https ? cluster.getNameNode(i).getHttpsAddress().getPort()
+                    : cluster.getNameNode(i).getHttpAddress().getPort()));
             rpcPorts.add(String.valueOf(cluster.getNameNode(i).getNameNodeAddress().getPort()));
         }
-        int dnHttp = cluster.getDataNodes().get(0).getInfoPort();
+        int dnHttp = https ? cluster.getDataNodes().get(0).getInfoSecurePort()
+                : cluster.getDataNodes().get(0).getInfoPort();
         String superuser = org.apache.hadoop.security.UserGroupInformation.getCurrentUser().getShortUserName();
         System.out.println("{\"rpc_ports\": [" + String.join(", ", rpcPorts) + "], \"http_ports\": ["
                 + String.join(", ", httpPorts) + "], \"datanode_http_port\": " + dnHttp
-                + ", \"superuser\": \"" + superuser + "\"}");
+                + ", \"superuser\": \"" + superuser + "\", \"https\": " + https + "}");
         System.out.flush();
         if (ha) {
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
