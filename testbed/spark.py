@@ -17,6 +17,15 @@ import requests
 from testbed.service import Service, ServiceError, free_port, log_tail, port_taken, stop_process, wait_until
 
 STARTUP_TIMEOUT_S = 120.0
+S3A_POM = Path(__file__).resolve().parent / "spark_files" / "pom.xml"
+
+
+def s3a_jars() -> Path:
+    """Hadoop's S3A connector and the AWS SDK modules it uses (16 MB, not the SDK's 600 MB bundle), fetched once
+    from Maven Central: the folder to name in ``MODELGOV_SPARK_JARS`` for ``s3://`` scoring locations."""
+    from testbed.maven import fetch_jars
+
+    return fetch_jars(S3A_POM)
 
 
 def spark_home() -> Path:

@@ -7,6 +7,7 @@ import argparse
 
 from governance.cli.common import EXIT_FAILED, EXIT_OK, atlas_opt, config_opt, print_json, say
 from governance.errors import ConfigError, GovernanceError
+from governance.spark.errors import error_reason
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         except GovernanceError:
             raise
         except Exception as exc:  # noqa: BLE001 - Spark's own errors: the run is recorded failed, say why
-            say(f"modelgov: scoring {model} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}", stderr=True)
+            say(f"modelgov: scoring {model} failed: {error_reason(exc)}", stderr=True)
             return EXIT_FAILED
     finally:
         client.close()

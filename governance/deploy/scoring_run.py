@@ -34,9 +34,10 @@ from governance.deploy.entities import EntityBatch, ref, ref_by_name
 from governance.deploy.ledger import Ledger
 from governance.errors import ConfigError, TargetError
 from governance.spark.binding import Binding
+from governance.spark.errors import error_reason
 from governance.spark.pipelines import scored
 from governance.spark.scoring import checked_bytes
-from governance.spark.session import session
+from governance.spark.session import hadoop_uri, session
 from governance.spark.storage import SparkStorage
 from governance.staging.data_versions import DataVersion
 from governance.targets.spark import SparkTarget
@@ -145,7 +146,7 @@ def _execute(spark, storage: SparkStorage, target: SparkTarget, binding: Binding
         frame = _read(spark, run.input, target.format)
         with scored(spark, frame, model_bytes, binding.framework, target.store.workdir(binding.model)) as result:
             writer = result.write.mode("errorifexists").format(target.format)
-            (writer.option("header", "true") if target.format == "csv" else writer).save(tmp)
+            (writer.option("header", "true") if target.format == "csv" else writer).save(hadoop_uri(tmp))
         if not storage.rename(tmp, run.output):
             raise TargetError(f"committing {tmp} to {run.output} failed (rename refused: did it appear meanwhile?)")
         # what was committed, counted from the output itself; the scoring map writes one row per input row,
@@ -156,7 +157,7 @@ def _execute(spark, storage: SparkStorage, target: SparkTarget, binding: Binding
         run.outcome = "succeeded"
     except BaseException as exc:
         storage.delete(tmp)
-        run.outcome, run.failure = "failed", _reason(exc)
+        run.outcome, run.failure = "failed", error_reason(exc)
         run.ended = datetime.now(UTC)
         record_end()
         raise
@@ -239,12 +240,7 @@ def _read(spark, uri: str, fmt: str, *, infer: bool = True):
     reader = spark.read.format(fmt)
     if fmt == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true" if infer else "false")
-    return reader.load(uri)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:2000]
+    return reader.load(hadoop_uri(uri))
 
 
 def _login() -> str:

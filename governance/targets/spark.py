@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 from governance.config import state_dir
 from governance.errors import ConfigError, TargetError
 from governance.spark.binding import Binding, BindingStore
+from governance.spark.errors import error_reason
 from governance.spark.pipelines import feature_names, is_pipeline_zip, scored
 from governance.spark.scoring import (
     FORMATS,
@@ -196,7 +197,7 @@ class SparkTarget(ServingTarget):
             raise
         except Exception as exc:  # noqa: BLE001 - a Py4J or Python worker error: the model cannot score here
             raise TargetError(f"{self.where}: smoke scoring of examples/request.json failed: "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+                              f"{error_reason(exc)}") from exc
         answer = {"outputs": [{"name": "predict", "data": predictions}]}
         expected = release.example_response
         matched = check_expected({"data": predictions}, {"data": v2_expected(expected)} if expected else None,

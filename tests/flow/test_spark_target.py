@@ -142,6 +142,23 @@ def test_a_failed_run_leaves_no_output_and_is_recorded_failed(prefect_api, tmp_p
     assert not entity["entity"]["relationshipAttributes"].get("outputs")
 
 
+def test_a_java_failure_is_reported_by_its_java_reason_not_py4j_s_call_site(prefect_api, tmp_path, example_repo,
+                                                                          atlas, capsys, monkeypatch):
+    """An s3:// output in a Spark without S3A: the error named the Java method py4j called ("An error occurred
+    while calling o42.getFileSystem."); it names Hadoop's exception and what to set."""
+    monkeypatch.delenv("MODELGOV_SPARK_JARS", raising=False)
+    (tmp_path / "in.csv").write_text(IRIS.read_text())
+    target = (f"spark://local?cores=2&input=file://{tmp_path}/in.csv&output=s3://no-such-bucket/out/scored"
+              f"&bindings={tmp_path / 'bindings'}")
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                 registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    assert main(["score", "--model", "iris-classifier", "--target", target, "--atlas", atlas.url]) == 1
+    err = capsys.readouterr().err
+    assert "An error occurred while calling" not in err, err
+    assert "ClassNotFoundException: Class org.apache.hadoop.fs.s3a.S3AFileSystem not found" in err, err
+    assert "set MODELGOV_SPARK_JARS" in err
+
+
 def test_a_run_killed_mid_write_leaves_no_output_and_the_next_run_records_it_failed(prefect_api, tmp_path,
                                                                                     example_repo, atlas, atlas_client):
     import os
@@ -410,3 +427,63 @@ def test_a_spark_ml_pipeline_model_is_bound_and_scores_natively(prefect_api, tmp
     own = [r["prediction"] for r in pipeline.transform(train).collect()]
     assert scored == own and len(scored) == 150 and run["rowsOut"] == 150
     assert not list((tmp_path / "bindings" / "iris-pipeline" / ".work").iterdir())  # extracted only while it ran
+
+
+@pytest.fixture(scope="module")
+def s3a_jars():
+    """Hadoop's S3A connector for PySpark (testbed.spark.s3a_jars: fetched once from Maven Central)."""
+    from testbed.spark import s3a_jars
+
+    return s3a_jars()
+
+
+def test_scoring_s3_objects_on_real_radosgw_records_their_version_ids(prefect_api, tmp_path, example_repo, atlas,
+                                                                       atlas_client, radosgw_server, s3a_jars):
+    """Input and output in a versioned bucket of the real radosgw over HTTPS, read and written by Spark's S3A in a
+    ``modelgov score`` process (keys from the environment only, the endpoint's CA from MODELGOV_CA_BUNDLE as for
+    every client); the input's version is its S3 versionId, the output's the digest of its objects' versionIds;
+    every prediction is scikit-learn's; no temporary object is left; the secret key is nowhere in what the run
+    printed or Atlas recorded."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    s3 = radosgw_server.client()
+    bucket = f"scoring-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    put = s3.put_object(Bucket=bucket, Key="in/iris.csv", Body=IRIS.read_bytes())
+    target = (f"spark://local?cores=2&input=s3://{bucket}/in/iris.csv&output=s3://{bucket}/out/{{run_id}}"
+              f"&bindings={tmp_path / 'bindings'}")
+    deploy_model(source=str(stage(tmp_path, example_repo, "1.0")), target=target,
+                 registry=f"file://{tmp_path / 'registry'}", atlas_url=atlas.url)
+    env = {**os.environ, "AWS_ENDPOINT_URL": radosgw_server.https_url, "AWS_DEFAULT_REGION": "us-east-1",
+           "MODELGOV_CA_BUNDLE": str(radosgw_server.ca_bundle),
+           "AWS_ACCESS_KEY_ID": radosgw_server.access_key, "AWS_SECRET_ACCESS_KEY": radosgw_server.secret_key,
+           "MODELGOV_SPARK_JARS": str(s3a_jars), "ATLAS_USERNAME": "admin", "ATLAS_PASSWORD": "admin"}
+    env.pop("AWS_ENDPOINT_URL_S3", None)
+    proc = subprocess.run([sys.executable, "-m", "governance", "score", "--model", "iris-classifier", "--target",
+                           target, "--atlas", atlas.url, "--json"], env=env, capture_output=True, text=True,
+                          timeout=400, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads(proc.stdout)
+    assert run["outcome"] == "succeeded" and run["rowsOut"] == 150
+    prefix = run["output"].split(f"s3://{bucket}/", 1)[1]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])]
+    assert keys and all(k.startswith(prefix + "/") for k in keys), keys  # no temporary sibling is left
+    rows = []
+    for key in sorted(k for k in keys if k.rsplit("/", 1)[1].startswith("part-")):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        rows += [int(float(r["prediction"])) for r in csv.DictReader(body.splitlines())]
+    features = [[float(v) for v in r[:4]] for r in csv.reader(IRIS.open()) if r[0][0].isdigit()]
+    assert rows == joblib.load(example_repo / "executable" / "model.joblib").predict(features).tolist()
+    [entity] = scoring_runs(atlas_client, "iris-classifier")
+    relations = entity["entity"]["relationshipAttributes"]
+    [source] = [atlas_client.get_entity(r["guid"])["entity"]["attributes"] for r in relations["inputs"]]
+    [sink] = [atlas_client.get_entity(r["guid"])["entity"]["attributes"] for r in relations["outputs"]]
+    assert (source["dataVersionKind"], source["dataVersion"]) == ("s3_version_id", put["VersionId"])
+    assert source["uri"] == f"s3://{bucket}/in/iris.csv?versionId={put['VersionId']}"
+    assert sink["dataVersionKind"] == "s3_versions" and sink["location"] == run["output"]
+    recorded = json.dumps([entity, source, sink])
+    assert radosgw_server.secret_key not in proc.stdout + proc.stderr + recorded
