@@ -6,8 +6,8 @@ is a standalone master. Python workers run this interpreter (``PYSPARK_PYTHON``)
 the same scikit-learn the driver has. The UI is off: a governed job opens no ports beyond Spark's own.
 
 ``s3://`` locations go through Hadoop's S3A connector, whose jars PySpark does not ship: ``MODELGOV_SPARK_JARS``
-names them (jar files or folders of jars; ``make spark`` fetches hadoop-aws 3.5.0 and the AWS SDK modules it
-uses). The endpoint and region come from the same environment as the S3 registry's (``AWS_ENDPOINT_URL_S3``,
+names them (jar files or folders of jars; ``testbed.spark.s3a_jars()`` fetches hadoop-aws 3.5.0 and the AWS SDK
+modules it uses). The endpoint and region come from the same environment as the S3 registry's (``AWS_ENDPOINT_URL_S3``,
 ``AWS_ENDPOINT_URL``, ``AWS_REGION``); the keys stay in the environment, where S3A's default credential chain
 reads them, and never enter Spark's configuration (which Spark logs and shows in its UI). With a CA bundle set
 (``governance.tls``), the driver and executor JVMs trust exactly it, as a Java trust store made from it
@@ -46,18 +46,19 @@ def extra_jars() -> list[str]:
 
 
 def s3a_settings() -> dict[str, str]:
-    """Spark settings of S3A for the S3 endpoint modelgov's registries use (none of them secret)."""
+    """Hadoop settings of S3A for the S3 endpoint modelgov's registries use (none of them secret)."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    settings = {"spark.hadoop.fs.s3a.endpoint.region": region,
-                "spark.hadoop.fs.s3a.attempts.maximum": "3",  # one retry layer, bounded (S3A's own)
-                "spark.hadoop.fs.s3a.retry.limit": "3",
-                "spark.hadoop.fs.s3a.connection.timeout": "60s",
-                "spark.hadoop.fs.s3a.connection.establish.timeout": "5s"}
+    settings = {"fs.s3a.endpoint.region": region,
+                "fs.s3a.attempts.maximum": "0",  # no SDK retries: one retry layer, S3A's own, with backoff
+                "fs.s3a.retry.limit": "3",
+                "fs.s3a.retry.interval": "500ms",
+                "fs.s3a.connection.timeout": "60s",
+                "fs.s3a.connection.establish.timeout": "5s"}
     if endpoint:  # an S3-compatible server (radosgw, MinIO): its URL, path-style buckets
-        settings.update({"spark.hadoop.fs.s3a.endpoint": endpoint,
-                         "spark.hadoop.fs.s3a.path.style.access": "true",
-                         "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower()})
+        settings.update({"fs.s3a.endpoint": endpoint,
+                         "fs.s3a.path.style.access": "true",
+                         "fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower()})
     return settings
 
 
@@ -78,7 +79,7 @@ def _apply_s3a(spark) -> None:
     """S3A's settings on the session's Hadoop configuration, read anew from the environment on each use (as the
     registries read theirs); Spark ships this configuration to the executors with every read and write."""
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    settings = {key.removeprefix("spark.hadoop."): value for key, value in s3a_settings().items()}
+    settings = s3a_settings()
     for key in ("fs.s3a.endpoint", "fs.s3a.path.style.access", "fs.s3a.connection.ssl.enabled"):
         if key not in settings:  # AWS itself now: S3A's defaults
             conf.unset(key)
