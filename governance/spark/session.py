@@ -10,8 +10,9 @@ names them (jar files or folders of jars; ``testbed.spark.s3a_jars()`` fetches h
 modules it uses). The endpoint and region come from the same environment as the S3 registry's (``AWS_ENDPOINT_URL_S3``,
 ``AWS_ENDPOINT_URL``, ``AWS_REGION``); the keys stay in the environment, where S3A's default credential chain
 reads them, and never enter Spark's configuration (which Spark logs and shows in its UI). With a CA bundle set
-(``governance.tls``), the driver and executor JVMs trust exactly it, as a Java trust store made from it
-(``governance.spark.truststore``): S3A over HTTPS to the company's endpoint.
+(``governance.tls``), the driver's JVM (which holds ``local`` executors) trusts exactly it, as a Java trust store
+made from it (``governance.spark.truststore``): S3A over HTTPS to the company's endpoint. A standalone master's
+workers need the CA in their own JVMs' trust, as they need their own S3 credentials.
 """
 
 from __future__ import annotations
@@ -127,9 +128,9 @@ def session(master: str):  # -> pyspark.sql.SparkSession
                    .config("spark.driver.host", "127.0.0.1" if master.startswith("local") else
                            os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")))
         java_options = _trust_options()
-        if java_options:  # JVM flags: they only count when this process starts its JVM (the first session)
-            builder = (builder.config("spark.driver.extraJavaOptions", java_options)
-                       .config("spark.executor.extraJavaOptions", java_options))
+        if java_options:  # JVM flags: they only count when this process starts its JVM (the first session).
+            # The driver's only: a standalone worker's executors keep their own JVM's trust (this path is local)
+            builder = builder.config("spark.driver.extraJavaOptions", java_options)
         jars = extra_jars()
         if jars:  # on the driver's class path from its start, shipped to the executors by spark.jars
             builder = (builder.config("spark.jars", ",".join(jars))
