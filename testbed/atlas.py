@@ -64,13 +64,16 @@ def unpacked_webapp() -> Path:
     target = maven.CACHE / "atlas" / f"webapp-{ATLAS_VERSION}"
     if (target / ".complete").exists():
         return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    with zipfile.ZipFile(war) as archive:
-        archive.extractall(partial)
-    (partial / ".complete").write_text(ATLAS_VERSION + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    with maven.cache_lock(target):  # the plain and the secured Atlas of one test session start together
+        if (target / ".complete").exists():
+            return target
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        with zipfile.ZipFile(war) as archive:
+            archive.extractall(partial)
+        (partial / ".complete").write_text(ATLAS_VERSION + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
     return target
 
 

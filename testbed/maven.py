@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MODELGOV_TESTBED_CACHE", ROOT / ".modelgov" / "testbed"))
 
 
+@contextlib.contextmanager
+def cache_lock(folder: Path) -> Iterator[None]:
+    """Exclusive use of one cache folder across processes (``folder.lock`` beside it, ``flock``): two services
+    starting at once on a fresh machine (the test session starts two Atlases) fetched and unpacked the same war
+    into the same ``.partial`` folder, and both failed."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def fetch_jars(pom: Path, *, timeout: float = 1500) -> Path:
     """Copy the pom's runtime dependencies to ``CACHE/jars/<pom name>-<pom sha>/`` and return that folder."""
-    from testbed.service import ServiceError
-
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
     lib = CACHE / "jars" / f"{pom.stem}-{digest}"
+    if (lib / ".complete").exists():
+        return lib
+    with cache_lock(lib):  # another process may be fetching it now: wait for it, then use its folder
+        return _fetch(pom, lib, digest, timeout)
+
+
+def _fetch(pom: Path, lib: Path, digest: str, timeout: float) -> Path:
+    from testbed.service import ServiceError
+
     stamp = lib / ".complete"
     if stamp.exists():
         return lib

@@ -106,3 +106,31 @@ def test_real_hdfs_ready_line_webhdfs_and_sigterm(tmp_path):
             requests.get(info["url"], timeout=2)
     finally:
         proc.kill()
+
+
+TINY_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>modelgov.test</groupId><artifactId>tiny</artifactId><version>1</version>
+<dependencies><dependency><groupId>org.hamcrest</groupId><artifactId>hamcrest-core</artifactId>
+<version>1.3</version></dependency></dependencies></project>
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_fetching_the_same_jars_at_once_both_get_them(tmp_path):
+    """The plain and the secured real Atlas start together in a test session: on a fresh machine both fetched the
+    same war into the same .partial folder and both failed (BadZipFile, a Maven error). Now one fetches, the
+    other waits for it and uses the same complete folder."""
+    pom = tmp_path / "tiny.xml"
+    pom.write_text(TINY_POM)
+    code = ("import sys; from pathlib import Path; from testbed import maven; "
+            "print(maven.fetch_jars(Path(sys.argv[1])))")
+    env = {**os.environ, "MODELGOV_TESTBED_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(pom)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-800:] for _, err in results]
+    folders = {out.strip() for out, _ in results}
+    assert len(folders) == 1
+    [folder] = folders
+    assert sorted(p.name for p in Path(folder).iterdir()) == [".complete", "hamcrest-core-1.3.jar"]
