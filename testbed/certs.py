@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import secrets
 import shutil
 import ssl
 import subprocess
@@ -21,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from testbed.service import ServiceError
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
 
@@ -109,12 +112,12 @@ class TestCa:
 def java_keystores(cert: ServerCert, keystore: Path, truststore: Path, password: str) -> None:
     """The server's key and certificate chain as a JKS keystore, the CA as a JKS truststore, for Java servers
     (Atlas 2.1 opens both as ``jks``; Hadoop's ssl-server.xml names them). ``keytool`` reads the passwords from
-    the environment (``:env``), never from argv. RuntimeError when keytool is missing or fails."""
+    the environment (``:env``), never from argv. ServiceError when keytool is missing or fails."""
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     keytool = shutil.which("keytool")
     if keytool is None:
-        raise RuntimeError("keytool (the JDK's) is not on PATH: a Java server over TLS needs it for its keystore")
+        raise ServiceError("keytool (the JDK's) is not on PATH: a Java server over TLS needs it for its keystore")
     key = serialization.load_pem_private_key(cert.key.read_bytes(), None)
     chain = [x509.load_pem_x509_certificate(cert.cert.read_bytes()),
              x509.load_pem_x509_certificate(cert.ca_bundle.read_bytes())]
@@ -134,6 +137,29 @@ def java_keystores(cert: ServerCert, keystore: Path, truststore: Path, password:
         for command in commands:
             run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
             if run.returncode != 0:
-                raise RuntimeError(f"keytool {command[1]} failed: {(run.stdout + run.stderr)[-1000:]}")
+                raise ServiceError(f"keytool {command[1]} failed: {(run.stdout + run.stderr)[-1000:]}")
     finally:
         p12.unlink(missing_ok=True)
+
+
+@dataclass
+class JavaStores:
+    """A Java server's TLS files: its CA's bundle (what clients trust), its certificate, the JKS stores and
+    their password (random: the stores are this test server's own files)."""
+
+    ca_bundle: Path
+    certificate: Path
+    keystore: Path
+    truststore: Path
+    password: str
+
+
+def java_server_stores(folder: Path, service: str) -> JavaStores:
+    """A certificate of a CA of the service's own (``<service>-testbed``) for localhost and 127.0.0.1, in JKS
+    stores (``java_keystores``) under ``folder``."""
+    ca = TestCa(folder, f"{service}-testbed")
+    cert = ca.server(service)
+    stores = JavaStores(ca.bundle, cert.cert, folder / f"{service}.keystore.jks", folder / f"{service}.truststore.jks",
+                        secrets.token_urlsafe(18))
+    java_keystores(cert, stores.keystore, stores.truststore, stores.password)
+    return stores

@@ -61,19 +61,10 @@ class HdfsService(Service):
         """A certificate of a testbed CA for localhost and 127.0.0.1 in JKS stores, named by the ssl-server.xml and
         ssl-client.xml Hadoop reads from the class path (the client side: the DataNode's and NameNode's own
         HTTPS calls to each other). What the ready line adds: the CA bundle a client must trust."""
-        import secrets
+        from testbed.certs import java_server_stores
 
-        from testbed.certs import TestCa, java_keystores
-
-        folder = self.workdir / "tls"
-        ca = TestCa(folder, "hdfs-testbed")
-        cert = ca.server("hdfs")
-        password = secrets.token_urlsafe(18)  # the stores' only use: this test cluster's own files (mode 600)
-        keystore, truststore = folder / "hdfs.keystore.jks", folder / "hdfs.truststore.jks"
-        try:
-            java_keystores(cert, keystore, truststore, password)
-        except RuntimeError as exc:
-            raise ServiceError(str(exc)) from exc
+        stores = java_server_stores(self.workdir / "tls", "hdfs")
+        keystore, truststore, password = stores.keystore, stores.truststore, stores.password
         conf = self.workdir / "conf"
         conf.mkdir(parents=True, exist_ok=True)
 
@@ -92,7 +83,7 @@ class HdfsService(Service):
             path = conf / name
             path.write_text(site(values))
             path.chmod(0o600)
-        return {"ca_bundle": str(ca.bundle)}
+        return {"ca_bundle": str(stores.ca_bundle)}
 
     def start(self) -> dict[str, Any]:
         if self.ha and self.port:
